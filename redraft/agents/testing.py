@@ -1,0 +1,86 @@
+"""Test doubles for the LLM contract. Never a default: only tests and benchmarks use them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from redraft.agents.base import LLM, Completion, Conversation, SamplingParams
+
+Reply = str | Callable[[Conversation], str]
+
+
+class ScriptedLLM(LLM):
+    """Replays scripted replies, one per conversation, in call order.
+
+    It tokenizes as UTF-8 bytes, so ``max_new_tokens`` truncation, ``stop`` strings and
+    ``count_tokens`` behave like a real backend and graph logic can be tested without a model.
+
+    Args:
+        replies: strings returned in order, or callables computing a reply from the conversation
+            (useful to answer critics and generators differently).
+        context_length: context window reported to the graph's validation.
+
+    Example:
+        >>> llm = ScriptedLLM(["Paris.", "Lyon."])
+        >>> [c.text for c in llm.generate([[{"role": "user", "content": "Capital?"}]] * 2, SamplingParams())]
+        ['Paris.', 'Lyon.']
+    """
+
+    def __init__(self, replies: Iterable[Reply], *, context_length: int = 8192, model_id: str = "scripted") -> None:
+        self._replies = list(replies)
+        self._next = 0
+        self._context_length = context_length
+        self._lock = threading.Lock()
+        self.model_id = model_id
+        self.calls: list[list[Conversation]] = []
+        """Every batch this double received, for assertions on what the graph sent."""
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    @property
+    def remaining(self) -> int:
+        """Scripted replies not yet consumed."""
+        return len(self._replies) - self._next
+
+    def count_tokens(self, conversation: Conversation) -> int:
+        return sum(len(m["content"].encode()) + 4 for m in conversation)
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+        *,
+        logits_processors: Sequence[Any] = (),
+    ) -> list[Completion]:
+        with self._lock:
+            if self._next + len(conversations) > len(self._replies):
+                raise RuntimeError(
+                    f"ScriptedLLM ran out of replies: {len(conversations)} requested, {self.remaining} left. "
+                    "Script one reply per generation the graph makes."
+                )
+            script = self._replies[self._next : self._next + len(conversations)]
+            self._next += len(conversations)
+            self.calls.append([list(c) for c in conversations])
+        return [self._complete(r if isinstance(r, str) else r(c), c, params) for r, c in zip(script, conversations)]
+
+    def _complete(self, text: str, conversation: Conversation, params: SamplingParams) -> Completion:
+        finish: Any = "stop"
+        for stop in params.stop:
+            cut = text.find(stop)
+            if cut >= 0:
+                text = text[:cut]
+        data = text.encode()
+        if len(data) > params.max_new_tokens:
+            data = data[: params.max_new_tokens]
+            text = data.decode(errors="ignore")
+            finish = "length"
+        return Completion(
+            text=text,
+            token_ids=tuple(data),
+            finish_reason=finish,
+            prompt_tokens=self.count_tokens(conversation),
+        )

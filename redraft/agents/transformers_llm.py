@@ -1,0 +1,194 @@
+"""A local Hugging Face ``transformers`` backend: directory, GGUF file, or hub id in the local cache.
+
+Nothing is downloaded: hub ids resolve with ``local_files_only=True``, so a user with a populated
+cache (``huggingface-cli download ...`` done earlier) can point redraft at any chat model.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LogitsProcessorList,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from redraft.agents.base import LLM, Completion, Conversation, FinishReason, SamplingParams
+from redraft.errors import InputError, ModelNotFoundError
+
+_EMBEDDED_HINT = (
+    "Use a local model directory, a .gguf file, or a hub id already in the local Hugging Face cache; "
+    "or omit the model to use the embedded default (redraft.agents.default_llm(), SmolLM2-135M-Instruct)."
+)
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or model.endswith(".gguf") or Path(model).exists()
+
+
+class TransformersLLM(LLM):
+    """Batched chat generation with ``transformers`` on CPU or CUDA.
+
+    Conversations are rendered with the model's own chat template, left-padded and generated
+    in one ``model.generate`` call per batch.
+
+    Args:
+        model: a directory with ``config.json``, a ``.gguf`` file, or a hub id in the local cache.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; the same code runs on each.
+        dtype: weights dtype; float32 by default on CPU, bfloat16 on CUDA.
+        model_id: name recorded in runs; defaults to ``model``.
+
+    Example:
+        >>> llm = TransformersLLM("HuggingFaceTB/SmolLM2-360M-Instruct")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        name = str(model)
+        path = Path(name).expanduser()
+        gguf_file: str | None = None
+        if path.suffix == ".gguf":
+            if not path.is_file():
+                raise ModelNotFoundError(f"GGUF file {path} does not exist. {_EMBEDDED_HINT}")
+            source: str | Path = path.parent
+            gguf_file = path.name
+        elif path.is_dir():
+            source = path
+        elif _looks_like_path(name):
+            raise ModelNotFoundError(f"model path {path} does not exist. {_EMBEDDED_HINT}")
+        else:
+            source = name
+        device = torch.device(device)
+        if dtype is None:
+            dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file, local_files_only=True)
+            hf_model = AutoModelForCausalLM.from_pretrained(
+                source, gguf_file=gguf_file, dtype=dtype, local_files_only=True
+            )
+        except OSError as exc:
+            raise ModelNotFoundError(
+                f"could not load model {name!r} offline ({exc.__class__.__name__}: {exc}). {_EMBEDDED_HINT}"
+            ) from exc
+        self._init(hf_model.to(device), tokenizer, model_id or name)
+
+    @classmethod
+    def from_model(
+        cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, model_id: str
+    ) -> TransformersLLM:
+        """Wrap an already-loaded model and tokenizer (no copy is made)."""
+        self = cls.__new__(cls)
+        self._init(model, tokenizer, model_id)
+        return self
+
+    def _init(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, model_id: str) -> None:
+        if not getattr(tokenizer, "chat_template", None):
+            raise InputError(
+                f"model {model_id!r} has no chat template, so it is a base model, not a chat model. "
+                "Point redraft at an instruction-tuned model."
+            )
+        tokenizer = copy.copy(tokenizer)
+        # Left padding keeps every prompt flush against its first generated token in a batch.
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.model_id = model_id
+        self._lock = threading.Lock()
+        eos = model.generation_config.eos_token_id
+        eos_ids = eos if isinstance(eos, list) else [eos]
+        self._eos = {int(e) for e in [*eos_ids, tokenizer.eos_token_id] if e is not None}
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    def render(self, conversation: Conversation) -> str:
+        """The prompt string the model sees: the conversation through the chat template."""
+        text = self.tokenizer.apply_chat_template(list(conversation), add_generation_prompt=True, tokenize=False)
+        return str(text)
+
+    def count_tokens(self, conversation: Conversation) -> int:
+        return len(self.tokenizer(self.render(conversation), add_special_tokens=False)["input_ids"])
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+        *,
+        logits_processors: Sequence[Any] = (),
+    ) -> list[Completion]:
+        if not conversations:
+            return []
+        texts = [self.render(c) for c in conversations]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        lengths = enc["attention_mask"].sum(dim=1).tolist()  # (B,)
+        limit = self.context_length - params.max_new_tokens
+        for i, n in enumerate(lengths):
+            if n > limit:
+                raise InputError(
+                    f"conversation {i} takes {n} tokens but {self.model_id!r} accepts at most {limit} "
+                    f"prompt tokens ({self.context_length} context - {params.max_new_tokens} max_new_tokens). "
+                    "Shorten the prompt or lower max_new_tokens."
+                )
+        config = copy.deepcopy(self.model.generation_config)
+        config.max_new_tokens = params.max_new_tokens
+        config.pad_token_id = self.tokenizer.pad_token_id
+        config.do_sample = params.temperature > 0
+        if config.do_sample:
+            config.temperature, config.top_p = params.temperature, params.top_p
+        else:
+            # Unset sampling knobs so transformers does not warn that they are ignored.
+            config.temperature = config.top_p = config.top_k = None
+        kwargs: dict[str, Any] = {}
+        if params.stop:
+            config.stop_strings = list(params.stop)
+            kwargs["tokenizer"] = self.tokenizer
+        input_ids = enc["input_ids"].to(self.device)  # (B, T)
+        attention_mask = enc["attention_mask"].to(self.device)  # (B, T)
+        with self._lock, torch.inference_mode():
+            if config.do_sample and params.seed is not None:
+                torch.manual_seed(params.seed)
+            out = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                generation_config=config,
+                logits_processor=LogitsProcessorList(logits_processors),
+                **kwargs,
+            )  # (B, T + new)
+        new = out[:, input_ids.shape[1] :].tolist()
+        return [self._completion(ids, params, int(n)) for ids, n in zip(new, lengths)]
+
+    def _completion(self, ids: list[int], params: SamplingParams, prompt_tokens: int) -> Completion:
+        finish: FinishReason = "length"
+        for j, tok in enumerate(ids):
+            if tok in self._eos:
+                ids, finish = ids[:j], "stop"
+                break
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        for stop in params.stop:
+            cut = text.find(stop)
+            if cut >= 0:
+                text, finish = text[:cut], "stop"
+        if finish == "length" and len(ids) < params.max_new_tokens:
+            finish = "stop"
+        return Completion(text=text.strip(), token_ids=tuple(ids), finish_reason=finish, prompt_tokens=prompt_tokens)

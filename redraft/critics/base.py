@@ -1,0 +1,62 @@
+"""The critic contract: a batch of drafts in, one frozen :class:`Critique` per draft out."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from redraft.agents.base import Message
+
+
+class DraftContext(BaseModel):
+    """What a critic may look at: the prompt, the draft, and the earlier rounds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str
+    draft: str
+    round_index: int = Field(default=0, ge=0)
+    """0 for the first draft, 1 for the first revision, ..."""
+    history: tuple[Message, ...] = ()
+    """The conversation that produced the draft (ending with the user turn it answers)."""
+
+
+class Critique(BaseModel):
+    """One critic's verdict on one draft."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    critic: str
+    """Name of the critic that produced this verdict."""
+    passed: bool | None
+    """True: acceptable. False: must be revised. None: the critic could not judge (not applicable,
+    unparseable answer). None never counts as a pass."""
+    score: float | None = None
+    """Critic-specific score (share of supported claims, max span BCI, 1/0 for a self-check)."""
+    feedback: str = ""
+    """Text the reviser sees."""
+    evidence: tuple[dict[str, JsonValue], ...] = ()
+    """Structured evidence (spans, passages, raw model output), stored as JSON."""
+    question: str | None = None
+    """For critics that ask the model: the check question, used as context in ``cac`` mode."""
+    raw: str | None = None
+    """For critics that ask the model: its unparsed answer."""
+    latency_s: float = Field(default=0.0, ge=0.0)
+    """Wall time this critique took; for batched critics, the batch time divided evenly."""
+
+
+class Critic(abc.ABC):
+    """Judges drafts. Implementations must return exactly one critique per input, in order."""
+
+    name: str
+
+    @abc.abstractmethod
+    def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
+        """Critique a batch of drafts."""
+
+    def describe(self) -> dict[str, Any]:
+        """Configuration recorded with a run (override to add thresholds, prompts...)."""
+        return {"name": self.name, "class": type(self).__name__}

@@ -1,0 +1,19 @@
+"""LangGraph state machines: the generate → critique → revise correction loop."""
+
+from redraft.graphs.config import MODES, CorrectionConfig, Mode
+from redraft.graphs.correction import CorrectionGraph, Corrector, build_graph, route
+from redraft.graphs.state import CorrectionInput, CorrectionState, RoundRecord, Status
+
+__all__ = [
+    "MODES",
+    "CorrectionConfig",
+    "CorrectionGraph",
+    "CorrectionInput",
+    "CorrectionState",
+    "Corrector",
+    "Mode",
+    "RoundRecord",
+    "Status",
+    "build_graph",
+    "route",
+]

@@ -1,0 +1,7 @@
+"""SQL logging of runs, rounds and critiques, and exports for training."""
+
+from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
+from redraft.store.export import dpo_pairs, write_jsonl
+from redraft.store.sql import DEFAULT_URL, SQLStore
+
+__all__ = ["DEFAULT_URL", "ExampleInfo", "OutcomeInfo", "Recorder", "RunInfo", "SQLStore", "dpo_pairs", "write_jsonl"]

@@ -1,0 +1,62 @@
+"""The store contract: the graph records each completed round through a :class:`Recorder`."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from redraft.graphs.state import RoundRecord
+
+
+class RunInfo(BaseModel):
+    """What identifies a run: the model, the loop configuration and the critics."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_id: str
+    config: dict[str, Any]
+    critics: list[dict[str, Any]]
+    name: str | None = None
+
+
+class ExampleInfo(BaseModel):
+    """The prompt a round belongs to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    prompt: str
+    source: str | None = None
+    labels: dict[str, Any] | None = None
+
+
+class OutcomeInfo(BaseModel):
+    """How an example ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: str
+    rounds_used: int
+    final: str
+
+
+class Recorder(abc.ABC):
+    """Persists runs as they happen. Writes are idempotent: recording the same round twice
+    (a node re-run after a crash, a retried shard) keeps the first copy."""
+
+    @abc.abstractmethod
+    def start_run(self, info: RunInfo) -> str:
+        """Create a run and return its id."""
+
+    @abc.abstractmethod
+    def record_round(
+        self, run_id: str, example: ExampleInfo, round_: RoundRecord, outcome: OutcomeInfo | None = None
+    ) -> None:
+        """Write one round with its critiques (and the outcome, if the round ended the example)
+        in a single transaction: all of it or none of it."""
+
+    @abc.abstractmethod
+    def finish_run(self, run_id: str) -> None:
+        """Mark the run ended."""

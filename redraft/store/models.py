@@ -1,0 +1,98 @@
+"""SQLAlchemy 2 models: runs → examples → rounds → critiques, and one outcome per example.
+
+The schema is created by Alembic (``redraft/store/migrations``); these classes are the single
+definition both the migration and the queries are checked against (``tests/store``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    model_id: Mapped[str] = mapped_column(String(500))
+    config: Mapped[dict[str, Any]]
+    critics: Mapped[list[Any]]
+    redraft_version: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    examples: Mapped[list[Example]] = relationship(back_populates="run", order_by="Example.id")
+
+
+class Example(Base):
+    __tablename__ = "examples"
+    __table_args__ = (UniqueConstraint("run_id", "key", name="uq_examples_run_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    """The caller's example id (dataset row id or a generated uuid)."""
+    prompt: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(200))
+    labels: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    run: Mapped[Run] = relationship(back_populates="examples")
+    rounds: Mapped[list[Round]] = relationship(back_populates="example", order_by="Round.index")
+    outcome: Mapped[Outcome | None] = relationship(back_populates="example")
+
+
+class Round(Base):
+    __tablename__ = "rounds"
+    __table_args__ = (UniqueConstraint("example_id", "index", name="uq_rounds_example_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    draft: Mapped[str] = mapped_column(Text)
+    n_tokens: Mapped[int] = mapped_column(Integer)
+    finish_reason: Mapped[str] = mapped_column(String(20))
+    gen_latency_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    example: Mapped[Example] = relationship(back_populates="rounds")
+    critiques: Mapped[list[CritiqueRow]] = relationship(back_populates="round", order_by="CritiqueRow.id")
+
+
+class CritiqueRow(Base):
+    __tablename__ = "critiques"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    critic: Mapped[str] = mapped_column(String(100), index=True)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(Float)
+    feedback: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list[Any]]
+    latency_s: Mapped[float] = mapped_column(Float)
+
+    round: Mapped[Round] = relationship(back_populates="critiques")
+
+
+class Outcome(Base):
+    __tablename__ = "outcomes"
+
+    example_id: Mapped[int] = mapped_column(ForeignKey("examples.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    rounds_used: Mapped[int] = mapped_column(Integer)
+    final: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    example: Mapped[Example] = relationship(back_populates="outcome")

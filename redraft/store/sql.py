@@ -1,0 +1,203 @@
+"""SQL recorder and readers on SQLAlchemy 2: SQLite by default, PostgreSQL for shared runs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, selectinload
+
+import redraft
+from redraft.graphs.state import RoundRecord
+from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
+from redraft.store.models import CritiqueRow, Example, Outcome, Round, Run, utcnow
+from redraft.errors import StoreUnavailableError
+
+DEFAULT_URL = "sqlite:///redraft.db"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _redact(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # Several writers (CLI runs, test threads) may share one file: wait for the lock, don't fail.
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def connect(url: str) -> Engine:
+    """Open ``url`` and check it answers, or raise :class:`StoreUnavailableError` naming the fix."""
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StoreUnavailableError(
+            f"{url!r} is not a usable SQLAlchemy URL ({exc}). "
+            "Use e.g. sqlite:///redraft.db or postgresql+psycopg://user:pass@host/db."
+        ) from exc
+    except ModuleNotFoundError as exc:
+        raise ImportError(
+            f"the driver for {_redact(url)} is not installed ({exc.name}). "
+            'For PostgreSQL: pip install "redraft[postgres]"'
+        ) from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        engine.dispose()
+        hint = (
+            "check that the directory exists and is writable"
+            if engine.dialect.name == "sqlite"
+            else "check that the server is running and the host, port, user and database are right"
+        )
+        raise StoreUnavailableError(
+            f"cannot open database {_redact(url)}: {exc.orig}. Fix: {hint}, or pass store=None to run without logging."
+        ) from exc
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (creates it on an empty database)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class SQLStore(Recorder):
+    """Records runs to any SQLAlchemy URL and reads them back.
+
+    Example:
+        >>> store = SQLStore("sqlite://")  # in memory
+        >>> run_id = store.start_run(RunInfo(model_id="m", config={}, critics=[]))
+        >>> [r.id for r in store.runs()] == [run_id]
+        True
+    """
+
+    def __init__(self, url: str = DEFAULT_URL) -> None:
+        self.url = url
+        self.engine = connect(url)
+        migrate(self.engine)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def start_run(self, info: RunInfo) -> str:
+        run_id = uuid.uuid4().hex
+        with self.session() as s, s.begin():
+            s.add(
+                Run(
+                    id=run_id,
+                    name=info.name,
+                    model_id=info.model_id,
+                    config=info.config,
+                    critics=info.critics,
+                    redraft_version=redraft.__version__,
+                )
+            )
+        return run_id
+
+    def record_round(
+        self, run_id: str, example: ExampleInfo, round_: RoundRecord, outcome: OutcomeInfo | None = None
+    ) -> None:
+        # A concurrent writer may insert the same example or round between our read and our
+        # write; the unique constraints reject the loser, and the retry then sees the row.
+        for attempt in range(3):
+            try:
+                with self.session() as s, s.begin():
+                    self._write_round(s, run_id, example, round_, outcome)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    def _write_round(
+        self, s: Session, run_id: str, example: ExampleInfo, round_: RoundRecord, outcome: OutcomeInfo | None
+    ) -> None:
+        ex = s.scalar(select(Example).where(Example.run_id == run_id, Example.key == example.key))
+        if ex is None:
+            ex = Example(run_id=run_id, key=example.key, prompt=example.prompt, source=example.source,
+                         labels=example.labels)
+            s.add(ex)
+            s.flush()
+        exists = s.scalar(select(Round.id).where(Round.example_id == ex.id, Round.index == round_["index"]))
+        if exists is None:
+            s.add(
+                Round(
+                    example_id=ex.id,
+                    index=round_["index"],
+                    draft=round_["draft"],
+                    n_tokens=round_["n_tokens"],
+                    finish_reason=round_["finish_reason"],
+                    gen_latency_s=round_["gen_latency_s"],
+                    critiques=[
+                        CritiqueRow(
+                            critic=c["critic"],
+                            passed=c["passed"],
+                            score=c["score"],
+                            feedback=c["feedback"],
+                            evidence=list(c["evidence"]),
+                            latency_s=c["latency_s"],
+                        )
+                        for c in round_["critiques"]
+                    ],
+                )
+            )
+        if outcome is not None and s.get(Outcome, ex.id) is None:
+            s.add(Outcome(example_id=ex.id, **outcome.model_dump()))
+        s.execute(Run.__table__.update().where(Run.id == run_id).values(ended_at=utcnow()))
+
+    def finish_run(self, run_id: str) -> None:
+        with self.session() as s, s.begin():
+            s.execute(Run.__table__.update().where(Run.id == run_id).values(ended_at=utcnow()))
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def runs(self) -> list[Run]:
+        """All runs, newest first."""
+        with self.session() as s:
+            return list(s.scalars(select(Run).order_by(Run.started_at.desc())))
+
+    def run(self, run_id: str) -> Run:
+        """One run; a unique prefix of its id is enough."""
+        with self.session() as s:
+            matches = list(s.scalars(select(Run).where(Run.id.startswith(run_id))))
+        if len(matches) != 1:
+            known = ", ".join(r.id[:8] for r in self.runs()[:10]) or "none yet"
+            what = "matches no run" if not matches else f"matches {len(matches)} runs"
+            raise KeyError(f"run id {run_id!r} {what}; recent runs: {known}")
+        return matches[0]
+
+    def examples(self, run_id: str) -> Iterator[Example]:
+        """Examples of a run with their rounds, critiques and outcome loaded, in insertion order."""
+        with self.session() as s:
+            query = (
+                select(Example)
+                .where(Example.run_id == run_id)
+                .order_by(Example.id)
+                .options(
+                    selectinload(Example.rounds).selectinload(Round.critiques),
+                    selectinload(Example.outcome),
+                )
+                .execution_options(yield_per=200)
+            )
+            yield from s.scalars(query)
