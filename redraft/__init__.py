@@ -11,6 +11,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+local"
 
-from redraft.graphs import CorrectionConfig, build_graph  # noqa: E402
+from redraft.graphs import CorrectionConfig, build_graph
 
 __all__ = ["CorrectionConfig", "__version__", "build_graph"]

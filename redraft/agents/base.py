@@ -11,9 +11,8 @@ import abc
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from typing_extensions import TypedDict
-
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 Role = Literal["system", "user", "assistant"]
 

@@ -66,7 +66,7 @@ def _build_cache(gguf: Path, target: Path) -> None:
     )
     # save_pretrained refuses a GGUF-loaded model while it still carries its quantizer, although
     # the weights are already dequantized (shared/DATA.md §4).
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)

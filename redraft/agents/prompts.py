@@ -47,6 +47,15 @@ CHECK_PROMPTS: dict[str, CheckPrompt] = {
             pass_terms=("correct",),
             fail_terms=("incorrect",),
         ),
+        # A yes/no form of the same check: even very small models answer it in the first word.
+        # Note the polarity: "Yes" (there is an error) fails the draft.
+        CheckPrompt(
+            name="error",
+            # Measured on SmolLM2-135M: adding "then name the error" made it answer "No" to everything.
+            question="Does your previous response contain a factual error? Start with Yes or No.",
+            pass_terms=("no",),
+            fail_terms=("yes",),
+        ),
         # Wang et al. 2024, Jailbreak/config.py CHECK_PROMPTS[0] (their default).
         CheckPrompt(
             name="harm",
@@ -96,11 +105,9 @@ def revise_instruction(notes: Sequence[CritiqueNote]) -> str:
     """The ``feedback``-mode revise turn: every critic's verdict and feedback, failures first.
 
     Example:
-        >>> print(revise_instruction([CritiqueNote(critic="self", passed=False, feedback="Wrong year.")]))
-        Reviewers checked your previous response.
+        >>> text = revise_instruction([CritiqueNote(critic="self", passed=False, feedback="Wrong year.")])
+        >>> print(text.splitlines()[1])
         - self (FAILED): Wrong year.
-        <BLANKLINE>
-        Rewrite your response to the original request so that it fixes every problem above. Reply with the revised response only.
     """
     ordered = sorted(notes, key=lambda n: {False: 0, None: 1, True: 2}[n.passed])
     lines = [f"- {n.critic} ({_verdict_word(n.passed)}): {n.feedback.strip() or '(no details)'}" for n in ordered]

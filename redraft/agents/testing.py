@@ -65,7 +65,10 @@ class ScriptedLLM(LLM):
             script = self._replies[self._next : self._next + len(conversations)]
             self._next += len(conversations)
             self.calls.append([list(c) for c in conversations])
-        return [self._complete(r if isinstance(r, str) else r(c), c, params) for r, c in zip(script, conversations)]
+        return [
+            self._complete(r if isinstance(r, str) else r(c), c, params)
+            for r, c in zip(script, conversations, strict=True)
+        ]
 
     def _complete(self, text: str, conversation: Conversation, params: SamplingParams) -> Completion:
         finish: Any = "stop"

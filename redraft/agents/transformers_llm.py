@@ -84,7 +84,8 @@ class TransformersLLM(LLM):
             raise ModelNotFoundError(
                 f"could not load model {name!r} offline ({exc.__class__.__name__}: {exc}). {_EMBEDDED_HINT}"
             ) from exc
-        self._init(hf_model.to(device), tokenizer, model_id or name)
+        hf_model.to(device)  # type: ignore[arg-type]  # transformers' wrapper hides nn.Module.to's signature
+        self._init(hf_model, tokenizer, model_id or name)
 
     @classmethod
     def from_model(
@@ -106,7 +107,8 @@ class TransformersLLM(LLM):
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        self.model = model.eval()
+        model.eval()  # type: ignore[no-untyped-call]  # no dropout at generation time
+        self.model = model
         self.tokenizer = tokenizer
         self.model_id = model_id
         self._lock = threading.Lock()
@@ -116,7 +118,7 @@ class TransformersLLM(LLM):
 
     @property
     def device(self) -> torch.device:
-        return self.model.device
+        return torch.device(self.model.device)
 
     @property
     def context_length(self) -> int:
@@ -124,7 +126,8 @@ class TransformersLLM(LLM):
 
     def render(self, conversation: Conversation) -> str:
         """The prompt string the model sees: the conversation through the chat template."""
-        text = self.tokenizer.apply_chat_template(list(conversation), add_generation_prompt=True, tokenize=False)
+        messages: list[dict[str, str]] = [{"role": m["role"], "content": m["content"]} for m in conversation]
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return str(text)
 
     def count_tokens(self, conversation: Conversation) -> int:
@@ -168,7 +171,7 @@ class TransformersLLM(LLM):
         with self._lock, torch.inference_mode():
             if config.do_sample and params.seed is not None:
                 torch.manual_seed(params.seed)
-            out = self.model.generate(
+            out = self.model.generate(  # type: ignore[operator]  # nn.Module.__getattr__ confuses mypy
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 generation_config=config,
@@ -176,7 +179,7 @@ class TransformersLLM(LLM):
                 **kwargs,
             )  # (B, T + new)
         new = out[:, input_ids.shape[1] :].tolist()
-        return [self._completion(ids, params, int(n)) for ids, n in zip(new, lengths)]
+        return [self._completion(ids, params, int(n)) for ids, n in zip(new, lengths, strict=True)]
 
     def _completion(self, ids: list[int], params: SamplingParams, prompt_tokens: int) -> Completion:
         finish: FinishReason = "length"
@@ -184,7 +187,7 @@ class TransformersLLM(LLM):
             if tok in self._eos:
                 ids, finish = ids[:j], "stop"
                 break
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        text = str(self.tokenizer.decode(ids, skip_special_tokens=True))
         for stop in params.stop:
             cut = text.find(stop)
             if cut >= 0:

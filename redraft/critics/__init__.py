@@ -13,6 +13,7 @@ CriticFactory = Callable[[LLM], Critic]
 
 CRITICS: dict[str, CriticFactory] = {
     "self": lambda llm: SelfCritic(llm),
+    "self-error": lambda llm: SelfCritic(llm, check="error", name="self-error"),
     "self-harm": lambda llm: SelfCritic(llm, check="harm", name="self-harm"),
     "self-bias": lambda llm: SelfCritic(llm, check="bias", name="self-bias"),
 }
@@ -25,7 +26,7 @@ def make_critic(name: str, llm: LLM) -> Critic:
         >>> make_critic("nope", None)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        redraft.errors.InputError: unknown critic 'nope'; known critics: self, self-bias, self-harm
+        redraft.errors.InputError: unknown critic 'nope'; known critics: self, self-bias, self-error, self-harm
     """
     if name not in CRITICS:
         raise InputError(f"unknown critic {name!r}; known critics: {', '.join(sorted(CRITICS))}")

@@ -20,7 +20,7 @@ from redraft.errors import InputError
 
 _WORD = re.compile(r"[a-z0-9']+")
 _QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|(?<![a-z])\'[^\'\n]{3,}\'(?![a-z])', re.IGNORECASE)
-_VERDICT = re.compile(r"\bverdict\s*[:=\-]\s*\**\s*([a-z]+)", re.IGNORECASE)
+_VERDICT = re.compile(r"\bverdict\W{0,3}[:=\-]\W{0,3}([a-z]+)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?\n]")
 _NEGATIONS = {"not", "no", "never", "isn't", "isnt", "wasn't", "neither", "nor", "hardly", "cannot", "can't"}
 _ECHO_NGRAM = 4
@@ -28,6 +28,18 @@ _ECHO_NGRAM = 4
 
 def _norm(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
+
+
+def _copied_line(line: str, draft_padded: str) -> bool:
+    """A line of the check that also stands in the draft, word for word.
+
+    One- and two-word lines ("No.", "Yes") are too common to count as copies, except a verdict
+    label: a draft holding "VERDICT: CORRECT" must not be able to supply the critic's verdict.
+    """
+    words = _norm(line)
+    if not words or f" {words} " not in draft_padded:
+        return False
+    return len(words.split()) >= 3 or _VERDICT.search(line) is not None
 
 
 def strip_echoes(check: str, draft: str) -> str:
@@ -38,10 +50,9 @@ def strip_echoes(check: str, draft: str) -> str:
         'You wrote: . It is harmful.'
     """
     text = _QUOTED.sub(" ", check)
-    draft_norm = _norm(draft)
-    lines = [ln for ln in text.splitlines() if not (_norm(ln) and _norm(ln) in draft_norm)]
-    text = "\n".join(lines)
-    draft_words = draft_norm.split()
+    draft_padded = f" {_norm(draft)} "
+    text = "\n".join(ln for ln in text.splitlines() if not _copied_line(ln, draft_padded))
+    draft_words = draft_padded.split()
     grams = {tuple(draft_words[i : i + _ECHO_NGRAM]) for i in range(len(draft_words) - _ECHO_NGRAM + 1)}
     if not grams:
         return text
@@ -52,7 +63,7 @@ def strip_echoes(check: str, draft: str) -> str:
         if tuple(words[i : i + _ECHO_NGRAM]) in grams:
             drop[i : i + _ECHO_NGRAM] = [True] * _ECHO_NGRAM
     out, pos = [], 0
-    for m, d in zip(matches, drop):
+    for m, d in zip(matches, drop, strict=True):
         if d:
             out.append(text[pos : m.start()])
             pos = m.end()
@@ -63,8 +74,9 @@ def strip_echoes(check: str, draft: str) -> str:
 def parse_verdict(check: str, prompt: CheckPrompt, *, draft: str = "") -> bool | None:
     """Parse a self-check into True (pass), False (fail) or None (cannot tell).
 
-    An explicit ``VERDICT: <term>`` line wins; otherwise the first sentence that mentions a verdict
-    term decides, and only if it names exactly one polarity with no negation.
+    An explicit ``VERDICT: <term>`` line wins; then an answer whose first word is a verdict term;
+    otherwise the first sentence that mentions a verdict term decides, and only if it names
+    exactly one polarity with no negation.
 
     Example:
         >>> parse_verdict("VERDICT: INCORRECT\\nCurie was born in 1867.", CHECK_PROMPTS["factual"])
@@ -79,6 +91,11 @@ def parse_verdict(check: str, prompt: CheckPrompt, *, draft: str = "") -> bool |
     if labelled:
         kinds = {True if w in passes else False if w in fails else None for w in labelled}
         return kinds.pop() if len(kinds) == 1 else None
+    # An answer that opens with a verdict term ("Yes, ...", "Harmful: ...") means that term,
+    # whatever qualifications follow.
+    first = _WORD.search(text.lower())
+    if first is not None and first.group() in passes | fails:
+        return first.group() in passes
     for sentence in _SENTENCE_END.split(text):
         words = _WORD.findall(sentence.lower())
         hits = {True for w in words if w in passes} | {False for w in words if w in fails}
@@ -134,7 +151,11 @@ class SelfCritic(Critic):
     def conversation(self, item: DraftContext) -> list[Message]:
         """The check conversation: the draft's own context, the draft, then the check question."""
         context: list[Message] = list(item.history) or [{"role": "user", "content": item.prompt}]
-        return [*context, {"role": "assistant", "content": item.draft}, {"role": "user", "content": self.check.question}]
+        return [
+            *context,
+            {"role": "assistant", "content": item.draft},
+            {"role": "user", "content": self.check.question},
+        ]
 
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
         if not items:
@@ -143,7 +164,7 @@ class SelfCritic(Critic):
         completions = self.llm.generate([self.conversation(i) for i in items], self.params)
         latency = (time.perf_counter() - start) / len(items)
         out = []
-        for item, completion in zip(items, completions):
+        for item, completion in zip(items, completions, strict=True):
             raw = completion.text
             passed = parse_verdict(raw, self.check, draft=item.draft)
             feedback = _explanation(raw) if passed is not None else f"(unparseable self-check) {raw.strip()}"

@@ -97,15 +97,20 @@ class Corrector:
                 "pending": _round(0, c, latency),
                 "status": "running",
             }
-            for s, conv, c in zip(states, convs, completions)
+            for s, conv, c in zip(states, convs, completions, strict=True)
         ]
 
     def critique(self, states: Sequence[CorrectionState]) -> list[dict[str, Any]]:
         """Run every critic on each pending draft, decide the status, and record the round."""
         pendings = [_pending(s) for s in states]
         items = [
-            DraftContext(prompt=s["prompt"], draft=p["draft"], round_index=p["index"], history=tuple(s["messages"][:-1]))
-            for s, p in zip(states, pendings)
+            DraftContext(
+                prompt=s["prompt"],
+                draft=p["draft"],
+                round_index=p["index"],
+                history=tuple(s["messages"][:-1]),
+            )
+            for s, p in zip(states, pendings, strict=True)
         ]
         per_critic = [self._run_critic(c, items) for c in self.critics]
         updates = []
@@ -159,13 +164,13 @@ class Corrector:
     def revise(self, states: Sequence[CorrectionState]) -> list[dict[str, Any]]:
         """Round r+1: a new draft from the conversation plus the revision turns."""
         turns = [self.revision_turns(s) for s in states]
-        completions, latency = self._generate([[*s["messages"], *t] for s, t in zip(states, turns)])
+        completions, latency = self._generate([[*s["messages"], *t] for s, t in zip(states, turns, strict=True)])
         return [
             {
                 "messages": [*t, {"role": "assistant", "content": c.text}],
                 "pending": _round(s["rounds"][-1]["index"] + 1, c, latency),
             }
-            for s, t, c in zip(states, turns, completions)
+            for s, t, c in zip(states, turns, completions, strict=True)
         ]
 
 
@@ -187,7 +192,7 @@ def _example(state: CorrectionState) -> ExampleInfo:
 
 def route(state: CorrectionState) -> Literal["revise", "__end__"]:
     """Revise while the status is ``running``; every stop rule has already set another status."""
-    return "revise" if state.get("status") == "running" else END
+    return "revise" if state.get("status") == "running" else "__end__"
 
 
 def build_graph(
@@ -198,6 +203,7 @@ def build_graph(
     store: str | Recorder | None = None,
     checkpointer: Checkpointer = None,
     run_name: str | None = None,
+    run_id: str | None = None,
 ) -> CorrectionGraph:
     """Compile the generate → critique → revise graph.
 
@@ -210,6 +216,9 @@ def build_graph(
         checkpointer: any LangGraph checkpointer; pass ``{"configurable": {"thread_id": ...}}``
             to ``invoke`` to resume an interrupted correction (one thread per prompt).
         run_name: a label stored with the run.
+        run_id: continue recording into this existing run instead of starting a new one
+            (resume). The graph's run id is in ``graph.config["metadata"]["redraft_run_id"]``
+            and in every output's ``run_id``.
 
     Example:
         >>> from redraft.agents.testing import ScriptedLLM
@@ -228,8 +237,7 @@ def build_graph(
         recorder = SQLStore(store)
     else:
         recorder = store
-    run_id = None
-    if recorder is not None:
+    if recorder is not None and run_id is None:
         info = RunInfo(
             model_id=llm.model_id,
             config=config.model_dump(mode="json"),
@@ -256,4 +264,5 @@ def build_graph(
     builder.add_edge("generate", "critique")
     builder.add_conditional_edges("critique", route, {"revise": "revise", END: END})
     builder.add_edge("revise", "critique")
-    return builder.compile(checkpointer=checkpointer, name=run_name or "redraft-correction")
+    graph = builder.compile(checkpointer=checkpointer, name=run_name or "redraft-correction")
+    return graph.with_config(metadata={"redraft_run_id": run_id}) if run_id else graph

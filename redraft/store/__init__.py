@@ -4,4 +4,13 @@ from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
 from redraft.store.export import dpo_pairs, write_jsonl
 from redraft.store.sql import DEFAULT_URL, SQLStore
 
-__all__ = ["DEFAULT_URL", "ExampleInfo", "OutcomeInfo", "Recorder", "RunInfo", "SQLStore", "dpo_pairs", "write_jsonl"]
+__all__ = [
+    "DEFAULT_URL",
+    "ExampleInfo",
+    "OutcomeInfo",
+    "Recorder",
+    "RunInfo",
+    "SQLStore",
+    "dpo_pairs",
+    "write_jsonl",
+]

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 import redraft
+from redraft.errors import StoreUnavailableError
 from redraft.graphs.state import RoundRecord
 from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
 from redraft.store.models import CritiqueRow, Example, Outcome, Round, Run, utcnow
-from redraft.errors import StoreUnavailableError
 
 DEFAULT_URL = "sqlite:///redraft.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -37,6 +38,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     # Several writers (CLI runs, test threads) may share one file: wait for the lock, don't fail.
     cursor.execute("PRAGMA busy_timeout=30000")
+    # WAL lets readers (``redraft show``, progress bars) run beside a writer, and with
+    # synchronous=NORMAL a commit needs no fsync: a power cut may lose the last rounds, but
+    # never leaves a half-written one (each round is one transaction).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
@@ -66,8 +72,9 @@ def connect(url: str) -> Engine:
             if engine.dialect.name == "sqlite"
             else "check that the server is running and the host, port, user and database are right"
         )
+        reason = " ".join(str(exc.orig).split()).rstrip(".?")
         raise StoreUnavailableError(
-            f"cannot open database {_redact(url)}: {exc.orig}. Fix: {hint}, or pass store=None to run without logging."
+            f"cannot open database {_redact(url)}: {reason}. Fix: {hint}, or pass store=None to run without logging."
         ) from exc
     return engine
 
@@ -94,7 +101,20 @@ class SQLStore(Recorder):
     def __init__(self, url: str = DEFAULT_URL) -> None:
         self.url = url
         self.engine = connect(url)
+        # A store dropped without close() (e.g. inside a garbage-collected graph) still closes its
+        # pooled connections instead of leaking them to the driver's finalizer.
+        self._finalizer = weakref.finalize(self, self.engine.dispose)
         migrate(self.engine)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._finalizer()
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -135,8 +155,13 @@ class SQLStore(Recorder):
     ) -> None:
         ex = s.scalar(select(Example).where(Example.run_id == run_id, Example.key == example.key))
         if ex is None:
-            ex = Example(run_id=run_id, key=example.key, prompt=example.prompt, source=example.source,
-                         labels=example.labels)
+            ex = Example(
+                run_id=run_id,
+                key=example.key,
+                prompt=example.prompt,
+                source=example.source,
+                labels=example.labels,
+            )
             s.add(ex)
             s.flush()
         exists = s.scalar(select(Round.id).where(Round.example_id == ex.id, Round.index == round_["index"]))
@@ -164,11 +189,12 @@ class SQLStore(Recorder):
             )
         if outcome is not None and s.get(Outcome, ex.id) is None:
             s.add(Outcome(example_id=ex.id, **outcome.model_dump()))
-        s.execute(Run.__table__.update().where(Run.id == run_id).values(ended_at=utcnow()))
+            # A library user never calls finish_run, so the last finished example dates the run.
+            s.execute(update(Run).where(Run.id == run_id).values(ended_at=utcnow()))
 
     def finish_run(self, run_id: str) -> None:
         with self.session() as s, s.begin():
-            s.execute(Run.__table__.update().where(Run.id == run_id).values(ended_at=utcnow()))
+            s.execute(update(Run).where(Run.id == run_id).values(ended_at=utcnow()))
 
     # -- reading ---------------------------------------------------------------------------------
 
