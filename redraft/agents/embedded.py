@@ -83,6 +83,15 @@ def _build_cache(gguf: Path, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def embedded_model_dir() -> Path:
+    """The safetensors copy of the embedded model (built on first use)."""
+    gguf = embedded_gguf_path()
+    target = cache_dir() / "models" / f"smollm2-135m-instruct-{_file_key(gguf)}"
+    if not (target / "config.json").is_file():
+        _build_cache(gguf, target)
+    return target
+
+
 def default_llm(*, device: str | torch.device = "cpu") -> TransformersLLM:
     """Load the embedded SmolLM2-135M-Instruct, offline.
 
@@ -90,9 +99,4 @@ def default_llm(*, device: str | torch.device = "cpu") -> TransformersLLM:
         >>> llm = default_llm()  # doctest: +SKIP
         >>> llm.generate([[{"role": "user", "content": "Hi"}]], SamplingParams(max_new_tokens=8))  # doctest: +SKIP
     """
-    gguf = embedded_gguf_path()
-    target = cache_dir() / "models" / f"smollm2-135m-instruct-{_file_key(gguf)}"
-    if not (target / "config.json").is_file():
-        _build_cache(gguf, target)
-    llm = TransformersLLM(target, device=device, model_id=EMBEDDED_MODEL_ID)
-    return llm
+    return TransformersLLM(embedded_model_dir(), device=device, model_id=EMBEDDED_MODEL_ID)

@@ -1,0 +1,370 @@
+"""Build a suffix index from a corpus: JSONL documents or plain text files → an index directory.
+
+Two suffix-array builders give identical arrays (tested):
+
+* ``divsufsort`` (default on CPU): the libdivsufsort C library through ``pydivsufsort``.
+* ``torch``: prefix doubling written in torch, for building on a GPU; the same code runs on the
+  CPU, which is how tests compare it with the library.
+
+The format is documented in :mod:`redraft.provenance.format`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+import redraft
+from redraft.errors import InputError
+from redraft.provenance import format as fmt
+from redraft.provenance.tokenizers import ByteTokenizer, HFTokenizer, TokenizerInfo
+
+Builder = Literal["divsufsort", "torch"]
+DEFAULT_SHARD_TOKENS = 1 << 30
+
+
+# -- suffix-array builders -------------------------------------------------------------------------
+
+
+def torch_suffix_array(tokens: torch.Tensor) -> torch.Tensor:
+    """Suffix array of a 1-D integer tensor by prefix doubling, on the tensor's device.
+
+    Each round sorts suffixes by (rank of the first k tokens, rank of the next k tokens) and
+    re-ranks; after ⌈log2(longest repeat)⌉ rounds all ranks are distinct and the order is the
+    suffix array. A suffix running off the end ranks below every token, so a suffix that is a
+    prefix of another sorts first, as in libdivsufsort.
+
+    Example:
+        >>> torch_suffix_array(torch.tensor(list(b"banana"))).tolist()
+        [5, 3, 1, 0, 4, 2]
+    """
+    n = tokens.numel()
+    if n == 0:
+        return torch.zeros(0, dtype=torch.int64, device=tokens.device)
+    _, rank = torch.unique(tokens.to(torch.int64), return_inverse=True)  # (n,) dense ranks
+    rank = rank + 1  # 0 is reserved for "past the end"
+    k = 1
+    while True:
+        second = torch.zeros_like(rank)  # (n,)
+        if k < n:
+            second[: n - k] = rank[k:]
+        key = rank * (n + 1) + second  # (n,) fits int64 for n < 3e9
+        order = torch.argsort(key, stable=True)  # (n,)
+        sorted_key = key[order]
+        new_group = torch.ones(n, dtype=torch.int64, device=tokens.device)
+        new_group[1:] = (sorted_key[1:] != sorted_key[:-1]).to(torch.int64)
+        rank = torch.empty_like(rank)
+        rank[order] = torch.cumsum(new_group, 0)
+        if int(rank.max()) == n or k >= n:
+            return order
+        k *= 2
+
+
+def suffix_array(tokens: np.ndarray, builder: Builder = "divsufsort", device: str = "cpu") -> np.ndarray:
+    """Suffix array of ``tokens`` as int32 (int64 from 2^31 tokens)."""
+    dtype = np.int32 if tokens.size < 2**31 else np.int64
+    if builder == "divsufsort":
+        from pydivsufsort import divsufsort
+
+        # pydivsufsort refuses read-only arrays (e.g. np.frombuffer), hence the copy.
+        return np.asarray(divsufsort(np.ascontiguousarray(tokens).copy()), dtype=dtype)
+    if builder == "torch":
+        sa = torch_suffix_array(torch.from_numpy(tokens.astype(np.int64)).to(device))
+        return sa.cpu().numpy().astype(dtype)
+    raise InputError(f"unknown builder {builder!r}; known builders: divsufsort, torch")
+
+
+# -- reading a corpus -------------------------------------------------------------------------------
+
+
+@dataclass
+class CorpusStats:
+    docs: int = 0
+    empty_docs: int = 0
+    invalid_utf8_docs: int = 0
+    sources: list[str] = field(default_factory=list)
+
+
+def _decode(raw: bytes, stats: CorpusStats) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        stats.invalid_utf8_docs += 1
+        return raw.decode("utf-8", errors="replace")
+
+
+def _files(sources: Sequence[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for src in sources:
+        path = Path(src)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"corpus source {path} does not exist; pass JSONL files, text files or directories")
+    if not files:
+        raise InputError(f"the corpus is empty: no files under {', '.join(map(str, sources))}")
+    return files
+
+
+def iter_documents(
+    files: Sequence[Path], stats: CorpusStats, text_field: str = "text", progress: Progress | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (text, metadata) per document. JSONL: one object per line with a ``text_field``;
+    any other file: the whole file is one document with metadata ``{"path": ...}``.
+
+    Invalid UTF-8 is replaced with U+FFFD and counted in ``stats`` (reported by the build).
+    """
+    task = progress.add_task("reading", total=sum(f.stat().st_size for f in files)) if progress else None
+    for path in files:
+        stats.sources.append(str(path))
+        if path.suffix == ".jsonl":
+            with path.open("rb") as f:
+                for n, raw in enumerate(f, start=1):
+                    if progress is not None and task is not None:
+                        progress.advance(task, len(raw))
+                    if not raw.strip():
+                        continue
+                    try:
+                        row = json.loads(_decode(raw, stats))
+                    except json.JSONDecodeError as exc:
+                        raise InputError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
+                    if not isinstance(row, dict) or not isinstance(row.get(text_field), str):
+                        raise InputError(
+                            f"{path}:{n} has no string field {text_field!r}; every JSONL line needs one "
+                            f"(or pass text_field=... / --text-field)"
+                        )
+                    text = row.pop(text_field)
+                    yield text, row
+        else:
+            raw_bytes = path.read_bytes()
+            if progress is not None and task is not None:
+                progress.advance(task, len(raw_bytes))
+            yield _decode(raw_bytes, stats), {"path": str(path)}
+
+
+# -- writing shards ---------------------------------------------------------------------------------
+
+
+class _ShardWriter:
+    def __init__(
+        self, root: Path, info: TokenizerInfo, separator: int, token_dtype: str, builder: Builder, device: str
+    ) -> None:
+        self.root, self.info, self.separator, self.builder, self.device = root, info, separator, builder, device
+        self.np_dtype = fmt.NUMPY_DTYPES[token_dtype]
+        self.shards: list[fmt.ShardInfo] = []
+        self.unigram = np.zeros(info.vocab_size, dtype=np.uint64)
+        self.n_tokens = 0
+        self.n_docs = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.pieces: list[np.ndarray] = []
+        self.metas: list[dict[str, Any]] = []
+        self.size = 0
+
+    def add(self, ids: np.ndarray, meta: dict[str, Any]) -> None:
+        self.pieces.append(ids)
+        self.metas.append(meta)
+        self.size += ids.size + 1
+
+    def flush(self) -> None:
+        if not self.pieces:
+            return
+        sep = np.array([self.separator], dtype=self.np_dtype)
+        lengths = np.array([p.size for p in self.pieces], dtype=np.int64)
+        tokens = np.concatenate([x for p in self.pieces for x in (sep, p.astype(self.np_dtype))])
+        # Document i starts right after its separator.
+        starts = (np.cumsum(lengths + 1) - lengths).astype(np.uint64)
+        counts = np.bincount(tokens, minlength=max(self.info.vocab_size, self.separator) + 1)
+        counts[self.separator] -= len(self.pieces)
+        self.unigram += counts[: self.info.vocab_size].astype(np.uint64)
+        sa = suffix_array(tokens, self.builder, self.device)
+        name = f"shard-{len(self.shards):05d}"
+        d = self.root / name
+        d.mkdir()
+        tokens.tofile(d / fmt.TOKENS)
+        sa.astype(sa.dtype.newbyteorder("<")).tofile(d / fmt.SA)
+        starts.tofile(d / fmt.DOCS)
+        offsets = []
+        with (d / fmt.META).open("wb") as f:
+            for i, meta in enumerate(self.metas):
+                offsets.append(f.tell())
+                f.write(json.dumps({"id": self.n_docs + i, **meta}, ensure_ascii=False).encode() + b"\n")
+        np.array(offsets, dtype=np.uint64).tofile(d / fmt.META_IDX)
+        self.shards.append(
+            fmt.ShardInfo(
+                dir=name,
+                n_tokens=int(tokens.size),
+                n_docs=len(self.pieces),
+                doc_base=self.n_docs,
+                sa_dtype="i32" if sa.dtype == np.int32 else "i64",
+                files={f: fmt.file_info(d / f) for f in (fmt.TOKENS, fmt.SA, fmt.DOCS, fmt.META, fmt.META_IDX)},
+            )
+        )
+        self.n_docs += len(self.pieces)
+        self.n_tokens += int(lengths.sum())
+        self._reset()
+
+
+def build_index(
+    sources: Sequence[str | Path],
+    out: str | Path,
+    tokenizer: ByteTokenizer | HFTokenizer | None = None,
+    *,
+    text_field: str = "text",
+    shard_tokens: int = DEFAULT_SHARD_TOKENS,
+    builder: Builder = "divsufsort",
+    device: str = "cpu",
+    force: bool = False,
+    progress: bool = True,
+) -> fmt.Header:
+    """Build an index directory from JSONL / text files.
+
+    Args:
+        sources: JSONL files (``text_field`` + any metadata), text files, or directories of them.
+        out: the index directory to create.
+        tokenizer: ``ByteTokenizer()`` (default) or an ``HFTokenizer`` (the critic's LLM's).
+        shard_tokens: start a new shard past this many tokens, so corpora larger than memory
+            build shard by shard; queries merge over shards.
+        builder: ``divsufsort`` (CPU library) or ``torch`` (prefix doubling, for GPUs).
+        force: replace an existing index at ``out``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "c.jsonl").write_text('{"text": "the cat sat", "title": "cats"}\\n')
+        >>> build_index([d / "c.jsonl"], d / "idx", progress=False).n_docs
+        1
+    """
+    tok = tokenizer or ByteTokenizer()
+    files = _files(sources)
+    stats = CorpusStats()
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress, transient=True) as bar:
+
+        def documents() -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+            for text, meta in iter_documents(files, stats, text_field, bar):
+                if isinstance(tok, ByteTokenizer):
+                    yield tok.encode_array(text), meta
+                else:
+                    yield np.asarray(tok.encode(text), dtype=np.int64), meta
+
+        return _write_index(documents(), out, tok.info, tok.separator, stats, shard_tokens, builder, device, force)
+
+
+def build_from_token_ids(
+    documents: Iterable[tuple[Sequence[int] | np.ndarray, dict[str, Any]]],
+    out: str | Path,
+    *,
+    vocab_size: int,
+    name: str = "pretokenized",
+    shard_tokens: int = DEFAULT_SHARD_TOKENS,
+    builder: Builder = "divsufsort",
+    device: str = "cpu",
+    force: bool = False,
+) -> fmt.Header:
+    """Build an index from documents already tokenized elsewhere (ids in ``[0, vocab_size)``).
+
+    The separator is ``vocab_size``; queries must use the same tokenization.
+    """
+    info = TokenizerInfo(kind="pretokenized", name=name, vocab_size=vocab_size, vocab_hash=name)
+
+    def checked() -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+        for n, (ids, meta) in enumerate(documents):
+            arr = np.asarray(ids, dtype=np.int64)
+            if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+                raise InputError(f"document {n} has token ids outside [0, {vocab_size})")
+            yield arr, meta
+
+    return _write_index(checked(), out, info, vocab_size, CorpusStats(), shard_tokens, builder, device, force)
+
+
+def _write_index(
+    documents: Iterator[tuple[np.ndarray, dict[str, Any]]],
+    out: str | Path,
+    info: TokenizerInfo,
+    separator: int,
+    stats: CorpusStats,
+    shard_tokens: int,
+    builder: Builder,
+    device: str,
+    force: bool,
+) -> fmt.Header:
+    out = Path(out)
+    if shard_tokens < 1:
+        raise InputError(f"shard_tokens must be at least 1, got {shard_tokens}")
+    if builder not in ("divsufsort", "torch"):
+        raise InputError(f"unknown builder {builder!r}; known builders: divsufsort, torch")
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; pass force=True (--force) to replace it")
+    token_dtype = fmt.token_dtype_for(separator)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    start = time.perf_counter()
+    try:
+        writer = _ShardWriter(tmp, info, separator, token_dtype, builder, device)
+        for ids, meta in documents:
+            if ids.size == 0:
+                stats.empty_docs += 1
+                continue
+            stats.docs += 1
+            if writer.size and writer.size + ids.size + 1 > shard_tokens:
+                writer.flush()
+            writer.add(ids, meta)
+        writer.flush()
+        if writer.n_docs == 0:
+            raise InputError(f"the corpus is empty: no document with text ({stats.empty_docs} empty documents skipped)")
+        if stats.invalid_utf8_docs:
+            warnings.warn(
+                f"{stats.invalid_utf8_docs} document(s) were not valid UTF-8; their bad bytes were replaced "
+                "with U+FFFD (the count is in the index header under build.invalid_utf8_docs_replaced)",
+                stacklevel=3,
+            )
+        writer.unigram.astype("<u8").tofile(tmp / fmt.UNIGRAM)
+        header = fmt.Header(
+            tokenizer=info,
+            token_dtype=token_dtype,
+            separator=separator,
+            n_tokens=writer.n_tokens,
+            n_docs=writer.n_docs,
+            shards=writer.shards,
+            unigram=fmt.file_info(tmp / fmt.UNIGRAM),
+            build={
+                "builder": builder,
+                "device": device,
+                "seconds": round(time.perf_counter() - start, 3),
+                "created_at": dt.datetime.now(dt.UTC).isoformat(),
+                "redraft_version": redraft.__version__,
+                "sources": stats.sources,
+                "empty_docs_skipped": stats.empty_docs,
+                "invalid_utf8_docs_replaced": stats.invalid_utf8_docs,
+            },
+        )
+        # The header is written last: a directory without it never loads.
+        (tmp / fmt.HEADER).write_text(header.model_dump_json(indent=2))
+        if out.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, trash / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return header

@@ -1,0 +1,97 @@
+"""The on-disk format of a redraft suffix index (version 1). No pickle anywhere.
+
+::
+
+    INDEX/
+      header.json            format, version, tokenizer identity, dtypes, shard list, sizes + sha256
+      unigram.u64            uint64 count of every token id over the whole corpus (separators excluded)
+      shard-00000/
+        tokens.bin           token ids, little-endian u8 / u16 / u32; each document is preceded by
+                             one separator token, so no match can cross a document boundary
+        sa.bin               suffix array over tokens.bin: little-endian int32 (int64 when the shard
+                             holds 2^31 tokens or more); suffixes sort by numeric token value, and a
+                             suffix that is a prefix of another sorts first
+        docs.u64             uint64 position in tokens.bin of each document's first token
+        meta.jsonl           one JSON object per document: its metadata fields (everything but text)
+        meta.idx             uint64 byte offset of each meta.jsonl line, for lazy lookup
+      shard-00001/ ...
+
+A build writes everything into a temporary sibling directory and renames it into place last,
+so an interrupted build leaves nothing that loads. ``header.json`` carries the size and sha256 of
+every file; ``SuffixIndex.load`` refuses a truncated or tampered index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from redraft.provenance.tokenizers import TokenizerInfo
+
+FORMAT = "redraft-suffix-index"
+VERSION = 1
+HEADER = "header.json"
+UNIGRAM = "unigram.u64"
+TOKENS, SA, DOCS, META, META_IDX = "tokens.bin", "sa.bin", "docs.u64", "meta.jsonl", "meta.idx"
+
+TokenDtype = Literal["u8", "u16", "u32"]
+SADtype = Literal["i32", "i64"]
+NUMPY_DTYPES: dict[str, Any] = {"u8": np.uint8, "u16": np.dtype("<u2"), "u32": np.dtype("<u4"),
+                                "i32": np.dtype("<i4"), "i64": np.dtype("<i8")}
+
+
+class FileInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    bytes: int
+    sha256: str
+
+
+class ShardInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    dir: str
+    n_tokens: int
+    """Tokens in tokens.bin, separators included."""
+    n_docs: int
+    doc_base: int
+    """Global id of the shard's first document."""
+    sa_dtype: SADtype
+    files: dict[str, FileInfo]
+
+
+class Header(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    format: str = FORMAT
+    version: int = VERSION
+    tokenizer: TokenizerInfo
+    token_dtype: TokenDtype
+    separator: int
+    n_tokens: int
+    """Corpus tokens, separators excluded."""
+    n_docs: int
+    shards: list[ShardInfo]
+    unigram: FileInfo
+    build: dict[str, Any]
+
+
+def token_dtype_for(max_id: int) -> TokenDtype:
+    """The narrowest dtype holding every id up to ``max_id`` (the separator included)."""
+    if max_id < 2**8:
+        return "u8"
+    if max_id < 2**16:
+        return "u16"
+    return "u32"
+
+
+def file_info(path: Path) -> FileInfo:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return FileInfo(bytes=path.stat().st_size, sha256=digest.hexdigest())

@@ -1,0 +1,271 @@
+"""The suffix index against brute force: builders, count, find, longest_match, maximal_spans."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from redraft.errors import InputError
+from redraft.provenance import (
+    ByteTokenizer,
+    SuffixIndex,
+    build_from_token_ids,
+    build_index,
+    suffix_array,
+    torch_suffix_array,
+)
+from tests.provenance.oracle import corpora, naive_count, naive_longest, naive_sa
+
+CORPORA = corpora()
+
+
+def build(tmp_path, docs, vocab, name="idx", **kwargs):
+    build_from_token_ids(((d, {"title": f"doc{i}"}) for i, d in enumerate(docs)), tmp_path / name,
+                         vocab_size=vocab, **kwargs)
+    return SuffixIndex.load(tmp_path / name)
+
+
+def flat(docs, sep):
+    return [t for d in docs for t in (sep, *d)]
+
+
+@pytest.mark.parametrize("name", list(CORPORA))
+def test_both_builders_equal_the_brute_force_suffix_array(name):
+    docs, vocab = CORPORA[name]
+    tokens = np.array(flat(docs, vocab), dtype=np.uint16)
+    expected = naive_sa(tokens.tolist())
+    assert suffix_array(tokens, "divsufsort").tolist() == expected
+    assert suffix_array(tokens, "torch").tolist() == expected
+
+
+def test_torch_builder_on_degenerate_inputs():
+    assert torch_suffix_array(torch.tensor([7, 7, 7, 7])).tolist() == [3, 2, 1, 0]
+    assert torch_suffix_array(torch.tensor([5])).tolist() == [0]
+    assert torch_suffix_array(torch.tensor([], dtype=torch.int64)).tolist() == []
+
+
+@pytest.mark.parametrize("name", list(CORPORA))
+def test_count_and_find_equal_a_naive_scan(tmp_path, name):
+    docs, vocab = CORPORA[name]
+    index = build(tmp_path, docs, vocab)
+    rng = np.random.default_rng(1)
+    patterns = []
+    for _ in range(300):  # substrings of the corpus (present) and random sequences (mostly absent)
+        d = docs[rng.integers(len(docs))]
+        i = int(rng.integers(len(d)))
+        patterns.append(d[i : i + int(rng.integers(1, 12))])
+        patterns.append(rng.integers(0, vocab, rng.integers(1, 5)).tolist())
+    assert index.count(patterns) == [naive_count(docs, p) for p in patterns]
+    lo, hi = index.find(patterns)
+    [sa] = [s.sa.tolist() for s in index.shards]
+    tokens = index.shards[0].tokens.to(torch.int64).tolist()
+    for p, low, high in zip(patterns, lo[0].tolist(), hi[0].tolist(), strict=True):
+        for rank in range(low, high):  # every suffix in the range starts with the pattern
+            assert tokens[sa[rank] : sa[rank] + len(p)] == p
+        assert high - low == naive_count(docs, p)
+
+
+@pytest.mark.parametrize("name", list(CORPORA))
+def test_longest_match_equals_brute_force(tmp_path, name):
+    docs, vocab = CORPORA[name]
+    index = build(tmp_path, docs, vocab)
+    rng = np.random.default_rng(2)
+    seqs = [docs[3][2:] + rng.integers(0, vocab, 10).tolist() + docs[7], rng.integers(0, vocab, 30).tolist()]
+    m = index.longest_match(seqs)
+    for b, seq in enumerate(seqs):
+        lengths = m.lengths[m.offsets[b] : m.offsets[b + 1]].tolist()
+        counts = m.counts[m.offsets[b] : m.offsets[b + 1]].tolist()
+        assert lengths == [naive_longest(docs, seq, i) for i in range(len(seq))]
+        assert counts == [naive_count(docs, seq[i : i + n]) if n else 0 for i, n in enumerate(lengths)]
+
+
+def test_maximal_spans_bci_and_attribution(tmp_path):
+    docs, vocab = CORPORA["repeated"]
+    index = build(tmp_path, docs, vocab)
+    seq = [49, 49, *docs[0][3:30], 48, *docs[5][:12]]
+    [spans] = index.maximal_spans([seq], min_len=1, max_docs=3)
+    lengths = [naive_longest(docs, seq, i) for i in range(len(seq))]
+    expected, furthest = [], 0
+    for i, n in enumerate(lengths):
+        if n and i + n > furthest:
+            expected.append((i, i + n))
+            furthest = i + n
+    assert [(s.start, s.end) for s in spans] == expected
+    counts = np.bincount([t for d in docs for t in d], minlength=vocab).astype(float)
+    total = counts.sum() + vocab  # add-one smoothing
+    for s in spans:
+        tokens = seq[s.start : s.end]
+        assert s.count == naive_count(docs, tokens)
+        assert s.bci == pytest.approx(sum(-math.log((counts[t] + 1) / total) for t in tokens))
+        assert s.bci_max == pytest.approx(max(-math.log((counts[t] + 1) / total) for t in tokens))
+        assert len(s.docs) == min(3, s.count)
+        for ref in s.docs:  # the named document really holds the span at that offset
+            assert docs[ref.doc][ref.offset : ref.offset + s.length] == tokens
+            assert ref.meta == {"id": ref.doc, "title": f"doc{ref.doc}"}
+
+
+def test_unseen_tokens_add_nothing_to_bci(tmp_path):
+    index = build(tmp_path, [[0, 1, 2, 3]], 10)
+    surprisal = index.surprisal()
+    assert surprisal[5:].tolist() == [0.0] * 5  # never seen: no contribution
+    assert bool((surprisal[:4] > 0).all())
+
+
+@pytest.mark.parametrize("name", list(CORPORA))
+def test_shards_answer_like_one_index(tmp_path, name):
+    docs, vocab = CORPORA[name]
+    one = build(tmp_path, docs, vocab, "one")
+    many = build(tmp_path, docs, vocab, "many", shard_tokens=60)
+    assert len(many.shards) > 3
+    rng = np.random.default_rng(3)
+    patterns = [docs[int(rng.integers(len(docs)))][:k] for k in range(1, 8)] + [rng.integers(0, vocab, 3).tolist()]
+    assert many.count(patterns) == one.count(patterns)
+    seq = docs[1] + docs[2]
+    assert many.longest_match([seq]).lengths.tolist() == one.longest_match([seq]).lengths.tolist()
+    assert many.longest_match([seq]).counts.tolist() == one.longest_match([seq]).counts.tolist()
+    spans = many.maximal_spans([seq], max_docs=50)[0]
+    for s in spans:
+        refs = {(r.doc, r.offset) for r in s.docs}
+        assert len(refs) == s.count  # every occurrence found once, across shards
+        for doc, offset in refs:
+            assert docs[doc][offset : offset + s.length] == seq[s.start : s.end]
+    assert [many.document(i) for i in range(len(docs))] == [list(d) for d in docs]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    docs=st.lists(st.lists(st.integers(0, 5), min_size=1, max_size=25), min_size=1, max_size=8),
+    patterns=st.lists(st.lists(st.integers(0, 5), min_size=1, max_size=6), min_size=1, max_size=10),
+    builder=st.sampled_from(["divsufsort", "torch"]),
+)
+def test_property_counts_and_longest_matches(tmp_path_factory, docs, patterns, builder):
+    tmp = tmp_path_factory.mktemp("h")
+    index = build(tmp, docs, 6, builder=builder)
+    assert index.count(patterns) == [naive_count(docs, p) for p in patterns]
+    seq = [t for p in patterns for t in p]
+    assert index.longest_match([seq]).lengths.tolist() == [naive_longest(docs, seq, i) for i in range(len(seq))]
+
+
+def test_byte_index_from_jsonl_counts_like_python(tmp_path):
+    texts = ["the cat sat on the mat", "the dog sat", "a cat, a hat"]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps({"text": t, "n": i}) + "\n" for i, t in enumerate(texts)))
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    index = SuffixIndex.load(tmp_path / "idx")
+    tok = ByteTokenizer()
+    words = ["the", "cat", "sat", " a", "at", "dog", "cow", "t"]
+    assert index.count([tok.encode(w) for w in words]) == [sum(t.count(w) for t in texts) for w in words]
+    assert index.header.tokenizer.kind == "bytes" and index.header.token_dtype == "u8"
+    [span] = [s for s in index.maximal_spans([tok.encode("my cat sat on it")])[0] if s.length >= 8]
+    assert tok.decode(tok.encode("my cat sat on it")[span.start : span.end]) == " cat sat on "
+    assert span.docs[0].meta == {"id": 0, "n": 0}
+
+
+def test_text_files_are_documents(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("alpha beta")
+    (tmp_path / "corpus" / "b.txt").write_text("beta gamma")
+    build_index([tmp_path / "corpus"], tmp_path / "idx", progress=False)
+    index = SuffixIndex.load(tmp_path / "idx")
+    assert index.header.n_docs == 2
+    assert index.count([list(b"beta")]) == [2]
+    assert index.attribute(list(b"gamma"))[0].meta["path"].endswith("b.txt")
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+def test_empty_corpus_is_refused_and_leaves_nothing(tmp_path):
+    (tmp_path / "c.jsonl").write_text('{"text": ""}\n\n')
+    with pytest.raises(InputError, match="corpus is empty"):
+        build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl"]
+
+
+def test_invalid_utf8_is_replaced_and_reported(tmp_path):
+    (tmp_path / "c.jsonl").write_bytes(b'{"text": "caf\xe9 ok"}\n{"text": "fine"}\n')
+    with pytest.warns(UserWarning, match="1 document"):
+        header = build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    assert header.build["invalid_utf8_docs_replaced"] == 1
+    assert SuffixIndex.load(tmp_path / "idx").count([list("caf\ufffd".encode())]) == [1]
+
+
+def test_interrupted_build_leaves_nothing_that_loads(tmp_path, monkeypatch):
+    import redraft.provenance.build as build_mod
+
+    (tmp_path / "c.jsonl").write_text('{"text": "hello"}\n')
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_mod, "suffix_array", killed)
+    with pytest.raises(KeyboardInterrupt):
+        build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl"]
+
+
+def test_existing_index_needs_force(tmp_path):
+    (tmp_path / "c.jsonl").write_text('{"text": "hello"}\n')
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    with pytest.raises(InputError, match="already exists; pass force=True"):
+        build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    (tmp_path / "c.jsonl").write_text('{"text": "bye"}\n')
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False, force=True)
+    assert SuffixIndex.load(tmp_path / "idx").count([list(b"bye")]) == [1]
+
+
+@pytest.fixture
+def small_index(tmp_path):
+    (tmp_path / "c.jsonl").write_text('{"text": "the quick brown fox"}\n')
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    return tmp_path / "idx"
+
+
+def test_truncated_index_is_refused(small_index):
+    sa = small_index / "shard-00000" / "sa.bin"
+    sa.write_bytes(sa.read_bytes()[:-4])
+    with pytest.raises(InputError, match="sa.bin has .* bytes but the header expects .*truncated"):
+        SuffixIndex.load(small_index)
+
+
+def test_tampered_index_is_refused(small_index):
+    tokens = small_index / "shard-00000" / "tokens.bin"
+    data = bytearray(tokens.read_bytes())
+    data[3] ^= 1
+    tokens.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="tokens.bin does not match its sha256"):
+        SuffixIndex.load(small_index)
+
+
+def test_a_directory_without_header_is_not_an_index(tmp_path):
+    with pytest.raises(InputError, match="is not a redraft index"):
+        SuffixIndex.load(tmp_path)
+
+
+def test_token_ids_outside_the_vocabulary_are_refused(small_index):
+    with pytest.raises(InputError, match=r"token id 300 is outside the index vocabulary \[0, 256\)"):
+        SuffixIndex.load(small_index).count([[1, 300]])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_cuda_without_a_gpu_is_an_error_not_a_fallback(small_index):
+    with pytest.raises(InputError, match="no CUDA device is available.*device='auto'"):
+        SuffixIndex.load(small_index, device="cuda")
+    assert SuffixIndex.load(small_index, device="auto").device.type == "cpu"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cpu_and_cuda_give_identical_answers(tmp_path):
+    docs, vocab = CORPORA["repeated"]
+    build(tmp_path, docs, vocab)
+    cpu, gpu = SuffixIndex.load(tmp_path / "idx"), SuffixIndex.load(tmp_path / "idx", device="cuda")
+    seqs = [docs[0] + docs[1], docs[2][::-1]]
+    assert cpu.maximal_spans(seqs) == gpu.maximal_spans(seqs)
+    tokens = np.array(flat(docs, vocab), dtype=np.uint16)
+    assert suffix_array(tokens, "torch", device="cuda").tolist() == suffix_array(tokens, "divsufsort").tolist()
