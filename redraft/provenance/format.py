@@ -40,8 +40,13 @@ TOKENS, SA, DOCS, META, META_IDX = "tokens.bin", "sa.bin", "docs.u64", "meta.jso
 
 TokenDtype = Literal["u8", "u16", "u32"]
 SADtype = Literal["i32", "i64"]
-NUMPY_DTYPES: dict[str, Any] = {"u8": np.uint8, "u16": np.dtype("<u2"), "u32": np.dtype("<u4"),
-                                "i32": np.dtype("<i4"), "i64": np.dtype("<i8")}
+NUMPY_DTYPES: dict[str, Any] = {
+    "u8": np.uint8,
+    "u16": np.dtype("<u2"),
+    "u32": np.dtype("<u4"),
+    "i32": np.dtype("<i4"),
+    "i64": np.dtype("<i8"),
+}
 
 
 class FileInfo(BaseModel):

@@ -224,8 +224,8 @@ class SuffixIndex:
         buf_last = max(buf.numel() - 1, 0)
         idx = torch.nonzero(hi - lo > 1).squeeze(1)
         while idx.numel():
-            l, h = lo[idx], hi[idx]
-            mid = (l + h) // 2  # (A,)
+            low, high = lo[idx], hi[idx]
+            mid = (low + high) // 2  # (A,)
             suffix = shard.sa[mid].to(torch.int64)
             p_start, p_len = start[idx], length[idx]
             j = torch.minimum(lcp_lo[idx], lcp_hi[idx])  # tokens already known to match
@@ -248,14 +248,16 @@ class SuffixIndex:
             j = torch.minimum(j, p_len)
             matched = j >= p_len
             right = (matched | (s_tok < p_tok)) if upper else (~matched & (s_tok < p_tok))
-            lo[idx] = torch.where(right, mid, l)
-            hi[idx] = torch.where(right, h, mid)
+            lo[idx] = torch.where(right, mid, low)
+            hi[idx] = torch.where(right, high, mid)
             lcp_lo[idx] = torch.where(right, j, lcp_lo[idx])
             lcp_hi[idx] = torch.where(right, lcp_hi[idx], j)
             idx = idx[(hi[idx] - lo[idx]) > 1]
         return hi, lcp_lo, lcp_hi
 
-    def _ranges(self, buf: torch.Tensor, start: torch.Tensor, length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _ranges(
+        self, buf: torch.Tensor, start: torch.Tensor, length: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         lo = torch.stack([self._bisect(s, buf, start, length, upper=False)[0] for s in self.shards])  # (S, B)
         hi = torch.stack([self._bisect(s, buf, start, length, upper=True)[0] for s in self.shards])  # (S, B)
         return lo, hi
@@ -352,11 +354,11 @@ class SuffixIndex:
 
     def _attribute(self, lo: torch.Tensor, hi: torch.Tensor, max_docs: int) -> tuple[DocRef, ...]:
         refs: list[DocRef] = []
-        for shard, l, h in zip(self.shards, lo.tolist(), hi.tolist(), strict=True):
-            take = min(h - l, max_docs - len(refs))
+        for shard, first, end in zip(self.shards, lo.tolist(), hi.tolist(), strict=True):
+            take = min(end - first, max_docs - len(refs))
             if take <= 0:
                 continue
-            pos = shard.sa[l : l + take].to(torch.int64)  # (k,)
+            pos = shard.sa[first : first + take].to(torch.int64)  # (k,)
             doc = torch.searchsorted(shard.docs, pos, right=True) - 1
             offset = pos - shard.docs[doc]
             for d, o in zip(doc.tolist(), offset.tolist(), strict=True):

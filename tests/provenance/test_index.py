@@ -26,8 +26,9 @@ CORPORA = corpora()
 
 
 def build(tmp_path, docs, vocab, name="idx", **kwargs):
-    build_from_token_ids(((d, {"title": f"doc{i}"}) for i, d in enumerate(docs)), tmp_path / name,
-                         vocab_size=vocab, **kwargs)
+    build_from_token_ids(
+        ((d, {"title": f"doc{i}"}) for i, d in enumerate(docs)), tmp_path / name, vocab_size=vocab, **kwargs
+    )
     return SuffixIndex.load(tmp_path / name)
 
 
@@ -229,7 +230,7 @@ def small_index(tmp_path):
 def test_truncated_index_is_refused(small_index):
     sa = small_index / "shard-00000" / "sa.bin"
     sa.write_bytes(sa.read_bytes()[:-4])
-    with pytest.raises(InputError, match="sa.bin has .* bytes but the header expects .*truncated"):
+    with pytest.raises(InputError, match=r"sa.bin has .* bytes but the header expects .*truncated"):
         SuffixIndex.load(small_index)
 
 
@@ -238,7 +239,7 @@ def test_tampered_index_is_refused(small_index):
     data = bytearray(tokens.read_bytes())
     data[3] ^= 1
     tokens.write_bytes(bytes(data))
-    with pytest.raises(InputError, match="tokens.bin does not match its sha256"):
+    with pytest.raises(InputError, match=r"tokens.bin does not match its sha256"):
         SuffixIndex.load(small_index)
 
 
@@ -254,7 +255,7 @@ def test_token_ids_outside_the_vocabulary_are_refused(small_index):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
 def test_cuda_without_a_gpu_is_an_error_not_a_fallback(small_index):
-    with pytest.raises(InputError, match="no CUDA device is available.*device='auto'"):
+    with pytest.raises(InputError, match=r"no CUDA device is available.*device='auto'"):
         SuffixIndex.load(small_index, device="cuda")
     assert SuffixIndex.load(small_index, device="auto").device.type == "cpu"
 
