@@ -165,6 +165,7 @@ class _ShardWriter:
         self, root: Path, info: TokenizerInfo, separator: int, token_dtype: str, builder: Builder, device: str
     ) -> None:
         self.root, self.info, self.separator, self.builder, self.device = root, info, separator, builder, device
+        self.token_dtype = token_dtype
         self.np_dtype = fmt.NUMPY_DTYPES[token_dtype]
         self.shards: list[fmt.ShardInfo] = []
         self.unigram = np.zeros(info.vocab_size, dtype=np.uint64)
@@ -187,19 +188,22 @@ class _ShardWriter:
             return
         sep = np.array([self.separator], dtype=self.np_dtype)
         lengths = np.array([p.size for p in self.pieces], dtype=np.int64)
-        tokens = np.concatenate([x for p in self.pieces for x in (sep, p.astype(self.np_dtype))])
+        tail = np.full(fmt.PAD, self.separator, dtype=self.np_dtype)
+        tokens = np.concatenate([*(x for p in self.pieces for x in (sep, p.astype(self.np_dtype))), tail])
         # Document i starts right after its separator.
         starts = (np.cumsum(lengths + 1) - lengths).astype(np.uint64)
         counts = np.bincount(tokens, minlength=max(self.info.vocab_size, self.separator) + 1)
-        counts[self.separator] -= len(self.pieces)
+        counts[self.separator] -= len(self.pieces) + fmt.PAD
         self.unigram += counts[: self.info.vocab_size].astype(np.uint64)
         sa = suffix_array(tokens, self.builder, self.device)
+        prefix = self._prefix_table(tokens)
         name = f"shard-{len(self.shards):05d}"
         d = self.root / name
         d.mkdir()
         tokens.tofile(d / fmt.TOKENS)
         sa.astype(sa.dtype.newbyteorder("<")).tofile(d / fmt.SA)
         starts.tofile(d / fmt.DOCS)
+        prefix.tofile(d / fmt.PREFIX)
         offsets = []
         with (d / fmt.META).open("wb") as f:
             for i, meta in enumerate(self.metas):
@@ -213,12 +217,30 @@ class _ShardWriter:
                 n_docs=len(self.pieces),
                 doc_base=self.n_docs,
                 sa_dtype="i32" if sa.dtype == np.int32 else "i64",
-                files={f: fmt.file_info(d / f) for f in (fmt.TOKENS, fmt.SA, fmt.DOCS, fmt.META, fmt.META_IDX)},
+                files={
+                    f: fmt.file_info(d / f) for f in (fmt.TOKENS, fmt.SA, fmt.DOCS, fmt.PREFIX, fmt.META, fmt.META_IDX)
+                },
             )
         )
         self.n_docs += len(self.pieces)
         self.n_tokens += int(lengths.sum())
         self._reset()
+
+    def _prefix_table(self, tokens: np.ndarray) -> np.ndarray:
+        """Rank boundaries of each prefix key. Suffixes sort by key, so the first rank of key k is
+        the number of positions whose key is below k: a sequential count, no gather through the SA."""
+        base = self.separator + 1
+        if fmt.prefix_width(self.token_dtype) == 2:
+            second = np.empty(tokens.size, dtype=np.int64)
+            second[:-1] = tokens[1:]
+            second[-1] = -1
+            keys = fmt.prefix_keys(tokens, second, base)
+            n_keys = base * (base + 1)
+        else:
+            keys = fmt.prefix_keys(tokens, None, base)
+            n_keys = base
+        counts = np.bincount(keys, minlength=n_keys)
+        return np.concatenate([[0], np.cumsum(counts)]).astype("<u8")
 
 
 def build_index(

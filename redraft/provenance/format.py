@@ -7,11 +7,16 @@
       unigram.u64            uint64 count of every token id over the whole corpus (separators excluded)
       shard-00000/
         tokens.bin           token ids, little-endian u8 / u16 / u32; each document is preceded by
-                             one separator token, so no match can cross a document boundary
+                             one separator token, so no match can cross a document boundary, and
+                             the shard ends with PAD separators, so a query may read a fixed-size
+                             chunk past any mismatch without bounds checks
         sa.bin               suffix array over tokens.bin: little-endian int32 (int64 when the shard
                              holds 2^31 tokens or more); suffixes sort by numeric token value, and a
                              suffix that is a prefix of another sorts first
         docs.u64             uint64 position in tokens.bin of each document's first token
+        prefix.u64           uint64 suffix-array boundaries of every first-PREFIX-token key (two
+                             tokens for u8, one otherwise): ranks [prefix[k], prefix[k+1]) start
+                             with key k, so a query skips the first ~16 binary-search steps
         meta.jsonl           one JSON object per document: its metadata fields (everything but text)
         meta.idx             uint64 byte offset of each meta.jsonl line, for lazy lookup
       shard-00001/ ...
@@ -36,7 +41,9 @@ FORMAT = "redraft-suffix-index"
 VERSION = 1
 HEADER = "header.json"
 UNIGRAM = "unigram.u64"
-TOKENS, SA, DOCS, META, META_IDX = "tokens.bin", "sa.bin", "docs.u64", "meta.jsonl", "meta.idx"
+TOKENS, SA, DOCS, META, META_IDX, PREFIX = "tokens.bin", "sa.bin", "docs.u64", "meta.jsonl", "meta.idx", "prefix.u64"
+PAD = 32
+"""Separators appended to each shard; must be at least the query chunk size."""
 
 TokenDtype = Literal["u8", "u16", "u32"]
 SADtype = Literal["i32", "i64"]
@@ -83,6 +90,18 @@ class Header(BaseModel):
     shards: list[ShardInfo]
     unigram: FileInfo
     build: dict[str, Any]
+
+
+def prefix_width(token_dtype: str) -> int:
+    """Tokens in the prefix-table key: two bytes for u8 (65,536 keys), one token otherwise."""
+    return 2 if token_dtype == "u8" else 1
+
+
+def prefix_keys(first: np.ndarray, second: np.ndarray | None, base: int) -> np.ndarray:
+    """Key of a (first, second) token pair; ``second`` is -1 past the end, so keys sort like suffixes."""
+    if second is None:
+        return first.astype(np.int64)
+    return first.astype(np.int64) * (base + 1) + (second.astype(np.int64) + 1)
 
 
 def token_dtype_for(max_id: int) -> TokenDtype:

@@ -25,7 +25,7 @@ from redraft.provenance import format as fmt
 CHUNK = 16
 """Tokens compared per gather in a binary-search step."""
 
-_TORCH_DTYPES = {"u8": torch.uint8, "u16": torch.int16, "u32": torch.int32, "i32": torch.int32, "i64": torch.int64}
+_TORCH_DTYPES = {"u8": torch.uint8, "u16": torch.uint16, "u32": torch.int32, "i32": torch.int32, "i64": torch.int64}
 
 
 class IndexError_(InputError):
@@ -105,20 +105,20 @@ class _Shard:
     def __init__(self, root: Path, info: fmt.ShardInfo, header: fmt.Header, device: torch.device) -> None:
         d = root / info.dir
         self.info = info
-        self.n = info.n_tokens
+        self.n = info.n_tokens  # separators and the trailing pad included
         self.tokens = _open(d / fmt.TOKENS, _TORCH_DTYPES[header.token_dtype], self.n, device)  # (n,)
         self.sa = _open(d / fmt.SA, _TORCH_DTYPES[info.sa_dtype], self.n, device)  # (n,)
         self.docs = _open(d / fmt.DOCS, torch.int64, info.n_docs, device)  # (D,)
-        self.u16 = header.token_dtype == "u16"
+        self.width = fmt.prefix_width(header.token_dtype)
+        self.base = header.separator + 1
+        n_keys = self.base * (self.base + 1) if self.width == 2 else self.base
+        self.prefix = _open(d / fmt.PREFIX, torch.int64, n_keys + 1, device)  # (K+1,)
         self.meta_path = d / fmt.META
         self.meta_idx = np.fromfile(d / fmt.META_IDX, dtype="<u8")
 
     def tok(self, pos: torch.Tensor) -> torch.Tensor:
-        """Tokens at ``pos`` as int32; -1 past the end (below every token, as in the suffix order)."""
-        vals = self.tokens[pos.clamp(max=self.n - 1)].to(torch.int32)
-        if self.u16:
-            vals = vals & 0xFFFF  # stored as int16: undo the sign
-        return torch.where(pos < self.n, vals, -1)
+        """Tokens at ``pos`` as int32. Reads past the end see the trailing pad (separators)."""
+        return self.tokens[pos.clamp(max=self.n - 1)].to(torch.int32)
 
     def meta(self, doc: int) -> dict[str, Any]:
         with self.meta_path.open("rb") as f:
@@ -193,17 +193,24 @@ class SuffixIndex:
     # -- the binary search --------------------------------------------------------------------------
 
     def _queries(self, patterns: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Concatenate patterns into one buffer (padded by a chunk of -2, a value no corpus token has)."""
         flat = [t for p in patterns for t in p]
-        lens = [len(p) for p in patterns]
         buf = torch.tensor(flat, dtype=torch.int64)
-        if buf.numel() and (int(buf.min()) < 0 or int(buf.max()) >= self.vocab_size):
-            bad = int(buf.min()) if int(buf.min()) < 0 else int(buf.max())
-            raise InputError(
-                f"token id {bad} is outside the index vocabulary [0, {self.vocab_size}) of tokenizer "
-                f"{self.header.tokenizer.name!r}; tokenize queries with the index's tokenizer"
-            )
-        lengths = torch.tensor(lens, dtype=torch.int64)
+        if buf.numel():
+            low, high = int(buf.min()), int(buf.max())
+            if low < 0 or high >= self.vocab_size:
+                raise InputError(
+                    f"token id {low if low < 0 else high} is outside the index vocabulary [0, {self.vocab_size}) "
+                    f"of tokenizer {self.header.tokenizer.name!r}; tokenize queries with the index's tokenizer"
+                )
+            if bool((buf == self.header.separator).any()):
+                raise InputError(
+                    f"token id {self.header.separator} is the index's document separator and cannot be queried "
+                    "(for byte indexes: 0xFF never occurs in UTF-8 text)"
+                )
+        lengths = torch.tensor([len(p) for p in patterns], dtype=torch.int64)
         starts = torch.cumsum(lengths, 0) - lengths
+        buf = torch.cat([buf, torch.full((CHUNK,), -2, dtype=torch.int64)])
         d = self.device
         return buf.to(torch.int32).to(d), starts.to(d), lengths.to(d)
 
@@ -213,47 +220,67 @@ class SuffixIndex:
         """For each pattern ``buf[start:start+length]``: the first suffix-array rank whose suffix is
         ``>=`` the pattern (``upper=False``) or ``>`` it when only ``length`` tokens are compared
         (``upper=True``), with the LCP of the pattern and the suffixes just below and at that rank.
+
+        All patterns step in lockstep, so every step is a handful of whole-batch tensor ops.
         """
-        b = start.numel()
-        dev = self.device
+        b, dev = start.numel(), self.device
         lo = torch.full((b,), -1, dtype=torch.int64, device=dev)  # suffix(lo) < pattern (virtual -1)
         hi = torch.full((b,), shard.n, dtype=torch.int64, device=dev)  # suffix(hi) >= pattern (virtual n)
         lcp_lo = torch.zeros(b, dtype=torch.int64, device=dev)
         lcp_hi = torch.zeros(b, dtype=torch.int64, device=dev)
+        if b == 0:
+            return hi, lcp_lo, lcp_hi
+        # Start inside the block of suffixes sharing the pattern's first `width` tokens. Everything
+        # strictly inside shares them, so comparisons start at `width`; at least one bound moves
+        # inside, so the final LCPs stay exact.
+        key = buf[start].to(torch.int64)  # (B,)
+        if shard.width == 2:
+            key = key * (shard.base + 1) + buf[start + 1].to(torch.int64) + 1
+        key = key.clamp(0, shard.prefix.numel() - 2)
+        first, last = shard.prefix[key], shard.prefix[key + 1]
+        use = (length >= shard.width) & (last > first)
+        lo = torch.where(use, first - 1, lo)
+        hi = torch.where(use, last, hi)
+        lcp_lo = lcp_hi = torch.where(use, shard.width, 0)
         steps = torch.arange(CHUNK, device=dev)  # (C,)
-        buf_last = max(buf.numel() - 1, 0)
-        idx = torch.nonzero(hi - lo > 1).squeeze(1)
-        while idx.numel():
-            low, high = lo[idx], hi[idx]
-            mid = (low + high) // 2  # (A,)
-            suffix = shard.sa[mid].to(torch.int64)
-            p_start, p_len = start[idx], length[idx]
-            j = torch.minimum(lcp_lo[idx], lcp_hi[idx])  # tokens already known to match
-            s_tok = torch.zeros_like(j)
-            p_tok = torch.zeros_like(j)
-            todo = torch.nonzero(j < p_len).squeeze(1)
-            while todo.numel():  # find the first mismatch at or after j, CHUNK tokens at a time
-                off = j[todo, None] + steps  # (T, C)
-                inside = off < p_len[todo, None]
-                s = shard.tok(suffix[todo, None] + off)
-                p = buf[(p_start[todo, None] + off).clamp(max=buf_last)] if buf.numel() else torch.zeros_like(s)
-                stop = (s != p) | ~inside
-                found = stop.any(1)
-                first = stop.to(torch.int8).argmax(1)  # index of the first True
-                rows = torch.arange(todo.numel(), device=dev)
-                j[todo] = torch.where(found, j[todo] + first, j[todo] + CHUNK)
-                s_tok[todo] = s[rows, first].to(torch.int64)
-                p_tok[todo] = p[rows, first].to(torch.int64)
-                todo = todo[~found]
-            j = torch.minimum(j, p_len)
-            matched = j >= p_len
+        rows = torch.arange(b, device=dev)
+        while True:
+            active = (hi - lo) > 1
+            if not bool(active.any()):
+                return hi, lcp_lo, lcp_hi
+            mid = (lo + hi) // 2  # (B,)
+            suffix = shard.sa[mid.clamp(0, shard.n - 1)].to(torch.int64)
+            j = torch.minimum(lcp_lo, lcp_hi)  # tokens already known to match
+            # First mismatch at or after j, CHUNK tokens per gather.
+            off = j[:, None] + steps  # (B, C)
+            s = shard.tok(suffix[:, None] + off)
+            p = buf[start[:, None] + off.clamp(max=buf.numel() - 1 - start[:, None])]
+            stop = (s != p) | (off >= length[:, None])
+            found = stop.any(1)
+            at = stop.to(torch.int8).argmax(1)
+            s_tok, p_tok = s[rows, at], p[rows, at]
+            j = torch.where(found, j + at, j + CHUNK)
+            pending = torch.nonzero(~found & active).squeeze(1)
+            while pending.numel():  # rare: matches longer than a chunk
+                off = j[pending, None] + steps
+                s = shard.tok(suffix[pending, None] + off)
+                p = buf[start[pending, None] + off.clamp(max=buf.numel() - 1 - start[pending, None])]
+                stop = (s != p) | (off >= length[pending, None])
+                hit = stop.any(1)
+                at = stop.to(torch.int8).argmax(1)
+                r = torch.arange(pending.numel(), device=dev)
+                j[pending] = torch.where(hit, j[pending] + at, j[pending] + CHUNK)
+                s_tok[pending] = s[r, at]
+                p_tok[pending] = p[r, at]
+                pending = pending[~hit]
+            j = torch.minimum(j, length)
+            matched = j >= length
             right = (matched | (s_tok < p_tok)) if upper else (~matched & (s_tok < p_tok))
-            lo[idx] = torch.where(right, mid, low)
-            hi[idx] = torch.where(right, high, mid)
-            lcp_lo[idx] = torch.where(right, j, lcp_lo[idx])
-            lcp_hi[idx] = torch.where(right, lcp_hi[idx], j)
-            idx = idx[(hi[idx] - lo[idx]) > 1]
-        return hi, lcp_lo, lcp_hi
+            go_right, go_left = right & active, ~right & active
+            lo = torch.where(go_right, mid, lo)
+            lcp_lo = torch.where(go_right, j, lcp_lo)
+            hi = torch.where(go_left, mid, hi)
+            lcp_hi = torch.where(go_left, j, lcp_hi)
 
     def _ranges(
         self, buf: torch.Tensor, start: torch.Tensor, length: torch.Tensor
@@ -273,6 +300,18 @@ class SuffixIndex:
         lo, hi = self.find(patterns)
         return [int(c) for c in (hi - lo).sum(0).tolist()]
 
+    def _longest(self, buf: torch.Tensor, seq_start: torch.Tensor, seq_len: torch.Tensor) -> torch.Tensor:
+        """Longest-match length at every flat position of the concatenated sequences."""
+        total = int(seq_len.sum())
+        positions = torch.arange(total, device=self.device)  # (P,)
+        seq_of = torch.repeat_interleave(torch.arange(seq_len.numel(), device=self.device), seq_len)
+        remaining = seq_start[seq_of] + seq_len[seq_of] - positions  # (P,)
+        best = torch.zeros_like(positions)
+        for shard in self.shards:
+            _, lcp_lo, lcp_hi = self._bisect(shard, buf, positions, remaining, upper=False)
+            best = torch.maximum(best, torch.maximum(lcp_lo, lcp_hi))
+        return best
+
     def longest_match(self, sequences: Sequence[Sequence[int]]) -> Matches:
         """For every position of every sequence, the longest prefix of the rest of the sequence that
         occurs in the corpus, its count and its suffix-array range in each shard.
@@ -281,17 +320,12 @@ class SuffixIndex:
         r; the match length is the larger LCP with the suffixes at r-1 and r.
         """
         buf, seq_start, seq_len = self._queries(sequences)
-        offsets = [0, *torch.cumsum(seq_len, 0).tolist()]
-        positions = torch.arange(buf.numel(), device=self.device)  # (P,)
-        seq_of = torch.repeat_interleave(torch.arange(len(sequences), device=self.device), seq_len)
-        remaining = seq_start[seq_of] + seq_len[seq_of] - positions  # (P,)
-        best = torch.zeros_like(positions)
-        for shard in self.shards:
-            _, lcp_lo, lcp_hi = self._bisect(shard, buf, positions, remaining, upper=False)
-            best = torch.maximum(best, torch.maximum(lcp_lo, lcp_hi))
+        best = self._longest(buf, seq_start, seq_len)
+        positions = torch.arange(best.numel(), device=self.device)
         lo, hi = self._ranges(buf, positions, best)
         counts = torch.where(best > 0, (hi - lo).sum(0), 0)
-        return Matches(offsets=[int(o) for o in offsets], lengths=best, counts=counts, lo=lo, hi=hi)
+        offsets = [0, *(int(o) for o in torch.cumsum(seq_len, 0).tolist())]
+        return Matches(offsets=offsets, lengths=best, counts=counts, lo=lo, hi=hi)
 
     def surprisal(self, alpha: float = 1.0) -> torch.Tensor:
         """−log P_corpus(t) per token id, in nats, with add-``alpha`` smoothing over seen tokens.
@@ -317,34 +351,46 @@ class SuffixIndex:
         Each span carries its count, BCI (sum and max token surprisal) and up to ``max_docs``
         source documents.
         """
-        m = self.longest_match(sequences)
-        buf = self._queries(sequences)[0].to(torch.int64)
-        surprise = self.surprisal(alpha)[buf]  # (P,)
-        out: list[list[Span]] = []
+        buf, seq_start, seq_len = self._queries(sequences)
+        best = self._longest(buf, seq_start, seq_len)
+        offsets = [0, *(int(o) for o in torch.cumsum(seq_len, 0).tolist())]
+        chosen: list[list[tuple[int, int]]] = []
         for b in range(len(sequences)):
-            a, z = m.offsets[b], m.offsets[b + 1]
-            lengths = m.lengths[a:z]
-            pos = torch.arange(z - a, device=self.device)
-            ends = pos + lengths
-            prev_max = torch.cummax(ends, 0).values
-            prev_max = torch.cat([torch.zeros(1, dtype=ends.dtype, device=self.device), prev_max[:-1]])
-            keep = (lengths >= min_len) & (ends > prev_max)
-            cum = torch.cat([torch.zeros(1, dtype=surprise.dtype, device=self.device), torch.cumsum(surprise[a:z], 0)])
-            spans = []
-            for i in torch.nonzero(keep).squeeze(1).tolist():
-                e = i + int(lengths[i])
-                spans.append(
-                    Span(
-                        seq=b,
-                        start=i,
-                        end=e,
-                        count=int(m.counts[a + i]),
-                        bci=float(cum[e] - cum[i]),
-                        bci_max=float(surprise[a + i : a + e].max()),
-                        docs=self._attribute(m.lo[:, a + i], m.hi[:, a + i], max_docs),
-                    )
+            lengths = best[offsets[b] : offsets[b + 1]]
+            ends = torch.arange(lengths.numel(), device=self.device) + lengths
+            before = torch.cat([ends.new_zeros(1), torch.cummax(ends, 0).values[:-1]])  # furthest end so far
+            keep = torch.nonzero((lengths >= max(1, min_len)) & (ends > before)).squeeze(1).tolist()
+            chosen.append([(i, i + int(lengths[i])) for i in keep])
+        return self.spans(sequences, chosen, max_docs=max_docs, alpha=alpha)
+
+    def spans(
+        self,
+        sequences: Sequence[Sequence[int]],
+        ranges: Sequence[Sequence[tuple[int, int]]],
+        *,
+        max_docs: int = 10,
+        alpha: float = 1.0,
+    ) -> list[list[Span]]:
+        """Describe given token ranges of each sequence (count, BCI, sources), e.g. trimmed spans."""
+        flat = [(b, a, z) for b, rs in enumerate(ranges) for a, z in rs]
+        lo, hi = self.find([list(sequences[b][a:z]) for b, a, z in flat])
+        counts = (hi - lo).sum(0)
+        out: list[list[Span]] = [[] for _ in sequences]
+        surprise = self.surprisal(alpha).cpu()
+        for k, (b, a, z) in enumerate(flat):
+            tokens = torch.tensor(list(sequences[b][a:z]), dtype=torch.int64)
+            s = surprise[tokens]
+            out[b].append(
+                Span(
+                    seq=b,
+                    start=a,
+                    end=z,
+                    count=int(counts[k]),
+                    bci=float(s.sum()),
+                    bci_max=float(s.max()),
+                    docs=self._attribute(lo[:, k], hi[:, k], max_docs),
                 )
-            out.append(spans)
+            )
         return out
 
     def attribute(self, pattern: Sequence[int], max_docs: int = 10) -> tuple[DocRef, ...]:
@@ -371,6 +417,6 @@ class SuffixIndex:
             local = doc - shard.info.doc_base
             if 0 <= local < shard.info.n_docs:
                 start = int(shard.docs[local])
-                end = int(shard.docs[local + 1]) - 1 if local + 1 < shard.info.n_docs else shard.n
+                end = int(shard.docs[local + 1]) - 1 if local + 1 < shard.info.n_docs else shard.n - fmt.PAD
                 return [int(t) for t in shard.tok(torch.arange(start, end, device=self.device)).tolist()]
         raise InputError(f"document {doc} is out of range [0, {self.header.n_docs})")

