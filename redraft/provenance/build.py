@@ -19,6 +19,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -79,8 +80,9 @@ def suffix_array(tokens: np.ndarray, builder: Builder = "divsufsort", device: st
     if builder == "divsufsort":
         from pydivsufsort import divsufsort
 
-        # pydivsufsort refuses read-only arrays (e.g. np.frombuffer), hence the copy.
-        return np.asarray(divsufsort(np.ascontiguousarray(tokens).copy()), dtype=dtype)
+        # pydivsufsort refuses read-only arrays (e.g. np.frombuffer): copy only those.
+        data = tokens if tokens.flags.writeable and tokens.flags.c_contiguous else tokens.copy()
+        return np.asarray(divsufsort(data), dtype=dtype)
     if builder == "torch":
         sa = torch_suffix_array(torch.from_numpy(tokens.astype(np.int64)).to(device))
         return sa.cpu().numpy().astype(dtype)
@@ -179,31 +181,37 @@ class _ShardWriter:
         self.size = 0
 
     def add(self, ids: np.ndarray, meta: dict[str, Any]) -> None:
-        self.pieces.append(ids)
+        self.pieces.append(ids.astype(self.np_dtype, copy=False))
         self.metas.append(meta)
         self.size += ids.size + 1
 
     def flush(self) -> None:
         if not self.pieces:
             return
-        sep = np.array([self.separator], dtype=self.np_dtype)
         lengths = np.array([p.size for p in self.pieces], dtype=np.int64)
-        tail = np.full(fmt.PAD, self.separator, dtype=self.np_dtype)
-        tokens = np.concatenate([*(x for p in self.pieces for x in (sep, p.astype(self.np_dtype))), tail])
+        n = int(lengths.sum()) + len(self.pieces) + fmt.PAD
+        if n >= 2**32:
+            raise InputError(f"a shard of {n} tokens is too large; pass a smaller shard_tokens (< 2^32)")
+        tokens = np.full(n, self.separator, dtype=self.np_dtype)  # separators everywhere, then fill
         # Document i starts right after its separator.
-        starts = (np.cumsum(lengths + 1) - lengths).astype(np.uint64)
+        starts = np.cumsum(lengths + 1) - lengths
+        for p, a in zip(self.pieces, starts.tolist(), strict=True):
+            tokens[a : a + p.size] = p
         counts = np.bincount(tokens, minlength=max(self.info.vocab_size, self.separator) + 1)
         counts[self.separator] -= len(self.pieces) + fmt.PAD
         self.unigram += counts[: self.info.vocab_size].astype(np.uint64)
-        sa = suffix_array(tokens, self.builder, self.device)
-        prefix = self._prefix_table(tokens)
+        bits = fmt.sa_bits(n)
         name = f"shard-{len(self.shards):05d}"
         d = self.root / name
         d.mkdir()
-        tokens.tofile(d / fmt.TOKENS)
-        sa.astype(sa.dtype.newbyteorder("<")).tofile(d / fmt.SA)
-        starts.tofile(d / fmt.DOCS)
-        prefix.tofile(d / fmt.PREFIX)
+        # The suffix sort runs in C without the GIL; the other files are written meanwhile.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            sa = pool.submit(suffix_array, tokens, self.builder, self.device)
+            tokens.tofile(d / fmt.TOKENS)
+            starts.astype("<u8").tofile(d / fmt.DOCS)
+            self._prefix_table(tokens).tofile(d / fmt.PREFIX)
+            packed = fmt.pack_bits(sa.result(), bits)
+        packed.tofile(d / fmt.SA)
         offsets = []
         with (d / fmt.META).open("wb") as f:
             for i, meta in enumerate(self.metas):
@@ -216,7 +224,7 @@ class _ShardWriter:
                 n_tokens=int(tokens.size),
                 n_docs=len(self.pieces),
                 doc_base=self.n_docs,
-                sa_dtype="i32" if sa.dtype == np.int32 else "i64",
+                sa_bits=bits,
                 files={
                     f: fmt.file_info(d / f) for f in (fmt.TOKENS, fmt.SA, fmt.DOCS, fmt.PREFIX, fmt.META, fmt.META_IDX)
                 },
@@ -226,20 +234,23 @@ class _ShardWriter:
         self.n_tokens += int(lengths.sum())
         self._reset()
 
-    def _prefix_table(self, tokens: np.ndarray) -> np.ndarray:
+    def _prefix_table(self, tokens: np.ndarray, chunk: int = 1 << 24) -> np.ndarray:
         """Rank boundaries of each prefix key. Suffixes sort by key, so the first rank of key k is
         the number of positions whose key is below k: a sequential count, no gather through the SA."""
         base = self.separator + 1
-        if fmt.prefix_width(self.token_dtype) == 2:
-            second = np.empty(tokens.size, dtype=np.int64)
-            second[:-1] = tokens[1:]
-            second[-1] = -1
-            keys = fmt.prefix_keys(tokens, second, base)
-            n_keys = base * (base + 1)
-        else:
-            keys = fmt.prefix_keys(tokens, None, base)
-            n_keys = base
-        counts = np.bincount(keys, minlength=n_keys)
+        two = fmt.prefix_width(self.token_dtype) == 2
+        n_keys = base * (base + 1) if two else base
+        counts = np.zeros(n_keys, dtype=np.int64)
+        for a in range(0, tokens.size, chunk):
+            first = tokens[a : a + chunk]
+            if two:
+                second = tokens[a + 1 : a + chunk + 1].astype(np.int64)
+                if second.size < first.size:  # the very last position has no next token
+                    second = np.append(second, -1)
+                keys = fmt.prefix_keys(first, second, base)
+            else:
+                keys = fmt.prefix_keys(first, None, base)
+            counts += np.bincount(keys, minlength=n_keys)
         return np.concatenate([[0], np.cumsum(counts)]).astype("<u8")
 
 

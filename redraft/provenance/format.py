@@ -10,9 +10,11 @@
                              one separator token, so no match can cross a document boundary, and
                              the shard ends with PAD separators, so a query may read a fixed-size
                              chunk past any mismatch without bounds checks
-        sa.bin               suffix array over tokens.bin: little-endian int32 (int64 when the shard
-                             holds 2^31 tokens or more); suffixes sort by numeric token value, and a
-                             suffix that is a prefix of another sorts first
+        sa.bin               suffix array over tokens.bin, bit-packed: entry i is the little-endian
+                             bit field [i·w, (i+1)·w) of a stream of uint32 words, w = bits needed
+                             for the largest position (27 for 100 M tokens), plus one spare word;
+                             suffixes sort by numeric token value, and a suffix that is a prefix
+                             of another sorts first
         docs.u64             uint64 position in tokens.bin of each document's first token
         prefix.u64           uint64 suffix-array boundaries of every first-PREFIX-token key (two
                              tokens for u8, one otherwise): ranks [prefix[k], prefix[k+1]) start
@@ -29,6 +31,8 @@ every file; ``SuffixIndex.load`` refuses a truncated or tampered index.
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,7 +76,8 @@ class ShardInfo(BaseModel):
     n_docs: int
     doc_base: int
     """Global id of the shard's first document."""
-    sa_dtype: SADtype
+    sa_bits: int
+    """Bits per packed suffix-array entry."""
     files: dict[str, FileInfo]
 
 
@@ -102,6 +107,55 @@ def prefix_keys(first: np.ndarray, second: np.ndarray | None, base: int) -> np.n
     if second is None:
         return first.astype(np.int64)
     return first.astype(np.int64) * (base + 1) + (second.astype(np.int64) + 1)
+
+
+def sa_bits(n: int) -> int:
+    """Bits per suffix-array entry for a shard of ``n`` tokens (at least 1, at most 32 here: shards
+    above 2^32 tokens are not supported; use more shards)."""
+    return max(1, (n - 1).bit_length())
+
+
+def pack_bits(values: np.ndarray, bits: int, chunk: int = 1 << 22) -> np.ndarray:
+    """Pack non-negative integers below 2^bits into a little-endian uint32 bit stream (+1 spare word).
+
+    32 entries of ``bits`` bits fill exactly ``bits`` words, so the stream is built block-wise with
+    one vectorized pass per slot of a block, ``chunk`` entries at a time to bound memory.
+
+    Example:
+        >>> unpack_bits(pack_bits(np.arange(70), 7), 7, 70).tolist() == list(range(70))
+        True
+    """
+    starts = range(0, values.size, chunk)
+    # numpy releases the GIL in these loops, so chunks pack in parallel on the available cores.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(lambda i: _pack_chunk(values[i : i + chunk], bits), starts))
+    return np.concatenate([*parts, np.zeros(1, dtype="<u4")])
+
+
+def _pack_chunk(values: np.ndarray, bits: int) -> np.ndarray:
+    blocks = -(-values.size // 32)
+    flat = np.zeros(blocks * 32, dtype=np.uint64)
+    flat[: values.size] = values
+    slots = np.ascontiguousarray(flat.reshape(blocks, 32).T)  # (32, blocks): one contiguous row per slot
+    out = np.zeros((bits + 1, blocks), dtype=np.uint64)
+    low_mask = np.uint64(0xFFFFFFFF)
+    for slot in range(32):
+        word, shift = divmod(slot * bits, 32)
+        v = slots[slot] << np.uint64(shift)
+        out[word] |= v & low_mask
+        if shift + bits > 32:
+            out[word + 1] |= v >> np.uint64(32)
+    # Row `bits` only ever receives zeros: 32·bits bits end exactly on a word boundary.
+    return np.ascontiguousarray(out[:bits].T).reshape(-1).astype("<u4")
+
+
+def unpack_bits(words: np.ndarray, bits: int, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits` (numpy; the index reads entries with the same formula in torch)."""
+    pos = np.arange(n, dtype=np.uint64) * np.uint64(bits)
+    w = (pos >> np.uint64(5)).astype(np.int64)
+    pair = words[w].astype(np.uint64) | (words[w + 1].astype(np.uint64) << np.uint64(32))
+    out: np.ndarray = ((pair >> (pos & np.uint64(31))) & np.uint64((1 << bits) - 1)).astype(np.int64)
+    return out
 
 
 def token_dtype_for(max_id: int) -> TokenDtype:

@@ -25,7 +25,7 @@ from redraft.provenance import format as fmt
 CHUNK = 16
 """Tokens compared per gather in a binary-search step."""
 
-_TORCH_DTYPES = {"u8": torch.uint8, "u16": torch.uint16, "u32": torch.int32, "i32": torch.int32, "i64": torch.int64}
+_TORCH_DTYPES = {"u8": torch.uint8, "u16": torch.uint16, "u32": torch.int32}
 
 
 class IndexError_(InputError):
@@ -107,14 +107,31 @@ class _Shard:
         self.info = info
         self.n = info.n_tokens  # separators and the trailing pad included
         self.tokens = _open(d / fmt.TOKENS, _TORCH_DTYPES[header.token_dtype], self.n, device)  # (n,)
-        self.sa = _open(d / fmt.SA, _TORCH_DTYPES[info.sa_dtype], self.n, device)  # (n,)
+        self.bits = info.sa_bits
+        self.sa_words = _open(d / fmt.SA, torch.int32, info.files[fmt.SA].bytes // 4, device)  # packed (W,)
         self.docs = _open(d / fmt.DOCS, torch.int64, info.n_docs, device)  # (D,)
         self.width = fmt.prefix_width(header.token_dtype)
         self.base = header.separator + 1
         n_keys = self.base * (self.base + 1) if self.width == 2 else self.base
         self.prefix = _open(d / fmt.PREFIX, torch.int64, n_keys + 1, device)  # (K+1,)
+        # Overlapping windows of CHUNK tokens: a row gather (index_select) reads a whole chunk per
+        # query, ~8x faster than gathering CHUNK separate elements.
+        self.windows = self.tokens.unfold(0, CHUNK, 1)  # (n - C + 1, C) view, no copy
         self.meta_path = d / fmt.META
         self.meta_idx = np.fromfile(d / fmt.META_IDX, dtype="<u8")
+
+    def sa(self, rank: torch.Tensor) -> torch.Tensor:
+        """Suffix-array entries at ``rank`` (int64), unpacked from the bit stream."""
+        bit = rank * self.bits
+        word = bit >> 5
+        low = self.sa_words.index_select(0, word).to(torch.int64) & 0xFFFFFFFF
+        high = self.sa_words.index_select(0, word + 1).to(torch.int64) & 0xFFFFFFFF
+        return ((high << 32 | low) >> (bit & 31)) & ((1 << self.bits) - 1)
+
+    def window(self, pos: torch.Tensor) -> torch.Tensor:
+        """The CHUNK tokens from each position, as int32 ``(B, C)``. Positions in the trailing pad
+        read the last window, which is all separators too (PAD >= CHUNK)."""
+        return self.windows.index_select(0, pos.clamp(max=self.n - CHUNK)).to(torch.int32)
 
     def tok(self, pos: torch.Tensor) -> torch.Tensor:
         """Tokens at ``pos`` as int32. Reads past the end see the trailing pad (separators)."""
@@ -243,35 +260,33 @@ class SuffixIndex:
         hi = torch.where(use, last, hi)
         lcp_lo = lcp_hi = torch.where(use, shard.width, 0)
         steps = torch.arange(CHUNK, device=dev)  # (C,)
-        rows = torch.arange(b, device=dev)
+        patterns = buf.unfold(0, CHUNK, 1)  # (len(buf) - C + 1, C); buf carries CHUNK pad entries
         while True:
             active = (hi - lo) > 1
             if not bool(active.any()):
                 return hi, lcp_lo, lcp_hi
             mid = (lo + hi) // 2  # (B,)
-            suffix = shard.sa[mid.clamp(0, shard.n - 1)].to(torch.int64)
+            suffix = shard.sa(mid.clamp(0, shard.n - 1))
             j = torch.minimum(lcp_lo, lcp_hi)  # tokens already known to match
             # First mismatch at or after j, CHUNK tokens per gather.
-            off = j[:, None] + steps  # (B, C)
-            s = shard.tok(suffix[:, None] + off)
-            p = buf[start[:, None] + off.clamp(max=buf.numel() - 1 - start[:, None])]
-            stop = (s != p) | (off >= length[:, None])
+            s = shard.window(suffix + j)  # (B, C)
+            p = patterns.index_select(0, start + j)  # (B, C)
+            stop = (s != p) | (steps >= (length - j)[:, None])
             found = stop.any(1)
-            at = stop.to(torch.int8).argmax(1)
-            s_tok, p_tok = s[rows, at], p[rows, at]
-            j = torch.where(found, j + at, j + CHUNK)
+            at = stop.to(torch.int8).argmax(1, keepdim=True)  # (B, 1) first mismatch in the chunk
+            s_tok, p_tok = s.gather(1, at).squeeze(1), p.gather(1, at).squeeze(1)
+            j = torch.where(found, j + at.squeeze(1), j + CHUNK)
             pending = torch.nonzero(~found & active).squeeze(1)
             while pending.numel():  # rare: matches longer than a chunk
-                off = j[pending, None] + steps
-                s = shard.tok(suffix[pending, None] + off)
-                p = buf[start[pending, None] + off.clamp(max=buf.numel() - 1 - start[pending, None])]
-                stop = (s != p) | (off >= length[pending, None])
+                jp = j[pending]
+                s = shard.window(suffix[pending] + jp)
+                p = patterns.index_select(0, start[pending] + jp)
+                stop = (s != p) | (steps >= (length[pending] - jp)[:, None])
                 hit = stop.any(1)
-                at = stop.to(torch.int8).argmax(1)
-                r = torch.arange(pending.numel(), device=dev)
-                j[pending] = torch.where(hit, j[pending] + at, j[pending] + CHUNK)
-                s_tok[pending] = s[r, at]
-                p_tok[pending] = p[r, at]
+                at = stop.to(torch.int8).argmax(1, keepdim=True)
+                j[pending] = torch.where(hit, jp + at.squeeze(1), jp + CHUNK)
+                s_tok[pending] = s.gather(1, at).squeeze(1)
+                p_tok[pending] = p.gather(1, at).squeeze(1)
                 pending = pending[~hit]
             j = torch.minimum(j, length)
             matched = j >= length
@@ -404,7 +419,7 @@ class SuffixIndex:
             take = min(end - first, max_docs - len(refs))
             if take <= 0:
                 continue
-            pos = shard.sa[first : first + take].to(torch.int64)  # (k,)
+            pos = shard.sa(torch.arange(first, first + take, device=self.device))  # (k,)
             doc = torch.searchsorted(shard.docs, pos, right=True) - 1
             offset = pos - shard.docs[doc]
             for d, o in zip(doc.tolist(), offset.tolist(), strict=True):

@@ -45,6 +45,15 @@ def test_both_builders_equal_the_brute_force_suffix_array(name):
     assert suffix_array(tokens, "torch").tolist() == expected
 
 
+def test_the_packed_suffix_array_on_disk_is_the_suffix_array(tmp_path):
+    docs, vocab = CORPORA["zipf"]
+    index = build(tmp_path, docs, vocab)
+    [shard] = index.shards
+    tokens = shard.tokens.to(torch.int64).tolist()
+    assert shard.sa(torch.arange(shard.n)).tolist() == naive_sa(tokens)
+    assert shard.bits == (shard.n - 1).bit_length()
+
+
 def test_torch_builder_on_degenerate_inputs():
     assert torch_suffix_array(torch.tensor([7, 7, 7, 7])).tolist() == [3, 2, 1, 0]
     assert torch_suffix_array(torch.tensor([5])).tolist() == [0]
@@ -64,7 +73,7 @@ def test_count_and_find_equal_a_naive_scan(tmp_path, name):
         patterns.append(rng.integers(0, vocab, rng.integers(1, 5)).tolist())
     assert index.count(patterns) == [naive_count(docs, p) for p in patterns]
     lo, hi = index.find(patterns)
-    [sa] = [s.sa.tolist() for s in index.shards]
+    [sa] = [s.sa(torch.arange(s.n)).tolist() for s in index.shards]
     tokens = index.shards[0].tokens.to(torch.int64).tolist()
     for p, low, high in zip(patterns, lo[0].tolist(), hi[0].tolist(), strict=True):
         for rank in range(low, high):  # every suffix in the range starts with the pattern

@@ -1,0 +1,127 @@
+"""Index build time and bytes per token against raw pydivsufsort and infini-gram's
+indexer, on the same corpus in the same run.
+
+Corpus: ../shared/bench (114.8 M byte tokens of real English, 41,751 docs):
+
+    bash ../shared/bench/fetch_sources.sh WORK "$(which pip)"
+    python ../shared/bench/build_corpus.py WORK/src WORK/out
+    python benchmarks/index_build.py WORK/out [--skip-infinigram] [--token-level-mb 20]
+
+Each tool runs in a fresh subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run(code: str) -> dict:
+    """Run python code in a fresh subprocess and return the JSON it prints last."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("bench_out", type=Path, help="the OUT directory of build_corpus.py")
+    ap.add_argument("--skip-infinigram", action="store_true")
+    ap.add_argument("--token-level-mb", type=float, default=20.0, help="corpus prefix for the token-level build")
+    args = ap.parse_args()
+    corpus_bin, jsonl = args.bench_out / "corpus.bin", args.bench_out / "jsonl" / "corpus.jsonl"
+    work = Path(tempfile.mkdtemp(prefix="redraft-bench-"))
+    rows = []
+    try:
+        res = run(
+            "import json,time,numpy as np;from pydivsufsort import divsufsort\n"
+            f"a=np.fromfile({str(corpus_bin)!r},dtype=np.uint8)\n"
+            "t=time.perf_counter();sa=divsufsort(a);print(json.dumps({'sa_s':time.perf_counter()-t,'n':int(a.size)}))"
+        )
+        n = res["n"]
+        rows.append(("pydivsufsort 0.0.20, SA of corpus.bin only (baseline)", res["sa_s"], None, 5.0))
+        res = run(
+            "import json,time;from redraft.provenance import build_index\n"
+            f"t=time.perf_counter();build_index([{str(jsonl)!r}],{str(work / 'redraft')!r},progress=False)\n"
+            "print(json.dumps({'s':time.perf_counter()-t}))"
+        )
+        rows.append(("redraft build_index (JSONL -> index, u8)", res["s"], None, du(work / "redraft") / n))
+        if not args.skip_infinigram:
+            from resource import RLIMIT_NOFILE, getrlimit
+
+            hard = getrlimit(RLIMIT_NOFILE)[1]
+            start = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "infini_gram.indexing",
+                    "--data_dir",
+                    str(jsonl.parent),
+                    "--save_dir",
+                    str(work / "ig"),
+                    "--token_dtype",
+                    "u8",
+                    "--cpus",
+                    "2",
+                    "--mem",
+                    "4",
+                    "--add_metadata",
+                    "--ulimit",
+                    str(hard),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            rows.append(
+                ("infini-gram 2.6.0 indexer (u8, 2 cpus)", time.perf_counter() - start, None, du(work / "ig") / n)
+            )
+        # Token level: the embedded model's tokenizer on a prefix of the corpus.
+        limit = int(args.token_level_mb * 1e6)
+        sub = work / "sub.jsonl"
+        with jsonl.open("rb") as src, sub.open("wb") as dst:
+            size = 0
+            for line in src:
+                dst.write(line)
+                size += len(line)
+                if size >= limit:
+                    break
+        res = run(
+            "import json,time;from redraft.provenance import build_index, SuffixIndex, load_tokenizer\n"
+            "tok=load_tokenizer('embedded')\n"
+            f"t=time.perf_counter();h=build_index([{str(sub)!r}],{str(work / 'tok')!r},tok,progress=False)\n"
+            "print(json.dumps({'s':time.perf_counter()-t,'n':h.n_tokens}))"
+        )
+        rows.append(
+            (
+                f"redraft build_index, SmolLM2 tokens ({args.token_level_mb:g} MB prefix, u16)",
+                res["s"],
+                None,
+                du(work / "tok") / res["n"],
+            )
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    base = rows[0][1]
+    print(f"corpus: {n:,} byte tokens\n")
+    print(f"{'tool':<62} {'seconds':>8} {'vs baseline':>12} {'bytes/token':>12}")
+    for name, secs, _, bpt in rows:
+        print(f"{name:<62} {secs:8.1f} {secs / base:11.2f}x {bpt:12.3f}")
+    ours = rows[1][1]
+    if not args.skip_infinigram:
+        print(f"\nredraft vs infini-gram indexer: {rows[2][1] / ours:.2f}x faster")
+    print(f"redraft vs raw pydivsufsort: {ours / base:.2f}x the time")
+
+
+if __name__ == "__main__":
+    main()
