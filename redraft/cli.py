@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from redraft.agents.base import LLM, SamplingParams
-from redraft.critics import CriticOptions
+from redraft.critics import CriticOptions, check_critic_names
 from redraft.errors import InputError, RedraftError
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput
@@ -291,12 +291,11 @@ def run(
     try:
         config = _config(max_rounds, mode, max_new_tokens)
         items = _read_prompts(prompt, input_path)
-        from redraft.critics import CRITICS
-
         names = critic or ["self"]
-        unknown = [n for n in names if n not in CRITICS]
-        if unknown:
-            raise InputError(f"unknown critic {unknown[0]!r}; known critics: {', '.join(sorted(CRITICS))}")
+        check_critic_names(names)
+        if "bci" in names and index is None:
+            raise InputError("the bci critic needs an index: pass --index PATH (build one with `redraft index build`)")
+        options = CriticOptions(index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len)
         llm = _load_llm(model, device)
         run_id = run_prompts(
             items,
@@ -304,6 +303,7 @@ def run(
             critic_names=names,
             config=config,
             db_url=_db_url(db),
+            critic_options=options,
             resume=resume,
             verbose=not quiet,
         )

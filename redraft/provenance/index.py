@@ -9,15 +9,18 @@ gathers instead of a full pattern comparison.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 import json
-from collections.abc import Sequence
+import mmap
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
 
 from redraft.errors import InputError
 from redraft.provenance import format as fmt
@@ -51,20 +54,20 @@ def _open(path: Path, dtype: torch.dtype, count: int, device: torch.device) -> t
     return t if device.type == "cpu" else t.to(device)
 
 
-class DocRef(BaseModel):
-    """Where a span occurs: a document and the token offset inside it."""
-
-    model_config = ConfigDict(frozen=True)
+class DocRef(NamedTuple):
+    """Where a span occurs: a document and the token offset inside it (a tuple: cheap to create)."""
 
     doc: int
     offset: int
     meta: dict[str, Any]
 
 
-class Span(BaseModel):
-    """A verbatim match between a query sequence and the corpus."""
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A verbatim match between a query sequence and the corpus.
 
-    model_config = ConfigDict(frozen=True)
+    A plain dataclass, not a pydantic model: queries create hundreds of thousands of them.
+    """
 
     seq: int
     """Which query sequence (index into the batch)."""
@@ -101,6 +104,19 @@ class Matches:
     hi: torch.Tensor  # (S, P)
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small result objects: the objects
+    hold no cycles, and collections triggered by their sheer number cost more than building them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class _Shard:
     def __init__(self, root: Path, info: fmt.ShardInfo, header: fmt.Header, device: torch.device) -> None:
         d = root / info.dir
@@ -109,6 +125,7 @@ class _Shard:
         self.tokens = _open(d / fmt.TOKENS, _TORCH_DTYPES[header.token_dtype], self.n, device)  # (n,)
         self.bits = info.sa_bits
         self.sa_words = _open(d / fmt.SA, torch.int32, info.files[fmt.SA].bytes // 4, device)  # packed (W,)
+        self.sa_pairs = self.sa_words.unfold(0, 2, 1)  # (W - 1, 2): an entry spans at most two words
         self.docs = _open(d / fmt.DOCS, torch.int64, info.n_docs, device)  # (D,)
         self.width = fmt.prefix_width(header.token_dtype)
         self.base = header.separator + 1
@@ -123,10 +140,8 @@ class _Shard:
     def sa(self, rank: torch.Tensor) -> torch.Tensor:
         """Suffix-array entries at ``rank`` (int64), unpacked from the bit stream."""
         bit = rank * self.bits
-        word = bit >> 5
-        low = self.sa_words.index_select(0, word).to(torch.int64) & 0xFFFFFFFF
-        high = self.sa_words.index_select(0, word + 1).to(torch.int64) & 0xFFFFFFFF
-        return ((high << 32 | low) >> (bit & 31)) & ((1 << self.bits) - 1)
+        pair = self.sa_pairs.index_select(0, bit >> 5).to(torch.int64) & 0xFFFFFFFF  # (B, 2) words
+        return ((pair[:, 1] << 32 | pair[:, 0]) >> (bit & 31)) & ((1 << self.bits) - 1)
 
     def window(self, pos: torch.Tensor) -> torch.Tensor:
         """The CHUNK tokens from each position, as int32 ``(B, C)``. Positions in the trailing pad
@@ -137,10 +152,16 @@ class _Shard:
         """Tokens at ``pos`` as int32. Reads past the end see the trailing pad (separators)."""
         return self.tokens[pos.clamp(max=self.n - 1)].to(torch.int32)
 
-    def meta(self, doc: int) -> dict[str, Any]:
+    @functools.cached_property
+    def _meta_bytes(self) -> mmap.mmap:
         with self.meta_path.open("rb") as f:
-            f.seek(int(self.meta_idx[doc]))
-            return dict(json.loads(f.readline()))
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019  # shards live as long as their index
+    def meta(self, doc: int) -> dict[str, Any]:
+        start = int(self.meta_idx[doc])
+        end = int(self.meta_idx[doc + 1]) if doc + 1 < self.meta_idx.size else len(self._meta_bytes)
+        return dict(json.loads(self._meta_bytes[start:end]))
 
 
 class SuffixIndex:
@@ -367,16 +388,13 @@ class SuffixIndex:
         source documents.
         """
         buf, seq_start, seq_len = self._queries(sequences)
-        best = self._longest(buf, seq_start, seq_len)
-        offsets = [0, *(int(o) for o in torch.cumsum(seq_len, 0).tolist())]
-        chosen: list[list[tuple[int, int]]] = []
-        for b in range(len(sequences)):
-            lengths = best[offsets[b] : offsets[b + 1]]
-            ends = torch.arange(lengths.numel(), device=self.device) + lengths
-            before = torch.cat([ends.new_zeros(1), torch.cummax(ends, 0).values[:-1]])  # furthest end so far
-            keep = torch.nonzero((lengths >= max(1, min_len)) & (ends > before)).squeeze(1).tolist()
-            chosen.append([(i, i + int(lengths[i])) for i in keep])
-        return self.spans(sequences, chosen, max_docs=max_docs, alpha=alpha)
+        best = self._longest(buf, seq_start, seq_len)  # (P,)
+        ends = torch.arange(best.numel(), device=self.device) + best
+        # One running maximum over all sequences: they are laid out in order and no span crosses
+        # its sequence's end, so an earlier sequence never hides a span of a later one.
+        before = torch.cat([ends.new_zeros(1), torch.cummax(ends, 0).values[:-1]])
+        chosen = torch.nonzero((best >= max(1, min_len)) & (ends > before)).squeeze(1)  # (K,)
+        return self._describe(sequences, buf, seq_start, seq_len, chosen, best[chosen], max_docs, alpha)
 
     def spans(
         self,
@@ -387,23 +405,68 @@ class SuffixIndex:
         alpha: float = 1.0,
     ) -> list[list[Span]]:
         """Describe given token ranges of each sequence (count, BCI, sources), e.g. trimmed spans."""
-        flat = [(b, a, z) for b, rs in enumerate(ranges) for a, z in rs]
-        lo, hi = self.find([list(sequences[b][a:z]) for b, a, z in flat])
-        counts = (hi - lo).sum(0)
+        buf, seq_start, seq_len = self._queries(sequences)
+        offsets = seq_start.tolist()
+        flat = [(offsets[b] + a, z - a) for b, rs in enumerate(ranges) for a, z in rs]
+        starts = torch.tensor([f[0] for f in flat], dtype=torch.int64, device=self.device)
+        lengths = torch.tensor([f[1] for f in flat], dtype=torch.int64, device=self.device)
+        return self._describe(sequences, buf, seq_start, seq_len, starts, lengths, max_docs, alpha)
+
+    def _describe(
+        self,
+        sequences: Sequence[Sequence[int]],
+        buf: torch.Tensor,
+        seq_start: torch.Tensor,
+        seq_len: torch.Tensor,
+        starts: torch.Tensor,
+        lengths: torch.Tensor,
+        max_docs: int,
+        alpha: float,
+    ) -> list[list[Span]]:
+        """Spans at flat buffer positions ``starts`` (K,) with ``lengths`` (K,): counts, BCI, sources."""
         out: list[list[Span]] = [[] for _ in sequences]
-        surprise = self.surprisal(alpha).cpu()
-        for k, (b, a, z) in enumerate(flat):
-            tokens = torch.tensor(list(sequences[b][a:z]), dtype=torch.int64)
-            s = surprise[tokens]
+        if starts.numel() == 0:
+            return out
+        lo, hi = self._ranges(buf, starts, lengths)  # (S, K)
+        counts = (hi - lo).sum(0).tolist()
+        with _no_gc():
+            return self._build_spans(
+                sequences, buf, seq_start, seq_len, starts, lengths, lo, hi, counts, max_docs, alpha
+            )
+
+    def _build_spans(
+        self,
+        sequences: Sequence[Sequence[int]],
+        buf: torch.Tensor,
+        seq_start: torch.Tensor,
+        seq_len: torch.Tensor,
+        starts: torch.Tensor,
+        lengths: torch.Tensor,
+        lo: torch.Tensor,
+        hi: torch.Tensor,
+        counts: list[int],
+        max_docs: int,
+        alpha: float,
+    ) -> list[list[Span]]:
+        out: list[list[Span]] = [[] for _ in sequences]
+        docs = self._attribute_many(lo, hi, max_docs)
+        total = int(seq_len.sum())
+        surprise = self.surprisal(alpha)[buf[:total].to(torch.int64)].cpu().numpy()  # (P,)
+        cum = np.concatenate([[0.0], np.cumsum(surprise)])
+        seq_of = (torch.searchsorted(seq_start, starts, right=True) - 1).tolist()
+        firsts = seq_start.tolist()
+        for k, (p, n) in enumerate(zip(starts.tolist(), lengths.tolist(), strict=True)):
+            b = seq_of[k]
             out[b].append(
                 Span(
                     seq=b,
-                    start=a,
-                    end=z,
+                    start=p - firsts[b],
+                    end=p - firsts[b] + n,
                     count=int(counts[k]),
-                    bci=float(s.sum()),
-                    bci_max=float(s.max()),
-                    docs=self._attribute(lo[:, k], hi[:, k], max_docs),
+                    bci=float(cum[p + n] - cum[p]),
+                    bci_max=float(surprise[p : p + n].max()),
+                    docs=docs[k],
+                    text=None,
                 )
             )
         return out
@@ -414,17 +477,29 @@ class SuffixIndex:
         return self._attribute(lo[:, 0], hi[:, 0], max_docs)
 
     def _attribute(self, lo: torch.Tensor, hi: torch.Tensor, max_docs: int) -> tuple[DocRef, ...]:
-        refs: list[DocRef] = []
-        for shard, first, end in zip(self.shards, lo.tolist(), hi.tolist(), strict=True):
-            take = min(end - first, max_docs - len(refs))
-            if take <= 0:
+        return self._attribute_many(lo[:, None], hi[:, None], max_docs)[0]
+
+    def _attribute_many(self, lo: torch.Tensor, hi: torch.Tensor, max_docs: int) -> list[tuple[DocRef, ...]]:
+        """Up to ``max_docs`` (document, offset) occurrences for each of K suffix-array ranges
+        ``(S, K)``, taken shard by shard, with one gather and one search per shard."""
+        k = lo.shape[1]
+        refs: list[list[DocRef]] = [[] for _ in range(k)]
+        left = torch.full((k,), max_docs, dtype=torch.int64, device=lo.device)
+        for s, shard in enumerate(self.shards):
+            take = torch.minimum(hi[s] - lo[s], left).clamp(min=0)  # (K,)
+            left = left - take
+            if int(take.sum()) == 0:
                 continue
-            pos = shard.sa(torch.arange(first, first + take, device=self.device))  # (k,)
+            owner = torch.repeat_interleave(torch.arange(k, device=lo.device), take)  # (T,)
+            first = torch.cumsum(take, 0) - take
+            ranks = lo[s][owner] + torch.arange(owner.numel(), device=lo.device) - first[owner]
+            pos = shard.sa(ranks)  # (T,)
             doc = torch.searchsorted(shard.docs, pos, right=True) - 1
             offset = pos - shard.docs[doc]
-            for d, o in zip(doc.tolist(), offset.tolist(), strict=True):
-                refs.append(DocRef(doc=shard.info.doc_base + d, offset=o, meta=shard.meta(d)))
-        return tuple(refs)
+            base, meta = shard.info.doc_base, shard.meta
+            for o, d, off in zip(owner.tolist(), doc.tolist(), offset.tolist(), strict=True):
+                refs[o].append(DocRef(base + d, off, meta(d)))
+        return [tuple(r) for r in refs]
 
     def document(self, doc: int) -> list[int]:
         """The tokens of a document by global id."""
