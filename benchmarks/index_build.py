@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _infinigram import build_infinigram
+
 
 def run(code: str) -> dict:
     """Run python code in a fresh subprocess and return the JSON it prints last."""
@@ -65,32 +67,8 @@ def main() -> None:
         )
         rows.append(("redraft build_from_token_ids (the same array -> index)", res["s"], None, du(work / "same") / n))
         if not args.skip_infinigram:
-            from resource import RLIMIT_NOFILE, getrlimit
-
-            hard = getrlimit(RLIMIT_NOFILE)[1]
             start = time.perf_counter()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "infini_gram.indexing",
-                    "--data_dir",
-                    str(jsonl.parent),
-                    "--save_dir",
-                    str(work / "ig"),
-                    "--token_dtype",
-                    "u8",
-                    "--cpus",
-                    "2",
-                    "--mem",
-                    "4",
-                    "--add_metadata",
-                    "--ulimit",
-                    str(hard),
-                ],
-                check=True,
-                capture_output=True,
-            )
+            build_infinigram(jsonl.parent, work / "ig")
             rows.append(
                 ("infini-gram 2.6.0 indexer (u8, 2 cpus)", time.perf_counter() - start, None, du(work / "ig") / n)
             )

@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _infinigram import build_infinigram
 
 from redraft.provenance import SuffixIndex, build_index
 from redraft.provenance.format import unpack_bits
@@ -141,31 +140,7 @@ def main() -> None:
     if not args.skip_infinigram:
         ig_dir = args.infinigram or args.bench_out / "infinigram-index"
         if not (ig_dir / "tokenized.0").exists():
-            import resource
-
-            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "infini_gram.indexing",
-                    "--data_dir",
-                    str(jsonl.parent),
-                    "--save_dir",
-                    str(ig_dir),
-                    "--token_dtype",
-                    "u8",
-                    "--cpus",
-                    "2",
-                    "--mem",
-                    "4",
-                    "--add_metadata",
-                    "--ulimit",
-                    str(hard),
-                ],
-                check=True,
-                capture_output=True,
-            )
+            build_infinigram(jsonl.parent, ig_dir)
         from infini_gram.engine import InfiniGramEngine
 
         default = InfiniGramEngine(index_dir=str(ig_dir), eos_token_id=254, vocab_size=255, token_dtype="u8")

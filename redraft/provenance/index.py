@@ -429,46 +429,26 @@ class SuffixIndex:
             return out
         lo, hi = self._ranges(buf, starts, lengths)  # (S, K)
         counts = (hi - lo).sum(0).tolist()
-        with _no_gc():
-            return self._build_spans(
-                sequences, buf, seq_start, seq_len, starts, lengths, lo, hi, counts, max_docs, alpha
-            )
-
-    def _build_spans(
-        self,
-        sequences: Sequence[Sequence[int]],
-        buf: torch.Tensor,
-        seq_start: torch.Tensor,
-        seq_len: torch.Tensor,
-        starts: torch.Tensor,
-        lengths: torch.Tensor,
-        lo: torch.Tensor,
-        hi: torch.Tensor,
-        counts: list[int],
-        max_docs: int,
-        alpha: float,
-    ) -> list[list[Span]]:
-        out: list[list[Span]] = [[] for _ in sequences]
-        docs = self._attribute_many(lo, hi, max_docs)
         total = int(seq_len.sum())
         surprise = self.surprisal(alpha)[buf[:total].to(torch.int64)].cpu().numpy()  # (P,)
         cum = np.concatenate([[0.0], np.cumsum(surprise)])
         seq_of = (torch.searchsorted(seq_start, starts, right=True) - 1).tolist()
         firsts = seq_start.tolist()
-        for k, (p, n) in enumerate(zip(starts.tolist(), lengths.tolist(), strict=True)):
-            b = seq_of[k]
-            out[b].append(
-                Span(
-                    seq=b,
-                    start=p - firsts[b],
-                    end=p - firsts[b] + n,
-                    count=int(counts[k]),
-                    bci=float(cum[p + n] - cum[p]),
-                    bci_max=float(surprise[p : p + n].max()),
-                    docs=docs[k],
-                    text=None,
+        with _no_gc():
+            docs = self._attribute_many(lo, hi, max_docs)
+            for k, (p, n) in enumerate(zip(starts.tolist(), lengths.tolist(), strict=True)):
+                b = seq_of[k]
+                out[b].append(
+                    Span(
+                        seq=b,
+                        start=p - firsts[b],
+                        end=p - firsts[b] + n,
+                        count=int(counts[k]),
+                        bci=float(cum[p + n] - cum[p]),
+                        bci_max=float(surprise[p : p + n].max()),
+                        docs=docs[k],
+                    )
                 )
-            )
         return out
 
     def attribute(self, pattern: Sequence[int], max_docs: int = 10) -> tuple[DocRef, ...]:
