@@ -197,27 +197,31 @@ class _ShardWriter:
         starts = np.cumsum(lengths + 1) - lengths
         for p, a in zip(self.pieces, starts.tolist(), strict=True):
             tokens[a : a + p.size] = p
-        counts = np.bincount(tokens, minlength=max(self.info.vocab_size, self.separator) + 1)
-        counts[self.separator] -= len(self.pieces) + fmt.PAD
-        self.unigram += counts[: self.info.vocab_size].astype(np.uint64)
         bits = fmt.sa_bits(n)
         name = f"shard-{len(self.shards):05d}"
         d = self.root / name
         d.mkdir()
-        # The suffix sort runs in C without the GIL; the other files are written meanwhile.
+        files: dict[str, fmt.FileInfo] = {}
+        # The suffix sort runs in C without the GIL: everything else is done while it runs.
         with ThreadPoolExecutor(max_workers=1) as pool:
             sa = pool.submit(suffix_array, tokens, self.builder, self.device)
-            tokens.tofile(d / fmt.TOKENS)
-            starts.astype("<u8").tofile(d / fmt.DOCS)
-            self._prefix_table(tokens).tofile(d / fmt.PREFIX)
-            packed = fmt.pack_bits(sa.result(), bits)
-        packed.tofile(d / fmt.SA)
-        offsets = []
-        with (d / fmt.META).open("wb") as f:
+            counts = np.bincount(tokens, minlength=max(self.info.vocab_size, self.separator) + 1)
+            counts[self.separator] -= len(self.pieces) + fmt.PAD
+            self.unigram += counts[: self.info.vocab_size].astype(np.uint64)
+            files[fmt.TOKENS] = fmt.write_array(tokens, d / fmt.TOKENS)
+            files[fmt.DOCS] = fmt.write_array(starts.astype("<u8"), d / fmt.DOCS)
+            files[fmt.PREFIX] = fmt.write_array(self._prefix_table(tokens), d / fmt.PREFIX)
+            offsets, lines = [], []
+            size = 0
             for i, meta in enumerate(self.metas):
-                offsets.append(f.tell())
-                f.write(json.dumps({"id": self.n_docs + i, **meta}, ensure_ascii=False).encode() + b"\n")
-        np.array(offsets, dtype=np.uint64).tofile(d / fmt.META_IDX)
+                line = json.dumps({"id": self.n_docs + i, **meta}, ensure_ascii=False).encode() + b"\n"
+                offsets.append(size)
+                lines.append(line)
+                size += len(line)
+            (d / fmt.META).write_bytes(b"".join(lines))
+            files[fmt.META] = fmt.file_info(d / fmt.META)
+            files[fmt.META_IDX] = fmt.write_array(np.array(offsets, dtype="<u8"), d / fmt.META_IDX)
+            files[fmt.SA] = fmt.write_array(fmt.pack_bits(sa.result(), bits), d / fmt.SA)
         self.shards.append(
             fmt.ShardInfo(
                 dir=name,
@@ -225,9 +229,7 @@ class _ShardWriter:
                 n_docs=len(self.pieces),
                 doc_base=self.n_docs,
                 sa_bits=bits,
-                files={
-                    f: fmt.file_info(d / f) for f in (fmt.TOKENS, fmt.SA, fmt.DOCS, fmt.PREFIX, fmt.META, fmt.META_IDX)
-                },
+                files=files,
             )
         )
         self.n_docs += len(self.pieces)
@@ -244,7 +246,7 @@ class _ShardWriter:
         for a in range(0, tokens.size, chunk):
             first = tokens[a : a + chunk]
             if two:
-                second = tokens[a + 1 : a + chunk + 1].astype(np.int64)
+                second = tokens[a + 1 : a + chunk + 1].astype(np.int32)
                 if second.size < first.size:  # the very last position has no next token
                     second = np.append(second, -1)
                 keys = fmt.prefix_keys(first, second, base)
@@ -319,8 +321,12 @@ def build_from_token_ids(
 
     def checked() -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
         for n, (ids, meta) in enumerate(documents):
-            arr = np.asarray(ids, dtype=np.int64)
-            if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+            arr = np.asarray(ids)  # keep the caller's integer dtype: no copy for large corpora
+            if arr.size == 0:
+                arr = arr.astype(np.int64)
+            if arr.dtype.kind not in "iu":
+                raise InputError(f"document {n} has {arr.dtype} token ids; token ids must be integers")
+            if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= vocab_size):
                 raise InputError(f"document {n} has token ids outside [0, {vocab_size})")
             yield arr, meta
 
