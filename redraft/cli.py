@@ -285,6 +285,8 @@ def run(
     index: Annotated[Path | None, typer.Option("--index", help="Suffix index for --critic bci.")] = None,
     bci_threshold: Annotated[float, typer.Option("--bci-threshold", help="TraceShield τ in nats.")] = 20.0,
     bci_min_len: Annotated[int, typer.Option("--bci-min-len", help="Minimum span length in tokens.")] = 8,
+    kb: Annotated[Path | None, typer.Option("--kb", help="JSONL knowledge base for --critic factuality.")] = None,
+    verifier: Annotated[str, typer.Option("--verifier", help="lexical | llm | nli:<model path>")] = "lexical",
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
 ) -> None:
     """Run the correction loop over prompts and log every round."""
@@ -295,7 +297,9 @@ def run(
         check_critic_names(names)
         if "bci" in names and index is None:
             raise InputError("the bci critic needs an index: pass --index PATH (build one with `redraft index build`)")
-        options = CriticOptions(index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len)
+        options = CriticOptions(
+            index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len, kb=kb, verifier=verifier
+        )
         llm = _load_llm(model, device)
         run_id = run_prompts(
             items,

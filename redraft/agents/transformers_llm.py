@@ -181,6 +181,21 @@ class TransformersLLM(LLM):
         new = out[:, input_ids.shape[1] :].tolist()
         return [self._completion(ids, params, int(n)) for ids, n in zip(new, lengths, strict=True)]
 
+    def next_token_logits(self, conversations: Sequence[Conversation], candidates: Sequence[str]) -> torch.Tensor:
+        """Logits of each candidate string's first token as the reply's first token, ``(B, K)``.
+
+        Used to score fixed answers (FActScore's "True"/"False") without sampling.
+        """
+        ids = [self.tokenizer.encode(c, add_special_tokens=False)[0] for c in candidates]
+        texts = [self.render(c) for c in conversations]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with self._lock, torch.inference_mode():
+            out = self.model(
+                input_ids=enc["input_ids"].to(self.device), attention_mask=enc["attention_mask"].to(self.device)
+            )
+        # Left padding: the last position holds every sequence's next-token distribution.
+        return out.logits[:, -1, ids].cpu()  # type: ignore[no-any-return]
+
     def _completion(self, ids: list[int], params: SamplingParams, prompt_tokens: int) -> Completion:
         finish: FinishReason = "length"
         for j, tok in enumerate(ids):

@@ -1,0 +1,176 @@
+"""Verifiers: (claim, evidence passages) → P(supported). One small contract, several models.
+
+* :class:`LexicalVerifier`: content-word and number overlap; the baseline every model must beat.
+* :class:`LLMVerifier`: FActScore's True/False prompt, scored from the logits of "True" and "False".
+* :class:`NLIVerifier`: any Hugging Face sequence-classification model (MiniCheck, DeBERTa-MNLI,
+  AlignScore-style) from a local path or the local cache.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from redraft.critics.factuality.kb import Passage
+from redraft.errors import InputError, ModelNotFoundError
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    p_supported: float
+    """Probability that the evidence supports the claim."""
+    truncated: bool = False
+    """The evidence did not fit the verifier's context and was cut."""
+
+
+class Verifier(abc.ABC):
+    """Scores claims against evidence. Batch in, batch out, one verdict per claim."""
+
+    name: str
+
+    @abc.abstractmethod
+    def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]: ...
+
+
+_STOP_WORDS = (
+    "a an the and or but of in on at to for from by with as is are was were be been being it its this that "
+    "these those he she they his her their there which who whom what when where how than then also not"
+)
+_STOP = frozenset(_STOP_WORDS.split())
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def _content(text: str) -> set[str]:
+    return {t for t in _TOKEN.findall(text.lower()) if t not in _STOP}
+
+
+class LexicalVerifier(Verifier):
+    """The baseline: share of the claim's content words found in the best passage, zero when a
+    number in the claim appears in no passage (so "born in 1920" is not supported by "1867")."""
+
+    name = "lexical"
+
+    def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]:
+        out = []
+        for claim, passages in zip(claims, evidence, strict=True):
+            words = _content(claim)
+            if not words or not passages:
+                out.append(Verdict(0.0))
+                continue
+            bags = [_content(f"{p.title} {p.text}") for p in passages]
+            numbers = {w for w in words if w.isdigit()}
+            if numbers and not any(numbers <= bag for bag in bags):
+                out.append(Verdict(0.0))
+                continue
+            out.append(Verdict(max(len(words & bag) / len(words) for bag in bags)))
+        return out
+
+
+# FActScore's verification prompt (shmsw25/FActScore), with all retrieved passages as context.
+FACTSCORE_PROMPT = (
+    "Answer the question about {topic} based on the given context.\n\n{context}\n\n"
+    "Input: {claim} True or False?\nOutput:"
+)
+
+
+def _context(passages: Sequence[Passage]) -> str:
+    return "\n\n".join(f"Title: {p.title}\nText: {p.text}" for p in passages)
+
+
+class LLMVerifier(Verifier):
+    """FActScore's verification prompt; P(supported) = softmax(logit(True), logit(False)).
+
+    Needs a backend that exposes next-token logits (:class:`redraft.agents.TransformersLLM`).
+    """
+
+    name = "llm"
+
+    def __init__(self, llm: Any, *, max_context_tokens: int = 1024) -> None:
+        if not hasattr(llm, "next_token_logits"):
+            raise InputError(
+                f"{type(llm).__name__} does not expose next-token logits; the LLM verifier needs a local "
+                "transformers model (TransformersLLM / default_llm())"
+            )
+        self.llm = llm
+        self.max_context_tokens = max_context_tokens
+
+    def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]:
+        convs, truncated = [], []
+        for claim, passages in zip(claims, evidence, strict=True):
+            context = _context(passages)
+            ids = self.llm.tokenizer(context, add_special_tokens=False)["input_ids"]
+            cut = len(ids) > self.max_context_tokens
+            if cut:
+                context = self.llm.tokenizer.decode(ids[: self.max_context_tokens])
+            topic = passages[0].title if passages else "the topic"
+            prompt = FACTSCORE_PROMPT.format(topic=topic, context=context, claim=claim)
+            convs.append([{"role": "user", "content": prompt}])
+            truncated.append(cut)
+        if not convs:
+            return []
+        logits = self.llm.next_token_logits(convs, ["True", "False"])  # (B, 2)
+        probs = torch.softmax(logits.float(), dim=-1)[:, 0].tolist()
+        return [Verdict(p, t) for p, t in zip(probs, truncated, strict=True)]
+
+
+class NLIVerifier(Verifier):
+    """A sequence-classification model: premise = evidence, hypothesis = claim.
+
+    Args:
+        model: a local directory or a hub id in the local Hugging Face cache (nothing downloads).
+        entail_label: the label meaning "supported"; by default the first label whose name
+            starts with "entail", "support" or "true", else label 1 of a 2-label model.
+    """
+
+    name = "nli"
+
+    def __init__(self, model: str | Path, *, entail_label: str | None = None, device: str = "cpu") -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = Path(str(model)).expanduser()
+        if str(model).startswith((".", "/", "~")) and not path.exists():
+            raise ModelNotFoundError(f"verifier model path {path} does not exist")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
+            self.model = AutoModelForSequenceClassification.from_pretrained(str(model), local_files_only=True)
+        except OSError as exc:
+            raise ModelNotFoundError(f"could not load verifier {str(model)!r} offline ({exc})") from exc
+        self.model.to(device).eval()
+        self.device = device
+        labels = {int(i): str(n).lower() for i, n in self.model.config.id2label.items()}
+        if entail_label is not None:
+            matches = [i for i, n in labels.items() if n == entail_label.lower()]
+            if not matches:
+                raise InputError(f"label {entail_label!r} is not one of the model's labels {sorted(labels.values())}")
+            self.entail = matches[0]
+        else:
+            # startswith, not "in": "unsupported" and "not_entailment" must not match.
+            named = [i for i, n in labels.items() if n.startswith(("entail", "support", "true"))]
+            if not named and len(labels) != 2:
+                raise InputError(f"cannot tell which of {sorted(labels.values())} means 'supported'; pass entail_label")
+            self.entail = named[0] if named else 1
+        self.max_length = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
+
+    def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]:
+        if not claims:
+            return []
+        premises = [_context(p) for p in evidence]
+        full = self.tokenizer(premises, list(claims), truncation=False)["input_ids"]
+        truncated = [len(ids) > self.max_length for ids in full]
+        enc = self.tokenizer(
+            premises,
+            list(claims),
+            truncation="only_first",
+            max_length=self.max_length,
+            padding=True,
+            return_tensors="pt",
+        ).to(self.device)
+        with torch.inference_mode():
+            probs = torch.softmax(self.model(**enc).logits.float(), dim=-1)[:, self.entail].tolist()
+        return [Verdict(p, t) for p, t in zip(probs, truncated, strict=True)]

@@ -1,0 +1,238 @@
+"""Factuality critic: claims, the local KB, verifiers, scoring, and the critic inside the graph."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from redraft import CorrectionConfig, build_graph
+from redraft.agents.testing import ScriptedLLM
+from redraft.critics import DraftContext
+from redraft.critics.factuality import (
+    FactualityCritic,
+    KnowledgeBase,
+    LexicalVerifier,
+    LLMVerifier,
+    NLIVerifier,
+    Passage,
+    factscore,
+    split_claims,
+)
+from redraft.errors import InputError, ModelNotFoundError
+from tests.graphs.helpers import scripted
+
+CURIE = "Tell me about Marie Curie."
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return KnowledgeBase.default()
+
+
+@pytest.mark.parametrize(
+    ("text", "claims"),
+    [
+        (
+            "Sure! Marie Curie was born in Warsaw in 1867. I hope this helps.",
+            ["Marie Curie was born in Warsaw in 1867."],
+        ),
+        ("Dr. Curie won two Nobel Prizes. Isn't that amazing?", ["Dr. Curie won two Nobel Prizes."]),
+        ("Of course. Let me know if you need more!", []),
+        (
+            "The river is very long and carries a great deal of water to the sea.",
+            ["The river is very long and carries a great deal of water to the sea."],
+        ),
+        ("", []),
+    ],
+)
+def test_claims_keep_only_checkable_sentences(text, claims):
+    assert split_claims(text) == claims
+
+
+@pytest.mark.parametrize(
+    ("query", "title"),
+    [
+        ("Marie Curie won the Nobel Prize in Physics", "Marie Curie"),
+        ("Charlie Chaplin was a comic actor of silent film", "Charlie Chaplin"),
+        ("Albert Einstein developed the theory of relativity", "Albert Einstein"),
+        ("Mount Everest is the highest mountain", "Mount Everest"),
+        ("Jupiter is the largest planet", "Jupiter"),
+    ],
+)
+def test_retrieval_finds_the_entity_article(kb, query, title):
+    assert title in [p.title for p in kb.search([query], k=3)[0]]
+
+
+# Hand-labelled claims about KB entities, on which the lexical baseline is right.
+LABELLED = [
+    ("Marie Curie shared the 1903 Nobel Prize in Physics with Pierre Curie.", True),
+    ("Marie Curie won the 1911 Nobel Prize in Chemistry.", True),
+    ("Marie Curie was born in 1920 in Paris.", False),
+    ("Albert Einstein was a German-born theoretical physicist.", True),
+    ("Mount Everest is the highest mountain on Earth above sea level.", True),
+    ("Jupiter is the fifth planet from the Sun.", True),
+    ("Jupiter is the ninth planet from the Sun, discovered in 1930.", False),
+]
+
+
+@pytest.mark.parametrize(("claim", "supported"), LABELLED)
+def test_lexical_baseline_on_hand_labelled_claims(kb, claim, supported):
+    evidence = kb.search([claim], k=3)
+    [verdict] = LexicalVerifier().verify([claim], evidence)
+    assert (verdict.p_supported >= 0.5) is supported
+
+
+def test_the_issue_example_fails_with_feedback_naming_the_claim_and_evidence(kb):
+    draft = "Marie Curie was born in 1920 in Paris and won the Nobel Prize in Literature."
+    c = FactualityCritic(kb, threshold=0.8).critique([DraftContext(prompt=CURIE, draft=draft)])[0]
+    assert (c.passed, c.score) == (False, 0.0)
+    assert f'Unsupported: "{draft}"' in c.feedback and "Best evidence [Marie Curie]" in c.feedback
+    assert c.evidence[0]["evidence"][0]["title"] == "Marie Curie"
+
+
+def test_no_checkable_claim_is_not_applicable(kb):
+    c = FactualityCritic(kb).critique([DraftContext(prompt=CURIE, draft="Sure! I hope this helps.")])[0]
+    assert c.passed is None and c.score is None
+
+
+def test_factscore_and_length_penalty():
+    assert factscore(3, 4) == 0.75
+    assert factscore(10, 20, gamma=10) == 0.5
+    assert factscore(2, 2, gamma=10) == pytest.approx(__import__("math").exp(1 - 5))
+
+
+def test_the_reviser_sees_the_unsupported_claims(kb):
+    wrong = "Marie Curie was born in 1920 in Paris."
+    right = "Marie Curie shared the 1903 Nobel Prize in Physics with Pierre Curie."
+    llm = scripted([wrong, right], [])
+    graph = build_graph(llm=llm, critics=[FactualityCritic(kb)], config=CorrectionConfig(max_rounds=3))
+    out = graph.invoke({"prompt": CURIE})
+    assert out["status"] == "accepted" and out["final"] == right
+    instruction = llm.calls[1][0][-1]["content"]
+    assert f'Unsupported: "{wrong}"' in instruction and "Best evidence [Marie Curie]" in instruction
+
+
+# -- knowledge bases and verifiers: bad input ------------------------------------------------------
+
+
+def test_malformed_and_empty_kb_files_name_the_line(tmp_path):
+    bad = tmp_path / "kb.jsonl"
+    bad.write_text('{"title": "A", "text": "fine"}\n{"title": "B", "text": oops}\n')
+    with pytest.raises(InputError, match=r"kb.jsonl:2 is not valid JSON"):
+        KnowledgeBase.from_jsonl(bad)
+    bad.write_text('{"title": "A"}\n')
+    with pytest.raises(InputError, match=r"kb.jsonl:1 needs a string field 'text'"):
+        KnowledgeBase.from_jsonl(bad)
+    bad.write_text("\n\n")
+    with pytest.raises(InputError, match="is empty"):
+        KnowledgeBase.from_jsonl(bad)
+
+
+def test_interrupted_default_kb_build_leaves_nothing(tmp_path, monkeypatch):
+    import bm25s
+
+    monkeypatch.setenv("REDRAFT_CACHE_DIR", str(tmp_path))
+
+    def killed(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bm25s.BM25, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        KnowledgeBase.default()
+    assert list((tmp_path / "kb").iterdir()) == []
+
+
+def test_missing_verifier_path_is_named(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="no-such-verifier does not exist"):
+        NLIVerifier(str(tmp_path / "no-such-verifier"))
+
+
+def test_llm_verifier_needs_logits():
+    with pytest.raises(InputError, match="does not expose next-token logits"):
+        LLMVerifier(ScriptedLLM([]))
+
+
+@pytest.fixture
+def tiny_nli(tmp_path):
+    """A randomly initialised 2-label BERT classifier with a word-level tokenizer, made offline."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+    from tokenizers.processors import TemplateProcessing
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "title", "text", "curie", "won", "prize", "paris", ":", "."]
+    tok = Tokenizer(WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = Whitespace()
+    tok.post_processor = TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        model_max_length=24,
+    )
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=2,
+        id2label={0: "unsupported", 1: "supported"},
+        label2id={"unsupported": 0, "supported": 1},
+    )
+    BertForSequenceClassification(config).save_pretrained(tmp_path / "nli")
+    fast.save_pretrained(tmp_path / "nli")
+    return tmp_path / "nli"
+
+
+def test_nli_verifier_loads_a_local_model_and_records_truncation(tiny_nli):
+    verifier = NLIVerifier(str(tiny_nli))
+    short = [Passage(doc=0, title="Curie", text="curie won prize")]
+    long = [Passage(doc=0, title="Curie", text=" ".join(["curie won prize ."] * 20))]
+    verdicts = verifier.verify(["curie won prize", "curie won prize"], [short, long])
+    assert [v.truncated for v in verdicts] == [False, True]
+    assert all(0.0 <= v.p_supported <= 1.0 for v in verdicts)
+    assert verifier.entail == 1
+
+
+@pytest.mark.llm
+def test_llm_verifier_scores_from_true_false_logits(embedded_llm, kb):
+    claims = ["Marie Curie won the 1911 Nobel Prize in Chemistry.", "Marie Curie was born in 1920 in Paris."]
+    evidence = kb.search(claims, k=2)
+    first = LLMVerifier(embedded_llm).verify(claims, evidence)
+    again = LLMVerifier(embedded_llm).verify(claims, evidence)
+    assert all(0.0 < v.p_supported < 1.0 for v in first)
+    assert [v.p_supported for v in first] == pytest.approx([v.p_supported for v in again])
+
+
+def test_cli_runs_the_factuality_critic_on_a_jsonl_kb(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from redraft import cli
+
+    (tmp_path / "kb.jsonl").write_text(json.dumps({"title": "Paris", "text": "Paris is the capital of France."}) + "\n")
+    llm = scripted(["Lyon is the capital of France, since 1999.", "Paris is the capital of France."], [])
+    monkeypatch.setattr(cli, "_load_llm", lambda model, device: llm)
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        cli.app,
+        [
+            "run",
+            "--prompt",
+            "What is the capital of France?",
+            "--critic",
+            "factuality",
+            "--kb",
+            str(tmp_path / "kb.jsonl"),
+            "--db",
+            str(tmp_path / "r.db"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "factuality: FAIL" in result.output and "accepted" in result.output
