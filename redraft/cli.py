@@ -286,7 +286,7 @@ def run(
     bci_threshold: Annotated[float, typer.Option("--bci-threshold", help="TraceShield τ in nats.")] = 20.0,
     bci_min_len: Annotated[int, typer.Option("--bci-min-len", help="Minimum span length in tokens.")] = 8,
     kb: Annotated[Path | None, typer.Option("--kb", help="JSONL knowledge base for --critic factuality.")] = None,
-    verifier: Annotated[str, typer.Option("--verifier", help="lexical | llm | nli:<model path>")] = "lexical",
+    verifier: Annotated[str, typer.Option("--verifier", help="default | lexical | llm | nli:<path>")] = "lexical",
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
 ) -> None:
     """Run the correction loop over prompts and log every round."""
@@ -533,4 +533,30 @@ def index_calibrate(
     console.print(
         f"threshold {chosen.threshold:.2f} ({variant}): FPR {chosen.fpr:.3f}, TPR {chosen.tpr:.3f} "
         f"on {len(safe)} safe / {len(flagged)} refuse examples"
+    )
+
+
+# -- redraft verifier -----------------------------------------------------------------------------------
+
+verifier_app = typer.Typer(help="The factuality critic's default verifier.", no_args_is_help=True)
+app.add_typer(verifier_app, name="verifier")
+
+
+@verifier_app.command("train")
+def verifier_train(
+    per_source: Annotated[int, typer.Option(help="Training examples per data source.")] = 1500,
+    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 1,
+) -> None:
+    """Fine-tune the packaged MiniLM into the default verifier, cache it, print held-out accuracy."""
+    from redraft.critics.factuality.training import default_verifier_dir, train_default
+
+    try:
+        console.print("Assembling length-balanced training data from the installed packages (about a minute)...")
+        metrics = train_default(per_source=per_source, epochs=epochs)
+    except RedraftError as exc:
+        _fail(exc)
+    console.print(
+        f"default verifier saved to {default_verifier_dir()}: held-out balanced accuracy "
+        f"{metrics.balanced_accuracy:.3f}, precision {metrics.precision:.3f}, recall {metrics.recall:.3f} "
+        f"on {metrics.n} examples"
     )

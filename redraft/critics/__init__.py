@@ -32,7 +32,8 @@ class CriticOptions(BaseModel):
     kb: Path | None = None
     """JSONL knowledge base for the ``factuality`` critic; None = the packaged Wikipedia summaries."""
     verifier: str = "lexical"
-    """``lexical`` (baseline), ``llm`` (FActScore prompt on the run's model) or ``nli:<model path>``."""
+    """``default`` (the trained MiniLM cross-encoder), ``lexical`` (baseline), ``llm`` (FActScore
+    prompt on the run's model) or ``nli:<model path>``."""
     factuality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
 
 
@@ -58,14 +59,20 @@ def _factuality(llm: LLM, options: CriticOptions) -> Critic:
 
     kb = KnowledgeBase.from_jsonl(options.kb) if options.kb else KnowledgeBase.default()
     verifier: Verifier
-    if options.verifier == "lexical":
+    if options.verifier == "default":
+        from redraft.critics.factuality.verifiers import default_verifier
+
+        verifier = default_verifier()
+    elif options.verifier == "lexical":
         verifier = LexicalVerifier()
     elif options.verifier == "llm":
         verifier = LLMVerifier(llm)
     elif options.verifier.startswith("nli:"):
         verifier = NLIVerifier(options.verifier[4:])
     else:
-        raise InputError(f"unknown verifier {options.verifier!r}; known verifiers: lexical, llm, nli:<model path>")
+        raise InputError(
+            f"unknown verifier {options.verifier!r}; known verifiers: default, lexical, llm, nli:<model path>"
+        )
     return FactualityCritic(kb, verifier, threshold=options.factuality_threshold)
 
 

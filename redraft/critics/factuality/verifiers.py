@@ -174,3 +174,18 @@ class NLIVerifier(Verifier):
         with torch.inference_mode():
             probs = torch.softmax(self.model(**enc).logits.float(), dim=-1)[:, self.entail].tolist()
         return [Verdict(p, t) for p, t in zip(probs, truncated, strict=True)]
+
+
+def default_verifier(*, device: str = "cpu") -> NLIVerifier:
+    """The trained MiniLM cross-encoder from the cache (``redraft verifier train`` builds it)."""
+    from redraft.critics.factuality.training import default_verifier_dir
+
+    path = default_verifier_dir()
+    if not (path / "redraft_verifier.json").is_file():
+        raise ModelNotFoundError(
+            f"the default verifier is not trained yet (expected at {path}). Build it once with "
+            "`redraft verifier train` (a few minutes on a CPU), or pass verifier=LexicalVerifier()/NLIVerifier(path)."
+        )
+    verifier = NLIVerifier(str(path), entail_label="supported", device=device)
+    verifier.name = "default"
+    return verifier

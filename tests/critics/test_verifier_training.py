@@ -1,0 +1,66 @@
+"""The default verifier's data and training, end to end on a small sample (seconds)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from redraft.critics.factuality import NLIVerifier, Passage
+from redraft.critics.factuality import training as T
+from redraft.critics.factuality.verifiers import default_verifier
+from redraft.errors import ModelNotFoundError
+
+
+def test_sources_pair_each_item_and_the_split_is_by_group():
+    dialogue = list(itertools.islice(T.halueval_dialogue(), 40))
+    summaries = list(itertools.islice(T.factual_summary_pairs(), 40))
+    for pool in (dialogue, summaries):
+        assert [e.label for e in pool[:4]] == [1, 0, 1, 0]
+        assert pool[0].group == pool[1].group and pool[0].premise == pool[1].premise
+    assert T.held_out("x") == T.held_out("x")
+    assert 0.05 < sum(T.held_out(f"g{i}") for i in range(2000)) / 2000 < 0.15
+
+
+def test_length_balancing_removes_the_length_signal():
+    long_neg = [T.Example("p", "word " * 12, 0, "s", f"n{i}") for i in range(10)]
+    short_pos = [T.Example("p", "word " * 2, 1, "s", f"p{i}") for i in range(10)]
+    mixed = [T.Example("p", "word " * 7, label, "s", f"m{i}") for i in range(6) for label in (0, 1)]
+    balanced = T.length_balanced(long_neg + short_pos + mixed)
+    assert sorted(len(e.claim.split()) for e in balanced) == [7] * 12  # only the bin with both labels
+    assert sum(e.label for e in balanced) == 6
+
+
+def test_metrics():
+    m = T.Metrics.of([1, 1, 0, 0], [1, 0, 0, 1])
+    assert (m.balanced_accuracy, m.precision, m.recall, m.n) == (0.5, 0.5, 0.5, 4)
+
+
+def test_training_runs_end_to_end_and_the_result_loads(tmp_path):
+    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 80)))
+    train, test = pool[:48], pool[48:64]
+    metrics = T.train_verifier(tmp_path / "v", train, test, batch_size=8, max_length=64, progress=False)
+    assert metrics.n == 16 and 0.0 <= metrics.balanced_accuracy <= 1.0
+    verifier = NLIVerifier(str(tmp_path / "v"), entail_label="supported")
+    [v] = verifier.verify([test[0].claim], [[Passage(doc=0, title="", text=test[0].premise)]])
+    assert 0.0 <= v.p_supported <= 1.0
+    assert (tmp_path / "v" / "redraft_verifier.json").is_file()
+
+
+def test_interrupted_training_leaves_nothing(tmp_path, monkeypatch):
+    from transformers import PreTrainedModel
+
+    def killed(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", killed)
+    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 20)))
+    with pytest.raises(KeyboardInterrupt):
+        T.train_verifier(tmp_path / "v", pool[:8], pool[8:12], batch_size=8, max_length=32, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_untrained_default_verifier_says_how_to_build_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDRAFT_CACHE_DIR", str(tmp_path))
+    with pytest.raises(ModelNotFoundError, match="redraft verifier train"):
+        default_verifier()
