@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from redraft._jsonl import read_objects
 from redraft.agents.base import LLM, SamplingParams
 from redraft.critics import CriticOptions, check_critic_names
 from redraft.errors import InputError, RedraftError
@@ -125,19 +126,7 @@ def _checkpointer(db_url: str) -> Iterator[Any]:
 def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[CorrectionInput]:
     items: list[CorrectionInput] = [{"prompt": p, "example_id": f"prompt-{i}"} for i, p in enumerate(prompt or [])]
     if input_path is not None:
-        if not input_path.is_file():
-            raise InputError(
-                f"input file {input_path} does not exist; pass a JSONL file with one {{'prompt': ...}} per line"
-            )
-        for n, line in enumerate(input_path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{input_path}:{n} is not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-                raise InputError(f'{input_path}:{n} needs a string field \'prompt\', e.g. {{"prompt": "..."}}')
+        for n, row in read_objects(input_path, "prompt", '{"prompt": "..."}'):
             item: CorrectionInput = {"prompt": row["prompt"], "example_id": str(row.get("id", f"line-{n}"))}
             item["source"] = str(input_path.name)
             if isinstance(row.get("labels"), dict):

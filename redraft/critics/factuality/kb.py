@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redraft._jsonl import read_objects
 from redraft._paths import cache_dir
 from redraft.errors import InputError, ModelNotFoundError
 
@@ -107,19 +108,7 @@ class KnowledgeBase:
     def from_jsonl(cls, path: str | Path, *, text_field: str = "text", title_field: str = "title") -> KnowledgeBase:
         """Documents from a JSONL file, one ``{"title", "text", ...}`` object per line."""
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"knowledge-base file {path} does not exist")
-        rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or not isinstance(row.get(text_field), str):
-                raise InputError(f"{path}:{n} needs a string field {text_field!r}")
-            rows.append(row)
+        rows = [row for _, row in read_objects(path, text_field, '{"title": "...", "text": "..."}')]
         if not rows:
             raise InputError(f"the knowledge base {path} is empty: it has no document lines")
         return cls.from_documents(rows, text_field=text_field, title_field=title_field)

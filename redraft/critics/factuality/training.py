@@ -212,14 +212,7 @@ def train_verifier(
             rng.shuffle(order)
             for i in range(0, len(order), batch_size):
                 batch = order[i : i + batch_size]
-                enc = tokenizer(
-                    [e.premise for e in batch],
-                    [e.claim for e in batch],
-                    truncation="only_first",
-                    max_length=max_length,
-                    padding=True,
-                    return_tensors="pt",
-                )
+                enc = _encode(tokenizer, batch, max_length)
                 loss = model(**enc, labels=torch.tensor([e.label for e in batch])).loss
                 loss.backward()
                 optimizer.step()
@@ -251,6 +244,18 @@ def train_verifier(
     return metrics
 
 
+def _encode(tokenizer: Any, batch: Sequence[Example], max_length: int) -> Any:
+    """(premise, claim) pairs; only the premise is cut when the pair is too long."""
+    return tokenizer(
+        [e.premise for e in batch],
+        [e.claim for e in batch],
+        truncation="only_first",
+        max_length=max_length,
+        padding=True,
+        return_tensors="pt",
+    )
+
+
 def predict(
     model: Any, tokenizer: Any, examples: Sequence[Example], *, max_length: int = 192, batch_size: int = 32
 ) -> list[float]:
@@ -259,14 +264,7 @@ def predict(
     with torch.inference_mode():
         for i in range(0, len(examples), batch_size):
             batch = examples[i : i + batch_size]
-            enc = tokenizer(
-                [e.premise for e in batch],
-                [e.claim for e in batch],
-                truncation="only_first",
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
+            enc = _encode(tokenizer, batch, max_length)
             out += torch.softmax(model(**enc).logits.float(), dim=-1)[:, 1].tolist()
     return out
 

@@ -1,0 +1,34 @@
+"""Reading JSONL inputs with errors that name the file and line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from redraft.errors import InputError
+
+
+def read_objects(path: Path, field: str, example: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for every non-blank line; every object needs a string ``field``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.jsonl"
+        >>> _ = p.write_text('{"prompt": "hi"}\\n\\n')
+        >>> list(read_objects(p, "prompt", '{"prompt": "..."}'))
+        [(1, {'prompt': 'hi'})]
+    """
+    if not path.is_file():
+        raise InputError(f"{path} does not exist; pass a JSONL file with one {example} per line")
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get(field), str):
+            raise InputError(f"{path}:{n} needs a string field {field!r}, e.g. {example}")
+        yield n, row
