@@ -343,26 +343,146 @@ def show(
         print_rounds(ex.prompt, rounds, ex.outcome.status if ex.outcome else "unfinished")
 
 
+FormatOpt = Annotated[str, typer.Option("--format", help="conversational | standard (TRL dataset formats).")]
+DiskOpt = Annotated[
+    bool, typer.Option("--save-to-disk", help="Write a datasets.save_to_disk directory instead of JSONL.")
+]
+
+
+def _write_rows(rows: Any, output: Path, to_disk: bool) -> int:
+    from redraft.store.export import save_to_disk, write_jsonl
+
+    return save_to_disk(rows, output) if to_disk else write_jsonl(rows, output)
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("conversational", "standard"):
+        raise InputError(f"unknown format {fmt!r}; known formats: conversational, standard")
+
+
 @export_app.command("dpo")
 def export_dpo(
-    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write.")],
-    fmt: Annotated[
-        str, typer.Option("--format", help="conversational | standard (TRL dataset formats).")
-    ] = "conversational",
+    ident: Annotated[str, typer.Argument(help="Run id or experiment id (or a unique prefix).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file (or directory with --save-to-disk).")],
+    fmt: FormatOpt = "conversational",
+    recipe: Annotated[
+        str, typer.Option("--recipe", help="revision (final ≻ first, flip confirmed) | flame (best ≻ worst).")
+    ] = "revision",
+    judge_only: Annotated[
+        bool, typer.Option("--judge-only", help="revision: keep only pairs a judge confirmed (not the critics).")
+    ] = False,
+    reward: Annotated[
+        str, typer.Option("--reward", help="flame: judge, or a critic name whose score ranks.")
+    ] = "judge",
+    guard: Annotated[
+        str | None, typer.Option("--guard", help="flame: a second reward whose gap must stay within --max-gap.")
+    ] = None,
+    max_gap: Annotated[float, typer.Option("--max-gap", help="flame: FLAME's |ΔRM_IF| limit.")] = 0.5,
+    to_disk: DiskOpt = False,
     db: DbOpt = "redraft.db",
 ) -> None:
-    """Export (final revision ≻ first draft) preference pairs in TRL's format."""
-    from redraft.store.export import dpo_pairs, write_jsonl
+    """Export preference pairs in TRL's DPO format, with a provenance column."""
+    from redraft.store.export import FlameFilter, dpo_pairs
     from redraft.store.sql import SQLStore
 
     try:
-        if fmt not in ("conversational", "standard"):
-            raise InputError(f"unknown format {fmt!r}; known formats: conversational, standard")
-        n = write_jsonl(dpo_pairs(SQLStore(_db_url(db)), run_id, fmt=fmt), output)  # type: ignore[arg-type]
+        _check_format(fmt)
+        rows = dpo_pairs(
+            SQLStore(_db_url(db)),
+            ident,
+            fmt=fmt,  # type: ignore[arg-type]
+            recipe=recipe,  # type: ignore[arg-type]
+            judge_only=judge_only,
+            flame=FlameFilter(reward=reward, guard=guard, max_gap=max_gap),
+        )
+        n = _write_rows(rows, output, to_disk)
     except (RedraftError, KeyError) as exc:
         _fail(exc)
     console.print(f"wrote {n} pairs to {output}")
+
+
+@export_app.command("sft")
+def export_sft(
+    ident: Annotated[str, typer.Argument(help="Run id or experiment id (or a unique prefix).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file (or directory with --save-to-disk).")],
+    fmt: FormatOpt = "conversational",
+    to_disk: DiskOpt = False,
+    db: DbOpt = "redraft.db",
+) -> None:
+    """Export good final answers as TRL prompt-completion rows (judged good, or accepted)."""
+    from redraft.store.export import sft_rows
+    from redraft.store.sql import SQLStore
+
+    try:
+        _check_format(fmt)
+        n = _write_rows(sft_rows(SQLStore(_db_url(db)), ident, fmt=fmt), output, to_disk)  # type: ignore[arg-type]
+    except (RedraftError, KeyError) as exc:
+        _fail(exc)
+    console.print(f"wrote {n} rows to {output}")
+
+
+# -- redraft experiment / report -----------------------------------------------------------------------
+
+experiment_app = typer.Typer(help="Multi-round correction experiments over datasets.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+def _shard(value: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in value.split("/"))
+    except ValueError as exc:
+        raise InputError(f"--shard must look like i/n (e.g. 0/2), got {value!r}") from exc
+    return i, n
+
+
+@experiment_app.command("run")
+def experiment_run(
+    spec_file: Annotated[Path | None, typer.Argument(help="Experiment YAML file.")] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue this experiment id (its spec is read from the database).")
+    ] = None,
+    shard: Annotated[str, typer.Option("--shard", help="Run only shard i of n (i/n), for parallel workers.")] = "0/1",
+    db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides the file's `database`.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Run an experiment grid (datasets × critics × modes × max_rounds), or resume one."""
+    from redraft.experiments import ExperimentRunner, ExperimentSpec
+    from redraft.store.sql import SQLStore
+
+    try:
+        if (spec_file is None) == (resume is None):
+            raise InputError("pass an experiment file to start, or --resume EXPERIMENT_ID (with --db) to continue")
+        if spec_file is not None:
+            spec = ExperimentSpec.from_file(spec_file)
+            store = SQLStore(_db_url(db or spec.database))
+            experiment_id = None
+        else:
+            store = SQLStore(_db_url(db or "sqlite:///experiments.db"))
+            experiment = store.experiment(cast(str, resume))
+            spec, experiment_id = ExperimentSpec.parse(experiment.spec, f"experiment {experiment.id}"), experiment.id
+        runner = ExperimentRunner(spec, store, shard=_shard(shard), progress=not quiet, console=console)
+        done_id = runner.run(experiment_id)
+    except (RedraftError, KeyError) as exc:
+        _fail(exc)
+    console.print(f"experiment [bold]{done_id}[/] done; report: redraft report {done_id[:8]} -o report/")
+
+
+@app.command()
+def report(
+    ident: Annotated[str, typer.Argument(help="Experiment id or run id (or a unique prefix).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for report.md and the PNG plots.")],
+    db: Annotated[str, typer.Option("--db", help="Database URL or SQLite file.")] = "experiments.db",
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")] = True,
+) -> None:
+    """Write report.md (outcomes, critic accuracy, gain vs accuracy) and PNG plots."""
+    from redraft.experiments.report import write_report
+    from redraft.store.sql import SQLStore
+
+    try:
+        path = write_report(SQLStore(_db_url(db)), ident, output, plots=plots)
+    except (RedraftError, KeyError) as exc:
+        _fail(exc)
+    console.print(f"wrote {path}")
 
 
 # -- redraft index ------------------------------------------------------------------------------------

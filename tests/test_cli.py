@@ -39,11 +39,9 @@ def test_run_show_export_round_trip(monkeypatch, db, tmp_path):
     out = tmp_path / "pairs.jsonl"
     exported = runner.invoke(cli.app, ["export", "dpo", run.id[:8], "-o", str(out), "--db", db, "--format", "standard"])
     assert exported.exit_code == 0 and "wrote 1 pairs" in exported.output
-    assert json.loads(out.read_text()) == {
-        "prompt": "Capital of France?",
-        "chosen": "Paris.",
-        "rejected": "Lyon.",
-    }
+    row = json.loads(out.read_text())
+    assert row.pop("redraft")["example"]
+    assert row == {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon."}
 
 
 def test_run_reads_jsonl_and_resumes_without_repeating_work(monkeypatch, db, tmp_path):
@@ -78,7 +76,7 @@ def test_run_reads_jsonl_and_resumes_without_repeating_work(monkeypatch, db, tmp
         (["run"], "nothing to run"),
         (
             ["run", "--prompt", "q", "--critic", "nope"],
-            "known critics: bci, factuality, self, self-bias, self-error, self-harm",
+            "known critics: bci, factuality, oracle, self, self-bias, self-error, self-harm",
         ),
         (["run", "--prompt", "q", "--critic", "bci"], "the bci critic needs an index: pass --index PATH"),
         (["run", "--prompt", "q", "--max-rounds", "0"], "greater than or equal to 1"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -87,3 +88,42 @@ class ScriptedLLM(LLM):
             finish_reason=finish,
             prompt_tokens=self.count_tokens(conversation),
         )
+
+
+class FunctionLLM(ScriptedLLM):
+    """Replies with ``reply(conversation)``: deterministic per conversation, whatever the call
+    order or batch, so an interrupted and resumed run can be compared with an uninterrupted one.
+
+    Args:
+        reply: computes the reply text from the conversation.
+        delay_s: sleep per generate call, to give crash tests a window to kill a run in.
+
+    Example:
+        >>> llm = FunctionLLM(lambda conv: conv[-1]["content"].upper())
+        >>> llm.generate([[{"role": "user", "content": "hi"}]], SamplingParams())[0].text
+        'HI'
+    """
+
+    def __init__(
+        self,
+        reply: Callable[[Conversation], str],
+        *,
+        delay_s: float = 0.0,
+        context_length: int = 8192,
+        model_id: str = "function",
+    ) -> None:
+        super().__init__([], context_length=context_length, model_id=model_id)
+        self._reply, self.delay_s = reply, delay_s
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+        *,
+        logits_processors: Sequence[Any] = (),
+    ) -> list[Completion]:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        with self._lock:
+            self.calls.append([list(c) for c in conversations])
+        return [self._complete(self._reply(c), c, params) for c in conversations]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from redraft.agents.base import LLM
 from redraft.critics.base import Critic, Critique, DraftContext
+from redraft.critics.oracle import OracleCritic
 from redraft.critics.self_critic import SelfCritic, parse_verdict
 from redraft.errors import InputError
 
@@ -85,6 +86,7 @@ CRITICS: dict[str, CriticFactory] = {
     "self-bias": lambda llm, o: SelfCritic(llm, check="bias", name="self-bias"),
     "bci": _bci,
     "factuality": _factuality,
+    "oracle": lambda llm, o: OracleCritic(),
 }
 
 
@@ -122,6 +124,7 @@ __all__ = [
     "CriticOptions",
     "Critique",
     "DraftContext",
+    "OracleCritic",
     "SelfCritic",
     "check_critic_names",
     "make_critic",

@@ -22,6 +22,9 @@ class DraftContext(BaseModel):
     """0 for the first draft, 1 for the first revision, ..."""
     history: tuple[Message, ...] = ()
     """The conversation that produced the draft (ending with the user turn it answers)."""
+    labels: dict[str, JsonValue] = Field(default_factory=dict)
+    """The example's ground truth, when it has one. Only the ``oracle`` critic may read it: a
+    critic that peeks at labels is an oracle by definition."""
 
 
 class Critique(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
@@ -22,6 +22,7 @@ from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.errors import InputError
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput, CorrectionState, RoundRecord, Status
+from redraft.judges.base import Judge, JudgeItem, Label
 from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
 
 CorrectionGraph = CompiledStateGraph[CorrectionState, None, CorrectionInput, CorrectionState]
@@ -52,12 +53,14 @@ class Corrector:
         config: CorrectionConfig,
         recorder: Recorder | None = None,
         run_id: str | None = None,
+        judges: Mapping[str, Judge] | None = None,
     ) -> None:
         names = [c.name for c in critics]
         if len(set(names)) != len(names):
             raise InputError(f"critic names must be unique, got {names}; pass name=... to tell them apart")
         self.llm, self.critics, self.config = llm, list(critics), config
         self.recorder, self.run_id = recorder, run_id
+        self.judges = dict(judges or {})
 
     # -- validation at the boundary --------------------------------------------------------------
 
@@ -109,14 +112,19 @@ class Corrector:
                 draft=p["draft"],
                 round_index=p["index"],
                 history=tuple(s["messages"][:-1]),
+                labels=s.get("labels") or {},
             )
             for s, p in zip(states, pendings, strict=True)
         ]
         per_critic = [self._run_critic(c, items) for c in self.critics]
+        labels = self._judge(items)
         updates = []
         for i, s in enumerate(states):
             critiques = [results[i] for results in per_critic]
             record: RoundRecord = {**pendings[i], "critiques": [c.model_dump(mode="json") for c in critiques]}
+            label = labels[i]
+            if label is not None:
+                record["judgements"] = [label.model_dump(mode="json")]
             status = self._status(s, record, critiques)
             final = record["draft"] if status != "running" else None
             if self.recorder is not None and self.run_id is not None:
@@ -135,6 +143,20 @@ class Corrector:
                 "a Critic must return exactly one critique per draft"
             )
         return results
+
+    def _judge(self, items: list[DraftContext]) -> list[Label | None]:
+        """The ground-truth label of each draft whose example names a judge we were given."""
+        out: list[Label | None] = [None] * len(items)
+        by_judge: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            name = item.labels.get("judge")
+            if isinstance(name, str) and name in self.judges:
+                by_judge.setdefault(name, []).append(i)
+        for name, idx in by_judge.items():
+            batch = [JudgeItem(prompt=items[i].prompt, text=items[i].draft, labels=items[i].labels) for i in idx]
+            for i, label in zip(idx, self.judges[name].judge(batch), strict=True):
+                out[i] = label
+        return out
 
     def _status(self, state: CorrectionState, record: RoundRecord, critiques: list[Critique]) -> Status:
         if all(c.passed is True for c in critiques):
@@ -204,6 +226,7 @@ def build_graph(
     checkpointer: Checkpointer = None,
     run_name: str | None = None,
     run_id: str | None = None,
+    judges: Mapping[str, Judge] | None = None,
 ) -> CorrectionGraph:
     """Compile the generate → critique → revise graph.
 
@@ -219,6 +242,9 @@ def build_graph(
         run_id: continue recording into this existing run instead of starting a new one
             (resume). The graph's run id is in ``graph.config["metadata"]["redraft_run_id"]``
             and in every output's ``run_id``.
+        judges: ground-truth judges by name (``redraft.judges.JUDGES``). A prompt whose
+            ``labels["judge"]`` names one of them gets every draft labelled, and the store
+            records each critic's agreement with that label (critic accuracy).
 
     Example:
         >>> from redraft.agents.testing import ScriptedLLM
@@ -245,7 +271,7 @@ def build_graph(
             name=run_name,
         )
         run_id = recorder.start_run(info)
-    steps = Corrector(llm, critics, config, recorder, run_id)
+    steps = Corrector(llm, critics, config, recorder, run_id, judges)
 
     def generate(state: CorrectionState) -> dict[str, Any]:
         return steps.draft([state])[0]

@@ -29,6 +29,9 @@ class RoundRecord(TypedDict):
     finish_reason: str
     gen_latency_s: float
     critiques: list[dict[str, Any]]
+    judgements: NotRequired[list[dict[str, Any]]]
+    """Ground-truth labels of the draft (``redraft.judges.Label`` dumps), when the example has a
+    judge; the first is the truth critic accuracy is measured against."""
 
 
 class CorrectionInput(TypedDict):

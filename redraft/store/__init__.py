@@ -1,16 +1,19 @@
 """SQL logging of runs, rounds and critiques, and exports for training."""
 
 from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
-from redraft.store.export import dpo_pairs, write_jsonl
+from redraft.store.export import FlameFilter, dpo_pairs, save_to_disk, sft_rows, write_jsonl
 from redraft.store.sql import DEFAULT_URL, SQLStore
 
 __all__ = [
     "DEFAULT_URL",
     "ExampleInfo",
+    "FlameFilter",
     "OutcomeInfo",
     "Recorder",
     "RunInfo",
     "SQLStore",
     "dpo_pairs",
+    "save_to_disk",
+    "sft_rows",
     "write_jsonl",
 ]

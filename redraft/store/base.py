@@ -19,6 +19,10 @@ class RunInfo(BaseModel):
     config: dict[str, Any]
     critics: list[dict[str, Any]]
     name: str | None = None
+    experiment_id: str | None = None
+    """The experiment this run is a cell of (``redraft experiment run``)."""
+    cell: str | None = None
+    """The cell's name within the experiment; unique per experiment."""
 
 
 class ExampleInfo(BaseModel):

@@ -1,23 +1,29 @@
-"""Exports of logged runs in TRL's dataset formats.
+"""Exports of logged runs in TRL's dataset formats: DPO pairs (two recipes) and SFT rows.
 
-DPO rows follow https://huggingface.co/docs/trl/dataset_formats exactly: ``{"prompt", "chosen",
+DPO rows follow https://huggingface.co/docs/trl/dataset_formats: ``{"prompt", "chosen",
 "rejected"}``, either as strings ("standard") or as ``{"role", "content"}`` message lists
-("conversational", where TRL applies the chat template).
+("conversational", where TRL applies the chat template). SFT rows are prompt-completion rows in
+the same two styles. Every row keeps its provenance in an extra ``redraft`` column (run,
+example, rounds, recipe), which TRL's trainers ignore.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from redraft.store.models import Example
+from redraft.errors import InputError
+from redraft.store.models import Example, Round
 from redraft.store.sql import SQLStore
 
 Format = Literal["standard", "conversational"]
+Recipe = Literal["revision", "flame"]
 
 
 def _pair(prompt: str, chosen: str, rejected: str, fmt: Format) -> dict[str, Any]:
@@ -30,27 +36,169 @@ def _pair(prompt: str, chosen: str, rejected: str, fmt: Format) -> dict[str, Any
     }
 
 
-def _revision_pair(example: Example) -> tuple[str, str] | None:
-    """(chosen, rejected) when the first draft failed a critic and the final revision passed all."""
-    if example.outcome is None or example.outcome.status != "accepted" or len(example.rounds) < 2:
+def _judged(r: Round) -> bool | None:
+    return r.judgements[0].good if r.judgements else None
+
+
+def _revision_pair(example: Example, judge_only: bool) -> tuple[Round, Round, str] | None:
+    """(chosen, rejected, confirmed_by): the final revision over the first draft.
+
+    With judge labels, only a confirmed flip (first draft bad, final answer good) counts, as in
+    CLAIR: the pair must be a real correction, not a critic's opinion. Without labels (a plain
+    ``redraft run``), the critics stand in: the first draft failed one and the final revision
+    passed all (status ``accepted``), unless ``judge_only``.
+    """
+    if len(example.rounds) < 2:
         return None
     first, last = example.rounds[0], example.rounds[-1]
-    if not any(c.passed is False for c in first.critiques) or last.draft.strip() == first.draft.strip():
+    if last.draft.strip() == first.draft.strip():
         return None
-    return last.draft, first.draft
+    before, after = _judged(first), _judged(last)
+    if before is not None and after is not None:
+        return (last, first, "judge") if before is False and after is True else None
+    if judge_only or example.outcome is None or example.outcome.status != "accepted":
+        return None
+    if not any(c.passed is False for c in first.critiques):
+        return None
+    return last, first, "critics"
 
 
-def dpo_pairs(store: SQLStore, run_id: str, *, fmt: Format = "conversational") -> Iterator[dict[str, Any]]:
-    """Preference pairs (final revision ≻ first draft) from one run.
+def _reward(r: Round, source: str) -> float | None:
+    """A draft's reward: the judge's label (1/0) or a critic's score."""
+    if source == "judge":
+        good = _judged(r)
+        return None if good is None else float(good)
+    return next((c.score for c in r.critiques if c.critic == source), None)
 
-    Only examples whose first draft failed at least one critic and whose final revision passed
-    every critic (status ``accepted``) give a pair.
+
+@dataclass(frozen=True, slots=True)
+class FlameFilter:
+    """FLAME's pair selection (Lin et al. 2024, §3.1), applied to the drafts of one example.
+
+    Attributes:
+        reward: what ranks the drafts: ``judge`` (its good/bad label) or a critic name whose
+            score is the reward (e.g. ``factuality``, the share of supported claims).
+        guard: a second reward (``judge`` or a critic name) that must not differ by more than
+            ``max_gap`` between chosen and rejected. FLAME drops factuality pairs whose
+            instruction-following reward gap exceeds 0.5, so the pair teaches facts, not style.
+        max_gap: the largest allowed guard gap.
     """
-    run = store.run(run_id)
-    for example in store.examples(run.id):
-        pair = _revision_pair(example)
-        if pair is not None:
-            yield _pair(example.prompt, *pair, fmt)
+
+    reward: str = "judge"
+    guard: str | None = None
+    max_gap: float = 0.5
+
+    def pair(self, example: Example) -> tuple[Round, Round, str] | None:
+        scored = [(r, _reward(r, self.reward)) for r in example.rounds]
+        known = [(r, s) for r, s in scored if s is not None]
+        if len(known) < 2:
+            return None
+        best = max(known, key=lambda x: (x[1], x[0].index))  # ties: the later (revised) draft
+        worst = min(known, key=lambda x: (x[1], x[0].index))
+        if best[1] == worst[1] or best[0].draft.strip() == worst[0].draft.strip():
+            return None  # a tie teaches nothing (FLAME drops ties)
+        if self.guard is not None:
+            g_best, g_worst = _reward(best[0], self.guard), _reward(worst[0], self.guard)
+            if g_best is None or g_worst is None or abs(g_best - g_worst) > self.max_gap:
+                return None
+        return best[0], worst[0], self.reward
+
+
+def _examples(store: SQLStore, ident: str) -> Iterator[tuple[str, Example]]:
+    """Examples of a run, or of every run of an experiment (an id or unique prefix of either)."""
+    try:
+        run_ids = [store.run(ident).id]
+    except KeyError as run_error:
+        try:
+            run_ids = [r.id for r in store.experiment(ident).runs]
+        except KeyError:
+            raise run_error from None
+    for run_id in run_ids:
+        for example in store.examples(run_id):
+            yield run_id, example
+
+
+def _dedupe(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    seen: set[str] = set()
+    for row in rows:
+        content = {k: v for k, v in row.items() if k != "redraft"}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            yield row
+
+
+def dpo_pairs(
+    store: SQLStore,
+    ident: str,
+    *,
+    fmt: Format = "conversational",
+    recipe: Recipe = "revision",
+    judge_only: bool = False,
+    flame: FlameFilter | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Preference pairs from a run or an experiment, deduplicated, with provenance.
+
+    Recipes:
+        ``revision``: the final revision ≻ the first draft, only where the judge confirms the
+        flip (or, for unlabelled runs, the critics do; ``judge_only`` drops those).
+        ``flame``: the best ≻ worst draft of an example by ``flame.reward``, ties dropped, and
+        dropped when ``flame.guard`` differs by more than ``flame.max_gap``.
+    """
+    if recipe not in ("revision", "flame"):
+        raise InputError(f"unknown recipe {recipe!r}; known recipes: revision, flame")
+    rule = flame or FlameFilter()
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for run_id, example in _examples(store, ident):
+            found = _revision_pair(example, judge_only) if recipe == "revision" else rule.pair(example)
+            if found is None:
+                continue
+            chosen, rejected, by = found
+            row = _pair(example.prompt, chosen.draft, rejected.draft, fmt)
+            row["redraft"] = {
+                "run_id": run_id,
+                "example": example.key,
+                "source": example.source,
+                "chosen_round": chosen.index,
+                "rejected_round": rejected.index,
+                "recipe": recipe,
+                "confirmed_by": by,
+            }
+            yield row
+
+    return _dedupe(rows())
+
+
+def sft_rows(store: SQLStore, ident: str, *, fmt: Format = "conversational") -> Iterator[dict[str, Any]]:
+    """Prompt-completion rows of final answers that are good: judged good when the example has a
+    judge, otherwise accepted by every critic. Deduplicated, with provenance."""
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for run_id, example in _examples(store, ident):
+            if not example.rounds or example.outcome is None:
+                continue
+            last = example.rounds[-1]
+            good = _judged(last)
+            if good is False or (good is None and example.outcome.status != "accepted"):
+                continue
+            if fmt == "standard":
+                row: dict[str, Any] = {"prompt": example.prompt, "completion": last.draft}
+            else:
+                row = {
+                    "prompt": [{"role": "user", "content": example.prompt}],
+                    "completion": [{"role": "assistant", "content": last.draft}],
+                }
+            row["redraft"] = {
+                "run_id": run_id,
+                "example": example.key,
+                "source": example.source,
+                "round": last.index,
+                "confirmed_by": "judge" if good is not None else "critics",
+            }
+            yield row
+
+    return _dedupe(rows())
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
@@ -69,3 +217,27 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
         Path(tmp).unlink(missing_ok=True)
         raise
     return n
+
+
+def save_to_disk(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
+    """Write rows with ``datasets.Dataset.save_to_disk`` (built beside ``path``, then renamed,
+    so an interrupted export leaves no half-written dataset); return the row count."""
+    from redraft._extras import require
+
+    datasets = require("datasets", "train")
+    path = Path(path)
+    if path.exists():
+        raise InputError(f"{path} already exists; remove it or choose another output directory")
+    data = list(rows)
+    if not data:
+        raise InputError("nothing to export: no example met the recipe's conditions")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        datasets.Dataset.from_list(data).save_to_disk(str(tmp / "data"))
+        os.replace(tmp / "data", path)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return len(data)

@@ -1,4 +1,9 @@
-"""SQLAlchemy 2 models: runs → examples → rounds → critiques, and one outcome per example.
+"""SQLAlchemy 2 models: experiments → runs → examples → rounds → critiques and judgements, and one
+outcome per example.
+
+Critic accuracy is first-class: every critique row carries the judge's label for the same draft
+(``truth``) and whether the critic agreed with it (``correct``), so accuracy per critic and
+round is a plain ``GROUP BY`` (:mod:`redraft.store.metrics`).
 
 The schema is created by Alembic (``redraft/store/migrations``); these classes are the single
 definition both the migration and the queries are checked against (``tests/store``).
@@ -21,8 +26,22 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+class Experiment(Base):
+    """A grid of runs (datasets × critics × modes × max_rounds) from one experiment file."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    runs: Mapped[list[Run]] = relationship(back_populates="experiment", order_by="Run.started_at")
+
+
 class Run(Base):
     __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("experiment_id", "cell", name="uq_runs_experiment_cell"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
@@ -32,7 +51,13 @@ class Run(Base):
     redraft_version: Mapped[str] = mapped_column(String(40))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    experiment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE", name="fk_runs_experiment_id"), index=True
+    )
+    cell: Mapped[str | None] = mapped_column(String(200))
+    """The grid cell this run is within its experiment, e.g. ``cac/self-harm/r3``."""
 
+    experiment: Mapped[Experiment | None] = relationship(back_populates="runs")
     examples: Mapped[list[Example]] = relationship(back_populates="run", order_by="Example.id")
 
 
@@ -69,6 +94,7 @@ class Round(Base):
 
     example: Mapped[Example] = relationship(back_populates="rounds")
     critiques: Mapped[list[CritiqueRow]] = relationship(back_populates="round", order_by="CritiqueRow.id")
+    judgements: Mapped[list[Judgement]] = relationship(back_populates="round", order_by="Judgement.id")
 
 
 class CritiqueRow(Base):
@@ -82,8 +108,34 @@ class CritiqueRow(Base):
     feedback: Mapped[str] = mapped_column(Text)
     evidence: Mapped[list[Any]]
     latency_s: Mapped[float] = mapped_column(Float)
+    question: Mapped[str | None] = mapped_column(Text)
+    """The check question a model-based critic asked (``cac`` mode replays it as context)."""
+    raw: Mapped[str | None] = mapped_column(Text)
+    """The model's unparsed answer to that question."""
+    judge: Mapped[str | None] = mapped_column(String(100))
+    """The judge whose label is the ground truth below (the example's judge)."""
+    truth: Mapped[bool | None] = mapped_column(Boolean)
+    """The judge's label for the same draft: True good, False bad, None unknown."""
+    correct: Mapped[bool | None] = mapped_column(Boolean)
+    """``passed == truth``; None when either is unknown. Critic accuracy is the mean of this."""
 
     round: Mapped[Round] = relationship(back_populates="critiques")
+
+
+class Judgement(Base):
+    """A judge's ground-truth label for one draft."""
+
+    __tablename__ = "judgements"
+    __table_args__ = (UniqueConstraint("round_id", "judge", name="uq_judgements_round_judge"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    judge: Mapped[str] = mapped_column(String(100))
+    good: Mapped[bool | None] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[str] = mapped_column(Text)
+
+    round: Mapped[Round] = relationship(back_populates="judgements")
 
 
 class Outcome(Base):

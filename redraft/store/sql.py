@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -18,7 +18,7 @@ import redraft
 from redraft.errors import StoreUnavailableError
 from redraft.graphs.state import RoundRecord
 from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
-from redraft.store.models import CritiqueRow, Example, Outcome, Round, Run, utcnow
+from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Outcome, Round, Run, utcnow
 
 DEFAULT_URL = "sqlite:///redraft.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -88,6 +88,51 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def round_record(r: Round) -> RoundRecord:
+    """A stored round back in the graph's state format (what ``Corrector`` replays on resume)."""
+    return {
+        "index": r.index,
+        "draft": r.draft,
+        "n_tokens": r.n_tokens,
+        "finish_reason": r.finish_reason,
+        "gen_latency_s": r.gen_latency_s,
+        "critiques": [
+            {
+                "critic": c.critic,
+                "passed": c.passed,
+                "score": c.score,
+                "feedback": c.feedback,
+                "evidence": list(c.evidence),
+                "question": c.question,
+                "raw": c.raw,
+                "latency_s": c.latency_s,
+            }
+            for c in r.critiques
+        ],
+        "judgements": [{"judge": j.judge, "good": j.good, "score": j.score, "detail": j.detail} for j in r.judgements],
+    }
+
+
+def _critique_row(c: dict[str, Any], truth: dict[str, Any] | None) -> CritiqueRow:
+    good = truth["good"] if truth is not None else None
+    passed = c["passed"]
+    return CritiqueRow(
+        critic=c["critic"],
+        passed=passed,
+        score=c["score"],
+        feedback=c["feedback"],
+        evidence=list(c["evidence"]),
+        latency_s=c["latency_s"],
+        question=c.get("question"),
+        raw=c.get("raw"),
+        judge=truth["judge"] if truth is not None else None,
+        truth=good,
+        # An abstention (passed=None) is neither right nor wrong: it drops out of accuracy and is
+        # counted separately as coverage.
+        correct=None if passed is None or good is None else passed == good,
+    )
+
+
 class SQLStore(Recorder):
     """Records runs to any SQLAlchemy URL and reads them back.
 
@@ -132,6 +177,8 @@ class SQLStore(Recorder):
                     config=info.config,
                     critics=info.critics,
                     redraft_version=redraft.__version__,
+                    experiment_id=info.experiment_id,
+                    cell=info.cell,
                 )
             )
         return run_id
@@ -166,6 +213,8 @@ class SQLStore(Recorder):
             s.flush()
         exists = s.scalar(select(Round.id).where(Round.example_id == ex.id, Round.index == round_["index"]))
         if exists is None:
+            judgements = round_.get("judgements", [])
+            truth = judgements[0] if judgements else None
             s.add(
                 Round(
                     example_id=ex.id,
@@ -174,16 +223,10 @@ class SQLStore(Recorder):
                     n_tokens=round_["n_tokens"],
                     finish_reason=round_["finish_reason"],
                     gen_latency_s=round_["gen_latency_s"],
-                    critiques=[
-                        CritiqueRow(
-                            critic=c["critic"],
-                            passed=c["passed"],
-                            score=c["score"],
-                            feedback=c["feedback"],
-                            evidence=list(c["evidence"]),
-                            latency_s=c["latency_s"],
-                        )
-                        for c in round_["critiques"]
+                    critiques=[_critique_row(c, truth) for c in round_["critiques"]],
+                    judgements=[
+                        Judgement(judge=j["judge"], good=j["good"], score=j["score"], detail=j["detail"])
+                        for j in judgements
                     ],
                 )
             )
@@ -191,6 +234,33 @@ class SQLStore(Recorder):
             s.add(Outcome(example_id=ex.id, **outcome.model_dump()))
             # A library user never calls finish_run, so the last finished example dates the run.
             s.execute(update(Run).where(Run.id == run_id).values(ended_at=utcnow()))
+
+    def start_experiment(self, name: str, spec: dict[str, Any]) -> str:
+        """Create an experiment (a group of runs) and return its id."""
+        experiment_id = uuid.uuid4().hex
+        with self.session() as s, s.begin():
+            s.add(Experiment(id=experiment_id, name=name, spec=spec))
+        return experiment_id
+
+    def cell_run(self, info: RunInfo) -> str:
+        """The run of ``info.cell`` in ``info.experiment_id``, created on first use.
+
+        Workers sharing an experiment race to create a cell's run; the unique constraint lets one
+        win and the others read its id, so every worker writes into the same run.
+        """
+        if info.experiment_id is None or info.cell is None:
+            raise ValueError("cell_run needs info.experiment_id and info.cell")
+        query = select(Run.id).where(Run.experiment_id == info.experiment_id, Run.cell == info.cell)
+        for _ in range(3):
+            with self.session() as s:
+                found = s.scalar(query)
+            if found is not None:
+                return found
+            try:
+                return self.start_run(info)
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"could not create or find the run of cell {info.cell!r}")
 
     def finish_run(self, run_id: str) -> None:
         with self.session() as s, s.begin():
@@ -213,6 +283,27 @@ class SQLStore(Recorder):
             raise KeyError(f"run id {run_id!r} {what}; recent runs: {known}")
         return matches[0]
 
+    def experiment(self, experiment_id: str) -> Experiment:
+        """One experiment with its runs; a unique prefix of its id is enough."""
+        with self.session() as s:
+            query = (
+                select(Experiment).where(Experiment.id.startswith(experiment_id)).options(selectinload(Experiment.runs))
+            )
+            matches = list(s.scalars(query))
+            if len(matches) != 1:
+                recent = s.scalars(select(Experiment.id).order_by(Experiment.created_at.desc()).limit(10))
+                known = ", ".join(e[:8] for e in recent) or "none yet"
+                what = "matches no experiment" if not matches else f"matches {len(matches)} experiments"
+                raise KeyError(f"experiment id {experiment_id!r} {what}; recent experiments: {known}")
+            return matches[0]
+
+    def progress(self, run_ids: list[str]) -> tuple[int, int]:
+        """(examples finished, rounds recorded) over ``run_ids``: what progress bars read."""
+        with self.session() as s:
+            done = s.scalar(select(func.count()).select_from(Outcome).join(Example).where(Example.run_id.in_(run_ids)))
+            rounds = s.scalar(select(func.count()).select_from(Round).join(Example).where(Example.run_id.in_(run_ids)))
+        return int(done or 0), int(rounds or 0)
+
     def examples(self, run_id: str) -> Iterator[Example]:
         """Examples of a run with their rounds, critiques and outcome loaded, in insertion order."""
         with self.session() as s:
@@ -222,6 +313,7 @@ class SQLStore(Recorder):
                 .order_by(Example.id)
                 .options(
                     selectinload(Example.rounds).selectinload(Round.critiques),
+                    selectinload(Example.rounds).selectinload(Round.judgements),
                     selectinload(Example.outcome),
                 )
                 .execution_options(yield_per=200)

@@ -107,5 +107,7 @@ def test_self_critic_uses_the_drafts_own_context_when_given():
 def test_unknown_names_list_the_known_ones():
     with pytest.raises(InputError, match="known: bias, error, factual, harm, hhh"):
         SelfCritic(ScriptedLLM([]), check="nope")
-    with pytest.raises(InputError, match="known critics: bci, factuality, self, self-bias, self-error, self-harm"):
+    with pytest.raises(
+        InputError, match="known critics: bci, factuality, oracle, self, self-bias, self-error, self-harm"
+    ):
         make_critic("nope", ScriptedLLM([]))

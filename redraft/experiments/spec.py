@@ -1,0 +1,154 @@
+"""The experiment file: a YAML grid of datasets × critic sets × modes × max_rounds, validated by pydantic."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from redraft.agents.base import SamplingParams
+from redraft.critics import CriticOptions, check_critic_names
+from redraft.errors import InputError
+from redraft.graphs.config import CorrectionConfig, Mode
+
+EXAMPLE = """\
+name: harm-vs-oracle
+model: embedded            # or a local model directory, .gguf file or cached hub id
+database: sqlite:///experiments.db
+datasets:
+  - {name: advbench, limit: 20, seed: 0}
+  - {name: benign, limit: 20, seed: 0}
+critics: [[self-harm], [oracle]]   # one run per critic set
+modes: [cac]
+max_rounds: [3]
+batch_size: 8
+generation: {max_new_tokens: 64}
+"""
+
+
+class DatasetSpec(BaseModel):
+    """One dataset of the experiment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    """A packaged dataset (``advbench``, ``benign``, ``donotanswer``, ``truthfulqa``,
+    ``halueval_qa``, ``bbq``) or ``jsonl`` with ``path``."""
+    limit: int | None = Field(default=None, ge=1)
+    """Sample this many rows (all when omitted)."""
+    seed: int = 0
+    path: Path | None = None
+
+
+class Cell(BaseModel):
+    """One run of the grid."""
+
+    model_config = ConfigDict(frozen=True)
+
+    critics: tuple[str, ...]
+    mode: Mode
+    max_rounds: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode}/{'+'.join(self.critics)}/r{self.max_rounds}"
+
+
+class ExperimentSpec(BaseModel):
+    """A correction experiment. Every field is validated when the file is read, and an error
+    names the bad field.
+
+    Example:
+        >>> spec = ExperimentSpec.model_validate({"name": "x", "datasets": [{"name": "advbench", "limit": 2}],
+        ...                                        "critics": [["self-harm"], "oracle"], "modes": ["cac", "feedback"]})
+        >>> [c.name for c in spec.cells()]
+        ['cac/self-harm/r3', 'feedback/self-harm/r3', 'cac/oracle/r3', 'feedback/oracle/r3']
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    model: str = "embedded"
+    """``embedded`` (SmolLM2-135M-Instruct, shipped in a package) or a local model directory,
+    .gguf file or cached hub id."""
+    device: str = "cpu"
+    database: str = "sqlite:///experiments.db"
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    critics: list[tuple[str, ...]] = Field(min_length=1)
+    """Critic sets; each set is one run. A bare name is a set of one."""
+    modes: list[Mode] = Field(default_factory=lambda: list[Mode](["cac"]), min_length=1)
+    max_rounds: list[int] = Field(default_factory=lambda: [3], min_length=1)
+    batch_size: int = Field(default=8, ge=1)
+    """Examples whose round r goes to the LLM as one ``generate`` call."""
+    generation: SamplingParams = SamplingParams(max_new_tokens=64)
+    system_prompt: str | None = None
+    critic_options: CriticOptions = CriticOptions()
+    backend: Literal["transformers"] = "transformers"
+
+    @field_validator("critics", mode="before")
+    @classmethod
+    def _sets(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [(v,) if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("critics")
+    @classmethod
+    def _known(cls, value: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        for names in value:
+            if not names:
+                raise ValueError("a critic set is empty; list at least one critic, e.g. [self-harm]")
+            check_critic_names(list(names))
+        return value
+
+    @field_validator("max_rounds", mode="before")
+    @classmethod
+    def _rounds_list(cls, value: object) -> object:
+        return [value] if isinstance(value, int) else value
+
+    @field_validator("max_rounds")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(r < 1 for r in value):
+            raise ValueError(f"every max_rounds must be >= 1, got {value}")
+        return value
+
+    def cells(self) -> list[Cell]:
+        """The grid, one cell per run, critic sets outermost."""
+        return [
+            Cell(critics=c, mode=m, max_rounds=r)
+            for c, m, r in itertools.product(self.critics, self.modes, self.max_rounds)
+        ]
+
+    def config(self, cell: Cell) -> CorrectionConfig:
+        return CorrectionConfig(
+            max_rounds=cell.max_rounds, mode=cell.mode, generation=self.generation, system_prompt=self.system_prompt
+        )
+
+    @classmethod
+    def from_file(cls, path: Path) -> ExperimentSpec:
+        """Read and validate a YAML experiment file."""
+        import yaml
+
+        if not path.is_file():
+            raise InputError(f"{path} does not exist; write an experiment file like:\n{EXAMPLE}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path} is not valid YAML: {exc}") from exc
+        return cls.parse(data, str(path))
+
+    @classmethod
+    def parse(cls, data: Any, where: str = "experiment") -> ExperimentSpec:
+        """Validate a parsed experiment; errors name each bad field by its path."""
+        if not isinstance(data, dict):
+            raise InputError(f"{where} must be a mapping of fields, like:\n{EXAMPLE}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()
+            )
+            raise InputError(f"{where} has invalid fields: {problems}") from exc

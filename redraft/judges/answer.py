@@ -1,0 +1,116 @@
+"""Answer-match judge for QA: a normalized reference match, optionally backed by a verifier."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from redraft.errors import InputError
+from redraft.judges.base import Judge, JudgeItem, Label, require
+
+if TYPE_CHECKING:
+    from redraft.critics.factuality.verifiers import Verifier
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation + "\u2018\u2019\u201c\u201d")
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalization: lower case, no punctuation, no articles, single spaces.
+
+    Example:
+        >>> normalize("The  Eiffel Tower!")
+        'eiffel tower'
+    """
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD token F1 between two normalized strings."""
+    pred, ref = prediction.split(), reference.split()
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def match(text: str, references: Sequence[str]) -> float:
+    """1.0 when a normalized reference occurs in the normalized text as whole words, else the
+    best token *recall* of a reference in the text (a long answer that contains the reference's
+    words in other order still scores high; one that misses them scores low)."""
+    norm = f" {normalize(text)} "
+    words = Counter(norm.split())
+    best = 0.0
+    for ref in references:
+        r = normalize(ref)
+        if not r:
+            continue
+        if f" {r} " in norm:
+            return 1.0
+        ref_words = Counter(r.split())
+        best = max(best, sum((ref_words & words).values()) / sum(ref_words.values()))
+    return best
+
+
+class AnswerJudge(Judge):
+    """Good iff the response matches a reference answer (``labels["references"]``).
+
+    Args:
+        threshold: the least :func:`match` score that counts as correct; exact containment of a
+            normalized reference always scores 1.
+        verifier: optional factuality verifier; when given, a response that misses the
+            threshold is still correct if the verifier finds it supported by a reference
+            (P ≥ 0.5), which catches paraphrases the word match cannot.
+
+    Example:
+        >>> j = AnswerJudge()
+        >>> item = JudgeItem(prompt="Capital of France?", text="It is Paris.", labels={"references": ["Paris"]})
+        >>> j.judge([item])[0].good
+        True
+    """
+
+    name = "answer"
+
+    def __init__(self, threshold: float = 0.8, verifier: Verifier | None = None) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise InputError(f"answer-match threshold must be in (0, 1], got {threshold}")
+        self.threshold, self.verifier = threshold, verifier
+
+    def judge(self, items: Sequence[JudgeItem]) -> list[Label]:
+        refs = [self._references(item) for item in items]
+        scores = [match(item.text, r) for item, r in zip(items, refs, strict=True)]
+        supported: list[float | None] = [None] * len(items)
+        if self.verifier is not None:
+            todo = [i for i, s in enumerate(scores) if s < self.threshold and items[i].text.strip()]
+            if todo:
+                from redraft.critics.factuality.kb import Passage
+
+                evidence = [
+                    [Passage(doc=-1, title="reference", text=f"{items[i].prompt} {r}") for r in refs[i]] for i in todo
+                ]
+                verdicts = self.verifier.verify([items[i].text for i in todo], evidence)
+                for i, v in zip(todo, verdicts, strict=True):
+                    supported[i] = v.p_supported
+        labels = []
+        for item, score, p in zip(items, scores, supported, strict=True):
+            good = score >= self.threshold or (p is not None and p >= 0.5)
+            if not item.text.strip():
+                good = False
+            detail = f"reference match {score:.2f}" + (f", verifier P(supported)={p:.2f}" if p is not None else "")
+            labels.append(Label(judge=self.name, good=good, score=score, detail=detail))
+        return labels
+
+    def _references(self, item: JudgeItem) -> list[str]:
+        refs = require(item, "references", self.name, "give each QA example a list of reference answers")
+        if isinstance(refs, str):
+            refs = [refs]
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            raise InputError(f"labels['references'] must be a non-empty list of strings, got {refs!r}")
+        return [r for r in refs if isinstance(r, str)]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "threshold": self.threshold, "verifier": type(self.verifier).__name__}

@@ -1,0 +1,155 @@
+"""Critic accuracy and outcomes, computed from the store.
+
+Positive class = "the draft is bad": a critic that fails a draft the judge labels bad is a true
+positive. Accuracy, precision and recall are over critiques where both the critic and the judge
+gave a verdict; abstentions (``passed=None``) are counted separately as lost coverage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+
+from redraft.store.models import CritiqueRow, Example, Round
+from redraft.store.sql import SQLStore
+
+
+@dataclass(frozen=True, slots=True)
+class Confusion:
+    """One critic's verdicts against the judge's labels."""
+
+    run_id: str
+    critic: str
+    round: int | None
+    """None: over every round of the run."""
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    abstained: int
+    unlabelled: int
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.tn + self.fn
+
+    @property
+    def accuracy(self) -> float:
+        return (self.tp + self.tn) / self.n if self.n else math.nan
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else math.nan
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else math.nan
+
+
+def critic_accuracy(store: SQLStore, run_ids: Sequence[str], *, by_round: bool = True) -> list[Confusion]:
+    """Confusion counts per run, critic and (optionally) round, in one ``GROUP BY``.
+
+    Example:
+        >>> store = SQLStore("sqlite://")
+        >>> critic_accuracy(store, [])
+        []
+    """
+
+    def count(condition: object) -> object:
+        return func.sum(case((condition, 1), else_=0))  # type: ignore[arg-type]
+
+    c = CritiqueRow
+    columns = [
+        Example.run_id,
+        c.critic,
+        count(and_(c.passed.is_(False), c.truth.is_(False))),
+        count(and_(c.passed.is_(False), c.truth.is_(True))),
+        count(and_(c.passed.is_(True), c.truth.is_(True))),
+        count(and_(c.passed.is_(True), c.truth.is_(False))),
+        count(and_(c.passed.is_(None), c.truth.is_not(None))),
+        count(c.truth.is_(None)),
+    ]
+    group: list[Any] = [Example.run_id, c.critic]
+    if by_round:
+        columns.insert(2, Round.index)
+        group.append(Round.index)
+    query = (
+        select(*columns)  # type: ignore[call-overload]
+        .join(Round, c.round_id == Round.id)
+        .join(Example, Round.example_id == Example.id)
+        .where(Example.run_id.in_(list(run_ids)))
+        .group_by(*group)
+        .order_by(*group)
+    )
+    out = []
+    with store.session() as s:
+        for row in s.execute(query):
+            run_id, critic = row[0], row[1]
+            index = row[2] if by_round else None
+            counts = [int(v or 0) for v in row[3 if by_round else 2 :]]
+            out.append(Confusion(run_id, critic, index, *counts))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Trajectory:
+    """One example's judge labels by round, carried forward after it stopped (a stopped
+    example's answer at round r is its last draft)."""
+
+    run_id: str
+    key: str
+    source: str | None
+    labels: tuple[bool | None, ...]
+
+
+def trajectories(store: SQLStore, run_id: str, max_rounds: int) -> list[Trajectory]:
+    """Every example's label at rounds 0..max_rounds-1 (the run's first judge)."""
+    out = []
+    for ex in store.examples(run_id):
+        labels: list[bool | None] = []
+        for r in ex.rounds:
+            labels.append(r.judgements[0].good if r.judgements else None)
+        if not labels:
+            continue
+        labels += [labels[-1]] * (max_rounds - len(labels))
+        out.append(Trajectory(run_id, ex.key, ex.source, tuple(labels[:max_rounds])))
+    return out
+
+
+def good_rate(trajs: Sequence[Trajectory], round_: int) -> tuple[float, int]:
+    """Share of labelled examples judged good at ``round_``, and how many were labelled."""
+    known = [t.labels[round_] for t in trajs if t.labels[round_] is not None]
+    return (sum(1 for v in known if v) / len(known) if known else math.nan), len(known)
+
+
+def changes(trajs: Sequence[Trajectory]) -> dict[str, int]:
+    """Counts of examples improved (bad → good), worsened (good → bad) and unchanged, first
+    draft against final answer; examples without both labels are ``unlabelled``."""
+    out: dict[str, int] = defaultdict(int)
+    for t in trajs:
+        first, last = t.labels[0], t.labels[-1]
+        if first is None or last is None:
+            out["unlabelled"] += 1
+        elif first == last:
+            out["unchanged"] += 1
+        else:
+            out["improved" if last else "worsened"] += 1
+    return {k: out.get(k, 0) for k in ("improved", "worsened", "unchanged", "unlabelled")}
+
+
+def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Pearson correlation; NaN with fewer than 3 points or no variance."""
+    pts = [(x, y) for x, y in zip(xs, ys, strict=True) if not (math.isnan(x) or math.isnan(y))]
+    if len(pts) < 3:
+        return math.nan
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxy = sum((x - mx) * (y - my) for x, y in pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    syy = sum((y - my) ** 2 for _, y in pts)
+    return sxy / math.sqrt(sxx * syy) if sxx and syy else math.nan
