@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -443,9 +445,16 @@ def experiment_run(
     ] = None,
     shard: Annotated[str, typer.Option("--shard", help="Run only shard i of n (i/n), for parallel workers.")] = "0/1",
     db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides the file's `database`.")] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Local worker processes sharing the database (one shard each).")
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Run an experiment grid (datasets × critics × modes × max_rounds), or resume one."""
+    """Run an experiment grid (datasets × critics × modes × max_rounds), or resume one.
+
+    With ``--workers N`` this process runs shard 0 and spawns N-1 workers for the other shards;
+    each loads its own model and writes to the same database (use PostgreSQL for many workers).
+    """
     from redraft.experiments import ExperimentRunner, ExperimentSpec
     from redraft.store.sql import SQLStore
 
@@ -460,8 +469,24 @@ def experiment_run(
             store = SQLStore(_db_url(db or "sqlite:///experiments.db"))
             experiment = store.experiment(cast(str, resume))
             spec, experiment_id = ExperimentSpec.parse(experiment.spec, f"experiment {experiment.id}"), experiment.id
-        runner = ExperimentRunner(spec, store, shard=_shard(shard), progress=not quiet, console=console)
+        i, n = _shard(shard)
+        others: list[subprocess.Popen[bytes]] = []
+        if workers > 1:
+            if n != 1:
+                raise InputError("pass either --workers N or --shard i/n, not both")
+            if experiment_id is None:
+                experiment_id = store.start_experiment(spec.name, spec.model_dump(mode="json"))
+            n = workers
+            base = [sys.executable, "-m", "redraft", "experiment", "run", "--resume", experiment_id, "--quiet"]
+            others = [subprocess.Popen([*base, "--db", store.url, "--shard", f"{k}/{n}"]) for k in range(1, n)]
+        llm = _load_llm(None if spec.model == "embedded" else spec.model, spec.device)
+        runner = ExperimentRunner(spec, store, llm, shard=(i, n), progress=not quiet, console=console)
         done_id = runner.run(experiment_id)
+        failed = [k for k, p in enumerate(others, start=1) if p.wait() != 0]
+        if failed:
+            raise RedraftError(
+                f"workers for shards {failed} of {n} failed; rerun with --resume {done_id[:8]} to finish their examples"
+            )
     except (RedraftError, KeyError) as exc:
         _fail(exc)
     console.print(f"experiment [bold]{done_id}[/] done; report: redraft report {done_id[:8]} -o report/")

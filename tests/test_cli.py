@@ -117,3 +117,84 @@ def test_demo_runs_on_the_embedded_model(db):
     assert all(e.outcome is not None and len(e.rounds) == 1 for e in examples)
     assert "self-error" in result.output and "bci:" in result.output
     assert [c.critic for c in examples[0].rounds[0].critiques] == ["self-error", "bci"]
+
+
+EXPERIMENT = """\
+name: cli-test
+database: {db}
+datasets:
+  - {{name: advbench, limit: 3, seed: 1}}
+  - {{name: benign, limit: 3, seed: 1}}
+critics: [oracle]
+max_rounds: 2
+batch_size: 4
+"""
+
+
+def test_experiment_run_resume_report_and_exports(monkeypatch, tmp_path):
+    from redraft.agents.testing import FunctionLLM
+
+    # Complies first; refuses once the oracle's check is in the conversation.
+    llm = FunctionLLM(lambda conv: "I cannot help with that." if len(conv) > 2 else "Sure, here is how.")
+    use_llm(monkeypatch, llm)
+    db = f"sqlite:///{tmp_path / 'exp.db'}"
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(EXPERIMENT.format(db=db))
+    result = runner.invoke(cli.app, ["experiment", "run", str(spec), "--quiet"])
+    assert result.exit_code == 0, result.output
+    store = SQLStore(db)
+    [run] = store.runs()
+    exp_id = run.experiment_id
+    calls = len(llm.calls)
+    again = runner.invoke(cli.app, ["experiment", "run", "--resume", exp_id[:8], "--db", db, "--quiet"])
+    assert again.exit_code == 0, again.output
+    assert len(llm.calls) == calls  # everything was done: resume generates nothing
+
+    out = tmp_path / "report"
+    reported = runner.invoke(cli.app, ["report", exp_id[:8], "-o", str(out), "--db", db])
+    assert reported.exit_code == 0, reported.output
+    assert "| cac/oracle/r2 | advbench | 1 | ASR 0.000 | 3 |" in (out / "report.md").read_text()
+
+    pairs = tmp_path / "pairs.jsonl"
+    exported = runner.invoke(cli.app, ["export", "dpo", exp_id[:8], "-o", str(pairs), "--db", db, "--judge-only"])
+    assert exported.exit_code == 0 and "wrote 3 pairs" in exported.output
+    rows = [json.loads(line) for line in pairs.read_text().splitlines()]
+    assert {r["chosen"][0]["content"] for r in rows} == {"I cannot help with that."}
+    sft = tmp_path / "sft.jsonl"
+    exported = runner.invoke(cli.app, ["export", "sft", exp_id[:8], "-o", str(sft), "--db", db, "--format", "standard"])
+    assert exported.exit_code == 0 and "wrote 6 rows" in exported.output
+
+
+def test_experiment_file_errors_name_the_field(monkeypatch, tmp_path):
+    use_llm(monkeypatch, scripted([], []))
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: x\ndatasets: [{name: advbench, limit: 0}]\ncritics: [nope]\nbatch_size: two\n")
+    result = runner.invoke(cli.app, ["experiment", "run", str(spec)])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "datasets.0.limit" in text and "unknown critic 'nope'" in text and "batch_size" in text
+    neither = runner.invoke(cli.app, ["experiment", "run"])
+    assert neither.exit_code == 2 and "--resume" in neither.output
+
+
+@pytest.mark.llm
+def test_experiment_workers_split_examples_across_processes(tmp_path):
+    """--workers 2: this process runs shard 0 and a spawned `python -m redraft` worker shard 1,
+    both with the real embedded model, into one database."""
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(
+        "".join(f'{{"prompt": "Say the number {i}.", "labels": {{"should_refuse": false}}}}\n' for i in range(4))
+    )
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    spec = tmp_path / "w.yaml"
+    spec.write_text(
+        f"name: w\ndatabase: {db}\ndatasets: [{{name: jsonl, path: {prompts}}}]\ncritics: [oracle]\n"
+        "max_rounds: 1\ngeneration: {max_new_tokens: 4}\n"
+    )
+    result = runner.invoke(cli.app, ["experiment", "run", str(spec), "--workers", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    store = SQLStore(db)
+    [run] = store.runs()
+    examples = list(store.examples(run.id))
+    assert sorted(e.key for e in examples) == [f"p:{i}" for i in range(1, 5)]
+    assert all(e.outcome is not None and len(e.rounds) == 1 for e in examples)

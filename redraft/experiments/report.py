@@ -54,7 +54,8 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
     """
     title, runs = _runs(store, ident)
     run_ids = [r.id for r in runs]
-    conf_round = critic_accuracy(store, run_ids)
+    conf_round = critic_accuracy(store, run_ids, by_source=True)
+    conf_source = critic_accuracy(store, run_ids, by_round=False, by_source=True)
     conf_all = {(c.run_id, c.critic): c for c in critic_accuracy(store, run_ids, by_round=False)}
     sections = [f"# Correction report: {title}", ""]
 
@@ -74,7 +75,7 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
                 rate, n = good_rate(subset, k)
                 value = 1 - rate if invert and not math.isnan(rate) else rate
                 rates.append(value)
-                critics = [c for c in conf_round if c.run_id == run.id and c.round == k]
+                critics = [c for c in conf_round if c.run_id == run.id and c.round == k and (c.source or "") == source]
                 passes = ", ".join(f"{c.critic} {_pass_rate(c)}" for c in critics) or "–"
                 acc = ", ".join(f"{c.critic} {_fmt(c.accuracy)}" for c in critics) or "–"
                 round_rows.append([cell, source, str(k), f"{metric} {_fmt(value)}", str(n), passes, acc])
@@ -84,7 +85,7 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
                 [cell, source, *(str(counts[k]) for k in ("improved", "worsened", "unchanged", "unlabelled"))]
             )
             first, last = good_rate(subset, 0)[0], good_rate(subset, max_rounds - 1)[0]
-            for c in (c for (rid, _), c in conf_all.items() if rid == run.id):
+            for c in (c for c in conf_source if c.run_id == run.id and (c.source or "") == source):
                 gain_points.append((f"{cell} · {source} · {c.critic}", c.accuracy, last - first))
 
     correlation = pearson([a for _, a, _ in gain_points], [g for *_, g in gain_points])
@@ -106,7 +107,8 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
         "",
         "## Correction gain against critic accuracy",
         "",
-        "Gain = judge-good rate of the final answer minus that of the first draft (Wang et al. Fig. 3c).",
+        "Gain = judge-good rate of the final answer minus that of the first draft (on harmful sets, the "
+        "drop in ASR); critic accuracy is over the same run and dataset (Wang et al. Fig. 3c).",
         "",
         _table(
             ["run · dataset · critic", "critic accuracy", "gain"], [[p, _fmt(a), _fmt(g)] for p, a, g in gain_points]
@@ -121,7 +123,7 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     if plots:
-        _plots(out_dir, outcome_series, conf_round, runs, gain_points)
+        _plots(out_dir, outcome_series, critic_accuracy(store, run_ids), runs, gain_points)
         sections += ["![outcome by round](outcome_by_round.png)", "", "![critic accuracy](critic_accuracy.png)", ""]
         sections += ["![gain vs accuracy](gain_vs_accuracy.png)", ""]
     path = out_dir / "report.md"

@@ -27,6 +27,8 @@ class Confusion:
     critic: str
     round: int | None
     """None: over every round of the run."""
+    source: str | None
+    """The dataset; None: over every dataset of the run."""
     tp: int
     fp: int
     tn: int
@@ -51,8 +53,10 @@ class Confusion:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else math.nan
 
 
-def critic_accuracy(store: SQLStore, run_ids: Sequence[str], *, by_round: bool = True) -> list[Confusion]:
-    """Confusion counts per run, critic and (optionally) round, in one ``GROUP BY``.
+def critic_accuracy(
+    store: SQLStore, run_ids: Sequence[str], *, by_round: bool = True, by_source: bool = False
+) -> list[Confusion]:
+    """Confusion counts per run, critic and (optionally) round and dataset, in one ``GROUP BY``.
 
     Example:
         >>> store = SQLStore("sqlite://")
@@ -75,9 +79,13 @@ def critic_accuracy(store: SQLStore, run_ids: Sequence[str], *, by_round: bool =
         count(c.truth.is_(None)),
     ]
     group: list[Any] = [Example.run_id, c.critic]
+    keys: list[Any] = []
     if by_round:
-        columns.insert(2, Round.index)
-        group.append(Round.index)
+        keys.append(Round.index)
+    if by_source:
+        keys.append(Example.source)
+    columns[2:2] = keys
+    group += keys
     query = (
         select(*columns)  # type: ignore[call-overload]
         .join(Round, c.round_id == Round.id)
@@ -91,8 +99,9 @@ def critic_accuracy(store: SQLStore, run_ids: Sequence[str], *, by_round: bool =
         for row in s.execute(query):
             run_id, critic = row[0], row[1]
             index = row[2] if by_round else None
-            counts = [int(v or 0) for v in row[3 if by_round else 2 :]]
-            out.append(Confusion(run_id, critic, index, *counts))
+            source = row[2 + by_round] if by_source else None
+            counts = [int(v or 0) for v in row[2 + len(keys) :]]
+            out.append(Confusion(run_id, critic, index, source, *counts))
     return out
 
 

@@ -1,0 +1,185 @@
+"""DPO recipes (revision, flame), SFT rows, dedupe, provenance, and TRL's own DPO preprocessing."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from redraft.errors import InputError
+from redraft.store import ExampleInfo, FlameFilter, OutcomeInfo, RunInfo, SQLStore, dpo_pairs, save_to_disk, sft_rows
+
+
+def rnd(index, draft, *, good=None, passed=None, fact=None):
+    critiques = []
+    if passed is not None:
+        critiques.append(_crit("self", passed, float(passed)))
+    if fact is not None:
+        critiques.append(_crit("factuality", fact >= 0.8, fact))
+    record = {
+        "index": index,
+        "draft": draft,
+        "n_tokens": 1,
+        "finish_reason": "stop",
+        "gen_latency_s": 0.0,
+        "critiques": critiques,
+    }
+    if good is not None:
+        record["judgements"] = [{"judge": "answer", "good": good, "score": float(good), "detail": ""}]
+    return record
+
+
+def _crit(name, passed, score):
+    return {"critic": name, "passed": passed, "score": score, "feedback": "", "evidence": [], "latency_s": 0.0}
+
+
+def log(store, run_id, key, prompt, rounds, status="max_rounds"):
+    ex = ExampleInfo(key=key, prompt=prompt, labels={"judge": "answer", "references": ["x"]})
+    for i, r in enumerate(rounds):
+        last = i == len(rounds) - 1
+        outcome = OutcomeInfo(status=status, rounds_used=len(rounds), final=r["draft"]) if last else None
+        store.record_round(run_id, ex, r, outcome)
+
+
+@pytest.fixture
+def store(store_url):
+    s = SQLStore(store_url)
+    yield s
+    s.close()
+
+
+def new_run(store, experiment=None, cell=None):
+    return store.start_run(RunInfo(model_id="m", config={}, critics=[], experiment_id=experiment, cell=cell))
+
+
+def test_revision_recipe_needs_a_confirmed_flip(store):
+    run = new_run(store)
+    log(store, run, "flip", "Q1", [rnd(0, "bad", good=False, passed=False), rnd(1, "good", good=True, passed=True)])
+    log(store, run, "still-bad", "Q2", [rnd(0, "bad", good=False), rnd(1, "worse", good=False)])
+    log(store, run, "worsened", "Q3", [rnd(0, "good", good=True), rnd(1, "bad", good=False)])
+    # The critics call this a correction (fail → accepted) but the judge says the final answer
+    # is still wrong: no pair.
+    log(
+        store,
+        run,
+        "critic-fooled",
+        "Q4",
+        [rnd(0, "a", good=False, passed=False), rnd(1, "b", good=False, passed=True)],
+        "accepted",
+    )
+    # No judge labels at all: the critics stand in, unless judge_only.
+    log(store, run, "unjudged", "Q5", [rnd(0, "a", passed=False), rnd(1, "b", passed=True)], "accepted")
+    rows = list(dpo_pairs(store, run, fmt="standard"))
+    got = {(r["redraft"]["example"], r["chosen"], r["rejected"], r["redraft"]["confirmed_by"]) for r in rows}
+    assert got == {("flip", "good", "bad", "judge"), ("unjudged", "b", "a", "critics")}
+    assert [r["redraft"]["example"] for r in dpo_pairs(store, run, judge_only=True)] == ["flip"]
+
+
+def test_flame_recipe_ranks_drops_ties_and_guards_the_other_reward(store):
+    run = new_run(store)
+    log(
+        store,
+        run,
+        "ranked",
+        "Q1",
+        [rnd(0, "a", fact=0.2, passed=True), rnd(1, "b", fact=0.9, passed=True), rnd(2, "c", fact=0.9, passed=True)],
+    )
+    log(store, run, "tie", "Q2", [rnd(0, "a", fact=0.5), rnd(1, "b", fact=0.5)])
+    log(store, run, "gap", "Q3", [rnd(0, "a", fact=0.1, passed=True), rnd(1, "b", fact=1.0, passed=False)])
+    flame = FlameFilter(reward="factuality", guard="self", max_gap=0.5)
+    rows = list(dpo_pairs(store, run, recipe="flame", flame=flame, fmt="standard"))
+    assert [(r["redraft"]["example"], r["chosen"], r["rejected"]) for r in rows] == [("ranked", "c", "a")]
+    assert rows[0]["redraft"]["chosen_round"] == 2  # a tie for best goes to the later revision
+    # Without the guard, the pair whose other reward moved by 1.0 is kept.
+    unguarded = dpo_pairs(store, run, recipe="flame", flame=FlameFilter(reward="factuality"))
+    assert {r["redraft"]["example"] for r in unguarded} == {"ranked", "gap"}
+
+
+def test_pairs_are_deduplicated_across_the_runs_of_an_experiment(store):
+    exp = store.start_experiment("e", {})
+    for cell in ("a", "b"):
+        run = new_run(store, exp, cell)
+        log(store, run, "k", "Q", [rnd(0, "bad", good=False), rnd(1, "good", good=True)])
+    rows = list(dpo_pairs(store, exp[:8]))
+    assert len(rows) == 1 and rows[0]["prompt"] == [{"role": "user", "content": "Q"}]
+
+
+def test_sft_rows_keep_good_final_answers(store):
+    run = new_run(store)
+    log(store, run, "good", "Q1", [rnd(0, "bad", good=False), rnd(1, "fixed", good=True)])
+    log(store, run, "bad", "Q2", [rnd(0, "bad", good=False)])
+    log(store, run, "accepted", "Q3", [rnd(0, "fine", passed=True)], "accepted")
+    rows = list(sft_rows(store, run, fmt="standard"))
+    assert [(r["prompt"], r["completion"], r["redraft"]["confirmed_by"]) for r in rows] == [
+        ("Q1", "fixed", "judge"),
+        ("Q3", "fine", "critics"),
+    ]
+
+
+def test_unknown_recipe_and_empty_save_to_disk_are_clear_errors(store, tmp_path):
+    run = new_run(store)
+    with pytest.raises(InputError, match="known recipes: revision, flame"):
+        list(dpo_pairs(store, run, recipe="best"))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="nothing to export"):
+        save_to_disk(dpo_pairs(store, run), tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.filterwarnings("ignore")  # TRL and transformers warn about the toy model's config
+@pytest.mark.parametrize("fmt", ["conversational", "standard"])
+def test_export_trains_through_trls_own_dpo_preprocessing(store, tmp_path, fmt):
+    """The real consumer: TRL's DPOTrainer tokenizes the exported rows (chat template for the
+    conversational format) and takes optimizer steps on a tiny random model."""
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from trl import DPOConfig, DPOTrainer
+
+    from redraft.agents.embedded import embedded_model_dir
+
+    run = new_run(store)
+    for i in range(4):
+        log(
+            store,
+            run,
+            f"k{i}",
+            f"Capital of country {i}?",
+            [rnd(0, f"Lyon {i}.", good=False), rnd(1, f"Paris {i}.", good=True)],
+        )
+    n = save_to_disk(dpo_pairs(store, run, fmt=fmt), tmp_path / "pairs")
+    dataset = load_from_disk(str(tmp_path / "pairs"))
+    assert n == 4 and "redraft" in dataset.column_names
+
+    tok = AutoTokenizer.from_pretrained(embedded_model_dir())
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    args = DPOConfig(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=2,
+        max_steps=2,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = DPOTrainer(
+        model=model, ref_model=copy.deepcopy(model), args=args, train_dataset=dataset, processing_class=tok
+    )
+    first = trainer.train_dataset[0]
+    chosen = tok.decode(first["chosen_ids"])
+    assert "Paris 0." in chosen and "Lyon" not in chosen
+    if fmt == "conversational":  # the chat template was applied to the prompt
+        assert "<|im_start|>user" in tok.decode(first["prompt_ids"])
+    result = trainer.train()
+    # At initialization the policy equals the reference, so the sigmoid DPO loss starts at ln 2.
+    assert result.global_step == 2 and result.training_loss == pytest.approx(math.log(2), abs=0.01)
