@@ -13,6 +13,7 @@ from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -79,6 +80,25 @@ def _load_llm(model: str | None, device: str) -> LLM:
         return TransformersLLM(model, device=device)
 
 
+def _backend_llm(backend: str, model: str | None, device: str, base_url: str | None) -> LLM:
+    """The LLM for ``--backend``: local transformers, an in-process vLLM engine, or an HTTP server."""
+    if backend == "transformers":
+        return _load_llm(model, device)
+    if model is None:
+        raise InputError(f"--backend {backend} needs --model (a model path or served model name)")
+    if backend == "vllm":
+        from redraft.agents.vllm_engine import VLLMEngineLLM
+
+        return VLLMEngineLLM(model)
+    if backend == "openai":
+        if base_url is None:
+            raise InputError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1 for `vllm serve`")
+        from redraft.agents.openai_compat import OpenAICompatLLM
+
+        return OpenAICompatLLM(base_url, model)
+    raise InputError(f"unknown backend {backend!r}; known backends: transformers, vllm, openai")
+
+
 def _config(max_rounds: int, mode: str, max_new_tokens: int) -> CorrectionConfig:
     return CorrectionConfig.model_validate(
         {"max_rounds": max_rounds, "mode": mode, "generation": SamplingParams(max_new_tokens=max_new_tokens)}
@@ -101,7 +121,8 @@ def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/] {exc}")
+    # Messages carry brackets ("redraft[vllm]", "labels['judge']") that rich would read as markup.
+    console.print(f"[red]error:[/] {escape(str(exc))}")
     raise typer.Exit(2) from exc
 
 
@@ -278,6 +299,12 @@ def run(
     bci_min_len: Annotated[int, typer.Option("--bci-min-len", help="Minimum span length in tokens.")] = 8,
     kb: Annotated[Path | None, typer.Option("--kb", help="JSONL knowledge base for --critic factuality.")] = None,
     verifier: Annotated[str, typer.Option("--verifier", help="default | lexical | llm | nli:<path>")] = "lexical",
+    backend: Annotated[
+        str, typer.Option("--backend", help="transformers (local) | vllm (in-process, GPU) | openai (HTTP server).")
+    ] = "transformers",
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="For --backend openai, e.g. http://127.0.0.1:8000/v1.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
 ) -> None:
     """Run the correction loop over prompts and log every round."""
@@ -291,7 +318,7 @@ def run(
         options = CriticOptions(
             index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len, kb=kb, verifier=verifier
         )
-        llm = _load_llm(model, device)
+        llm = _backend_llm(backend, model, device, base_url)
         run_id = run_prompts(
             items,
             llm=llm,
@@ -302,7 +329,7 @@ def run(
             resume=resume,
             verbose=not quiet,
         )
-    except (RedraftError, ValueError, KeyError) as exc:
+    except (RedraftError, ValueError, KeyError, ImportError) as exc:
         _fail(exc)
     console.print(f"run [bold]{run_id}[/] logged to {db}")
 

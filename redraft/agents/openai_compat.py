@@ -1,0 +1,249 @@
+"""Any OpenAI-compatible chat-completions server (``vllm serve``, TGI, llama.cpp server, ...).
+
+Requests go out concurrently (bounded by a semaphore) over one async ``httpx`` client. Transient
+failures (connection errors, timeouts, 429 and 5xx) are retried with exponential backoff; other
+4xx answers and malformed JSON fail at once with the server's message and the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import threading
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from redraft.agents.base import LLM, Completion, Conversation, FinishReason, SamplingParams
+from redraft.errors import InputError, RedraftError
+
+
+class ServerError(RedraftError):
+    """The server could not be reached, or answered with an error or malformed JSON."""
+
+
+T = TypeVar("T")
+_RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAICompatLLM(LLM):
+    """Chat generation through ``POST {base_url}/chat/completions``.
+
+    Args:
+        base_url: the API root, e.g. ``http://127.0.0.1:8000/v1`` for ``vllm serve``.
+        model: the served model name sent in every request (recorded as the run's model id).
+        api_key: bearer token; defaults to ``$OPENAI_API_KEY`` (vLLM accepts any value).
+        max_concurrency: most requests in flight at once.
+        timeout_s: per-request timeout.
+        max_retries: retries of a transient failure before giving up.
+        backoff_s: first retry delay; doubled each retry, with jitter.
+        context_length: the model's context; ``max_model_len`` from ``/models`` when the server
+            reports it (vLLM does), else 8192.
+        tokenizer: optional local Hugging Face tokenizer (path or cached id) with the served
+            model's chat template. With it, ``count_tokens`` is exact and completions carry token
+            ids; without it, prompts are estimated at one token per 3 bytes (an over-count for
+            English, so length checks err on the safe side) and token ids are empty.
+
+    Example:
+        >>> llm = OpenAICompatLLM("http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-7B-Instruct")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        max_concurrency: int = 8,
+        timeout_s: float = 120.0,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        context_length: int | None = None,
+        tokenizer: str | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise InputError(f"base_url must be an http(s) URL like http://127.0.0.1:8000/v1, got {base_url!r}")
+        if max_concurrency < 1 or max_retries < 0 or timeout_s <= 0:
+            raise InputError("max_concurrency must be >= 1, max_retries >= 0 and timeout_s > 0")
+        self.base_url = base_url.rstrip("/")
+        self.model_id = model
+        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "EMPTY")
+        self.max_concurrency, self.timeout_s = max_concurrency, timeout_s
+        self.max_retries, self.backoff_s = max_retries, backoff_s
+        self._context_length = context_length
+        self._tokenizer: Any = None
+        if tokenizer is not None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(tokenizer, local_files_only=True)
+
+    # -- contract ----------------------------------------------------------------------------------
+
+    @property
+    def context_length(self) -> int:
+        if self._context_length is None:
+            self._context_length = self._served_context_length() or 8192
+        return self._context_length
+
+    def count_tokens(self, conversation: Conversation) -> int:
+        if self._tokenizer is not None:
+            messages = [{"role": m["role"], "content": m["content"]} for m in conversation]
+            ids = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+        return sum(len(m["content"].encode()) // 3 + 8 for m in conversation)
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+        *,
+        logits_processors: Sequence[Any] = (),
+    ) -> list[Completion]:
+        if logits_processors:
+            raise InputError(
+                "logits processors cannot run over HTTP: they need the logits inside the engine. "
+                "Use the in-process backend (--backend vllm or transformers) for Prov-Decode."
+            )
+        bodies = [self.request(c, params) for c in conversations]
+        return _run(self._generate_all(bodies))
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def request(self, conversation: Conversation, params: SamplingParams) -> dict[str, Any]:
+        """The chat-completions request body for one conversation.
+
+        Example:
+            >>> llm = OpenAICompatLLM("http://127.0.0.1:8000/v1", "m", context_length=4096)
+            >>> body = llm.request([{"role": "user", "content": "Hi"}], SamplingParams(max_new_tokens=5, stop=("\\n",)))
+            >>> body["max_tokens"], body["temperature"], body["stop"]
+            (5, 0.0, ['\\n'])
+        """
+        body: dict[str, Any] = {
+            "model": self.model_id,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in conversation],
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p if params.temperature > 0 else 1.0,
+        }
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = list(params.stop)
+        return body
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+
+    async def _generate_all(self, bodies: list[dict[str, Any]]) -> list[Completion]:
+        limit = asyncio.Semaphore(self.max_concurrency)
+        timeout = httpx.Timeout(self.timeout_s)
+        async with httpx.AsyncClient(timeout=timeout, headers=self._headers()) as client:
+
+            async def one(body: dict[str, Any]) -> Completion:
+                async with limit:
+                    return self._completion(await self._post(client, body), body)
+
+            return list(await asyncio.gather(*(one(b) for b in bodies)))
+
+    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.base_url}/chat/completions"
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                delay = self.backoff_s * 2 ** (attempt - 1)
+                await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: retries don't stampede
+            try:
+                response = await client.post(url, json=body)
+            except httpx.TransportError as exc:  # refused, reset, timed out
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                continue
+            if response.status_code in _RETRY_STATUS:
+                last = f"HTTP {response.status_code}: {_message(response)}"
+                continue
+            if response.status_code >= 400:
+                raise ServerError(
+                    f"{url} rejected the request with HTTP {response.status_code}: {_message(response)}. "
+                    "Check the model name and the request parameters."
+                )
+            try:
+                data = response.json()
+            except json.JSONDecodeError as exc:
+                raise ServerError(
+                    f"{url} answered with malformed JSON ({exc.msg}): {response.text[:200]!r}; "
+                    "is this an OpenAI-compatible server?"
+                ) from exc
+            if not isinstance(data, dict):
+                raise ServerError(f"{url} answered with {type(data).__name__}, not a JSON object")
+            return data
+        raise ServerError(
+            f"could not get a completion from {url} after {self.max_retries + 1} attempts (last: {last}). "
+            "Check that the server is running (e.g. `vllm serve MODEL`) and the URL is right."
+        )
+
+    def _completion(self, data: dict[str, Any], body: dict[str, Any]) -> Completion:
+        try:
+            choice = data["choices"][0]
+            text = choice["message"]["content"] or ""
+            reason = choice.get("finish_reason") or "stop"
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ServerError(
+                f"{self.base_url}/chat/completions answered without choices[0].message.content: "
+                f"{json.dumps(data)[:200]}"
+            ) from exc
+        finish: FinishReason = "length" if reason == "length" else "stop"
+        token_ids: tuple[int, ...] = ()
+        if self._tokenizer is not None:
+            token_ids = tuple(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        usage = data.get("usage") or {}
+        prompt_tokens = usage.get("prompt_tokens")
+        return Completion(
+            text=text,
+            token_ids=token_ids,
+            finish_reason=finish,
+            prompt_tokens=int(prompt_tokens) if isinstance(prompt_tokens, int) else 0,
+        )
+
+    def _served_context_length(self) -> int | None:
+        try:
+            response = httpx.get(f"{self.base_url}/models", headers=self._headers(), timeout=self.timeout_s)
+            for entry in response.json().get("data", []):
+                if entry.get("id") == self.model_id and isinstance(entry.get("max_model_len"), int):
+                    return int(entry["max_model_len"])
+        except (httpx.HTTPError, json.JSONDecodeError, AttributeError):
+            return None
+        return None
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+        error = data.get("error", data) if isinstance(data, dict) else data
+        return str(error.get("message", error) if isinstance(error, dict) else error)[:300]
+    except json.JSONDecodeError:
+        return response.text[:300]
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from sync code, also when the caller is inside an event loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = {}  # "value": T or "error": BaseException
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    value: T = result["value"]
+    return value
