@@ -537,6 +537,54 @@ def report(
     console.print(f"wrote {path}")
 
 
+# -- redraft train ----------------------------------------------------------------------------------
+
+train_app = typer.Typer(help="Train on exported pairs (needs redraft[train]).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("dpo")
+def train_dpo_command(
+    pairs: Annotated[Path, typer.Argument(help="Preference pairs (JSONL from `redraft export dpo`).")],
+    model: Annotated[str, typer.Option("--model", help="A local model directory to start from.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the trained model.")],
+    cbd_lambda: Annotated[
+        float, typer.Option("--cbd-lambda", help="Weight of the CBD penalty on high-BCI spans; 0 = plain DPO.")
+    ] = 0.0,
+    index: Annotated[
+        Path | None, typer.Option("--index", help="Belief index built with the model's tokenizer (for CBD).")
+    ] = None,
+    bci_threshold: Annotated[float, typer.Option("--bci-threshold", help="Spans above this BCI are penalized.")] = 20.0,
+    beta: Annotated[float, typer.Option("--beta", help="DPO β.")] = 0.1,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 5e-6,
+    epochs: Annotated[float, typer.Option("--epochs", help="Training epochs.")] = 1.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per step.")] = 2,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after this many steps (-1: epochs).")] = -1,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """DPO (TRL) on exported pairs, plus the CBD penalty when --cbd-lambda > 0."""
+    try:
+        from redraft.training.cbd import train_dpo
+
+        metrics = train_dpo(
+            pairs,
+            model,
+            out,
+            cbd_lambda=cbd_lambda,
+            index=index,
+            bci_threshold=bci_threshold,
+            beta=beta,
+            learning_rate=learning_rate,
+            epochs=epochs,
+            batch_size=batch_size,
+            max_steps=max_steps,
+            device=device,
+        )
+    except (RedraftError, ImportError) as exc:
+        _fail(exc)
+    console.print(f"trained {int(metrics['steps'])} steps, loss {metrics['train_loss']:.4f}; saved to {out}")
+
+
 # -- redraft index ------------------------------------------------------------------------------------
 
 index_app = typer.Typer(help="Build and query suffix indexes over a belief corpus.", no_args_is_help=True)

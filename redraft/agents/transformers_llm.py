@@ -7,10 +7,11 @@ cache (``huggingface-cli download ...`` done earlier) can point redraft at any c
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import (
@@ -23,6 +24,9 @@ from transformers import (
 
 from redraft.agents.base import LLM, Completion, Conversation, FinishReason, SamplingParams
 from redraft.errors import InputError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from redraft.provenance.tokenizers import HFTokenizer
 
 _EMBEDDED_HINT = (
     "Use a local model directory, a .gguf file, or a hub id already in the local Hugging Face cache; "
@@ -124,6 +128,13 @@ class TransformersLLM(LLM):
     def context_length(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048))
 
+    @functools.cached_property
+    def hf_tokenizer(self) -> HFTokenizer:
+        """The tokenizer with its vocabulary hash (computed once), for index compatibility checks."""
+        from redraft.provenance.tokenizers import HFTokenizer
+
+        return HFTokenizer(self.tokenizer, self.model_id)
+
     def render(self, conversation: Conversation) -> str:
         """The prompt string the model sees: the conversation through the chat template."""
         messages: list[dict[str, str]] = [{"role": m["role"], "content": m["content"]} for m in conversation]
@@ -166,6 +177,10 @@ class TransformersLLM(LLM):
         if params.stop:
             config.stop_strings = list(params.stop)
             kwargs["tokenizer"] = self.tokenizer
+        for processor in logits_processors:
+            bind = getattr(processor, "bind", None)  # processors that depend on token ids check them
+            if bind is not None:
+                bind(self.hf_tokenizer)
         input_ids = enc["input_ids"].to(self.device)  # (B, T)
         attention_mask = enc["attention_mask"].to(self.device)  # (B, T)
         with self._lock, torch.inference_mode():

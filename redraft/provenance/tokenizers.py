@@ -140,5 +140,8 @@ def load_tokenizer(spec: str) -> ByteTokenizer | HFTokenizer:
 
 def tokenizer_of(llm: Any) -> HFTokenizer | None:
     """The tokenizer of an LLM backend, when it exposes one (``TransformersLLM`` does)."""
+    cached = getattr(llm, "hf_tokenizer", None)
+    if isinstance(cached, HFTokenizer):
+        return cached
     tok = getattr(llm, "tokenizer", None)
     return HFTokenizer(tok, name=str(getattr(llm, "model_id", tok.name_or_path))) if tok is not None else None
