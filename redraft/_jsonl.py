@@ -10,8 +10,9 @@ from typing import Any
 from redraft.errors import InputError
 
 
-def read_objects(path: Path, field: str, example: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for every non-blank line; every object needs a string ``field``.
+def read_objects(path: Path, field: str | None, example: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for every non-blank line; every object needs a string ``field``
+    (when one is named).
 
     Example:
         >>> import tempfile, pathlib
@@ -29,6 +30,8 @@ def read_objects(path: Path, field: str, example: str) -> Iterator[tuple[int, di
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get(field), str):
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{n} is not a JSON object; write one object per line, e.g. {example}")
+        if field is not None and not isinstance(row.get(field), str):
             raise InputError(f"{path}:{n} needs a string field {field!r}, e.g. {example}")
         yield n, row

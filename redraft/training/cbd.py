@@ -14,7 +14,6 @@ token mask. With λ = 0 the trainer is plain TRL DPO.
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -210,17 +209,11 @@ REQUIRED = ("prompt", "chosen", "rejected")
 def read_pairs(path: Path) -> list[dict[str, Any]]:
     """Preference rows from a JSONL export, checked against TRL's format (the error names the
     line and the missing keys)."""
-    if not path.is_file():
-        raise InputError(f"{path} does not exist; export pairs with `redraft export dpo ID -o {path}`")
+    from redraft._jsonl import read_objects
+
     out: list[dict[str, Any]] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
-        missing = [k for k in REQUIRED if not isinstance(row, dict) or k not in row]
+    for n, row in read_objects(path, None, '{"prompt": ..., "chosen": ..., "rejected": ...} (`redraft export dpo`)'):
+        missing = [k for k in REQUIRED if k not in row]
         if missing:
             raise InputError(
                 f"{path}:{n} is not a TRL preference row: missing {', '.join(repr(k) for k in missing)}. "
