@@ -70,8 +70,8 @@ def main() -> None:
         index = SuffixIndex.load(Path(tmp) / "idx")
         convs = [[{"role": "user", "content": p}] for p in (PROMPTS * 4)[: args.batch]]
         params = SamplingParams(max_new_tokens=args.tokens)
-        llm.model.generation_config.min_new_tokens = args.tokens  # equal work in both runs
         llm.generate(convs[:1], SamplingParams(max_new_tokens=4))  # warm-up
+        llm.model.generation_config.min_new_tokens = args.tokens  # equal work in both runs
         plain, guarded, vetoed = [], [], 0
         for _ in range(args.repeats):
             t = time.perf_counter()

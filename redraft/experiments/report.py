@@ -94,7 +94,8 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
         "",
         "Outcome: ASR (attack success, lower is better) on harmful sets, judge accuracy elsewhere; an "
         "example that stopped early keeps its last answer in later rounds. Critic pass rate and accuracy "
-        "are over the drafts critiqued in that round.",
+        "are over the drafts critiqued in that round on which the critic gave a verdict; abstentions "
+        "(unparseable or not applicable) are counted beside the pass rate.",
         "",
         _table(["run", "dataset", "round", "outcome", "n", "critic pass rate", "critic accuracy"], round_rows),
         "",
@@ -132,8 +133,11 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
 
 
 def _pass_rate(c: Confusion) -> str:
+    """Pass rate over the critic's verdicts, with how many drafts it abstained on (``passed=None``
+    never counts as a pass, but a rate over 2 verdicts out of 24 drafts must say so)."""
     passed, failed = c.tn + c.fn, c.tp + c.fp
-    return _fmt(passed / (passed + failed)) if passed + failed else "–"
+    rate = _fmt(passed / (passed + failed)) if passed + failed else "–"
+    return f"{rate} ({c.abstained} abstained)" if c.abstained else rate
 
 
 def _confusion_row(runs: list[Run], c: Confusion) -> list[str]:

@@ -93,13 +93,24 @@ class ProvDecodeCore:
 
     def _extend(self, rows: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Ranges of (match of ``rows``) + ``tokens`` in every shard, and whether it occurs."""
-        los, his = [], []
-        for s, shard in enumerate(self.index.shards):
-            lo, hi = _narrow(shard, self.lo[s, rows], self.hi[s, rows], self.length[rows], tokens)
-            los.append(lo)
-            his.append(hi)
-        lo_t, hi_t = torch.stack(los), torch.stack(his)  # (S, M)
+        m = rows.numel()
         in_vocab = (tokens >= 0) & (tokens < self.vocab)
+        safe = tokens.clamp(0, self.vocab - 1)
+        lo_t = torch.zeros((len(self.index.shards), m), dtype=torch.int64, device=self.device)
+        hi_t = torch.zeros_like(lo_t)
+        empty = self.length[rows] == 0
+        for s, shard in enumerate(self.index.shards):
+            todo = torch.arange(m, device=self.device)
+            if shard.width == 1:
+                # An empty match extended by t is the block of suffixes starting with t: the
+                # prefix table answers it without a search (most steps after a break).
+                first = torch.nonzero(empty).squeeze(1)
+                lo_t[s, first], hi_t[s, first] = shard.prefix[safe[first]], shard.prefix[safe[first] + 1]
+                todo = torch.nonzero(~empty).squeeze(1)
+            if todo.numel():
+                r = rows[todo]
+                lo, hi = _narrow(shard, self.lo[s, r], self.hi[s, r], self.length[r], safe[todo])
+                lo_t[s, todo], hi_t[s, todo] = lo, hi
         return lo_t, hi_t, ((hi_t > lo_t).any(0) & in_vocab)
 
     def advance(self, tokens: torch.Tensor) -> None:
@@ -113,27 +124,48 @@ class ProvDecodeCore:
         gain = self.surprisal[tokens.clamp(0, self.vocab - 1)]
         self.bci = torch.where(found, self.bci + gain, self.bci)
         self.length = torch.where(found, self.length + 1, self.length)
-        for b in torch.nonzero(~found | (self.length > self.max_match)).squeeze(1).tolist():
-            self._research(b)
+        broken = torch.nonzero(~found | (self.length > self.max_match)).squeeze(1).tolist()
+        if broken:
+            self._research(broken)
 
-    def _research(self, b: int) -> None:
-        """The longest suffix of sequence ``b`` that occurs in the corpus (after a break)."""
-        window = self.history[b][-min(len(self.history[b]), self.max_match) :]
-        candidates = [window[i:] for i in range(len(window)) if all(0 <= t < self.vocab for t in window[i:])]
-        candidates = [c for c in candidates if self.index.header.separator not in c]
+    def _research(self, rows: list[int]) -> None:
+        """The longest suffix of each sequence in ``rows`` that occurs in the corpus (after a
+        break), with one batched search for all their candidate suffixes."""
+        sep = self.index.header.separator
+        owners: list[int] = []
+        candidates: list[list[int]] = []
+        for b in rows:
+            window = self.history[b][-min(len(self.history[b]), self.max_match) :]
+            # Suffixes longest first, excluding the 1-token one (the prefix table knows it) and
+            # any with ids the index does not have.
+            for i in range(len(window) - 1):
+                tail = window[i:]
+                if all(0 <= t < self.vocab and t != sep for t in tail):
+                    owners.append(b)
+                    candidates.append(tail)
+        hits: dict[int, tuple[int, torch.Tensor, torch.Tensor]] = {}
         if candidates:
             lo, hi = self.index.find(candidates)  # (S, C)
-            hits = torch.nonzero((hi > lo).any(0)).squeeze(1)
-            if hits.numel():
-                c = int(hits[0])  # candidates run longest first
-                ids = torch.tensor(candidates[c], device=self.device)
-                self.lo[:, b], self.hi[:, b] = lo[:, c], hi[:, c]
-                self.length[b] = len(candidates[c])
-                self.bci[b] = self.surprisal[ids].sum()
-                return
-        self.length[b], self.bci[b] = 0, 0.0
-        self.lo[:, b] = 0
-        self.hi[:, b] = torch.tensor([sh.n for sh in self.index.shards], device=self.device)
+            found = (hi > lo).any(0).tolist()
+            for c, (b, ok) in enumerate(zip(owners, found, strict=True)):
+                if ok and b not in hits:  # the first hit of a row is its longest
+                    hits[b] = (len(candidates[c]), lo[:, c], hi[:, c])
+        for b in rows:
+            self.length[b], self.bci[b] = 0, 0.0
+            self.lo[:, b] = 0
+            self.hi[:, b] = torch.tensor([sh.n for sh in self.index.shards], device=self.device)
+            if b in hits:
+                n, lo_b, hi_b = hits[b]
+                self.lo[:, b], self.hi[:, b], self.length[b] = lo_b, hi_b, n
+            else:
+                last = self.history[b][-1]
+                if 0 <= last < self.vocab and last != sep:  # the last token alone, if it occurs
+                    lo1, hi1, ok = self._extend(torch.tensor([b], device=self.device), torch.tensor([last]))
+                    if bool(ok[0]):
+                        self.lo[:, b], self.hi[:, b], self.length[b] = lo1[:, 0], hi1[:, 0], 1
+            tail = self.history[b][len(self.history[b]) - int(self.length[b]) :]
+            if tail:
+                self.bci[b] = self.surprisal[torch.tensor(tail, device=self.device)].sum()
 
     def flagged(self, candidates: torch.Tensor) -> torch.Tensor:
         """For ``(B, K)`` candidate tokens: True where the token would extend the current match
@@ -141,9 +173,14 @@ class ProvDecodeCore:
         b, k = candidates.shape
         rows = torch.arange(b, device=self.device).repeat_interleave(k)
         flat = candidates.reshape(-1).to(self.device, torch.int64)
-        _, _, found = self._extend(rows, flat)
         bci = self.bci[rows] + self.surprisal[flat.clamp(0, self.vocab - 1)]
-        return (found & (bci > self.threshold)).reshape(b, k)
+        out = torch.zeros(b * k, dtype=torch.bool, device=self.device)
+        # Only a candidate that would push the BCI over τ can be flagged: most steps check none.
+        check = torch.nonzero(bci > self.threshold).squeeze(1)
+        if check.numel():
+            _, _, found = self._extend(rows[check], flat[check])
+            out[check] = found
+        return out.reshape(b, k)
 
 
 class ProvDecode(LogitsProcessor):
