@@ -473,8 +473,11 @@ def experiment_run(
     shard: Annotated[str, typer.Option("--shard", help="Run only shard i of n (i/n), for parallel workers.")] = "0/1",
     db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides the file's `database`.")] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Local worker processes sharing the database (one shard each).")
+        int, typer.Option("--workers", min=1, help="Worker processes (local) or actors (ray), one shard each.")
     ] = 1,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local (this machine) | ray (actors; redraft[ray], RAY_ADDRESS).")
+    ] = "local",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Run an experiment grid (datasets × critics × modes × max_rounds), or resume one.
@@ -496,6 +499,17 @@ def experiment_run(
             store = SQLStore(_db_url(db or "sqlite:///experiments.db"))
             experiment = store.experiment(cast(str, resume))
             spec, experiment_id = ExperimentSpec.parse(experiment.spec, f"experiment {experiment.id}"), experiment.id
+        if executor == "ray":
+            from redraft.experiments.executors import RayExecutor
+
+            ray_executor = RayExecutor(workers, console=console)  # fails early, naming the extra, without Ray
+            if experiment_id is None:
+                experiment_id = store.start_experiment(spec.name, spec.model_dump(mode="json"))
+            ray_executor.run(spec, store, experiment_id, progress=not quiet)
+            console.print(f"experiment [bold]{experiment_id}[/] done; report: redraft report {experiment_id[:8]}")
+            return
+        if executor != "local":
+            raise InputError(f"unknown executor {executor!r}; known executors: local, ray")
         i, n = _shard(shard)
         others: list[subprocess.Popen[bytes]] = []
         if workers > 1:
@@ -514,7 +528,7 @@ def experiment_run(
             raise RedraftError(
                 f"workers for shards {failed} of {n} failed; rerun with --resume {done_id[:8]} to finish their examples"
             )
-    except (RedraftError, KeyError) as exc:
+    except (RedraftError, KeyError, ImportError) as exc:
         _fail(exc)
     console.print(f"experiment [bold]{done_id}[/] done; report: redraft report {done_id[:8]} -o report/")
 

@@ -1,0 +1,138 @@
+"""The Ray executor on a real local Ray cluster (``ray start --head`` on loopback): the same rows
+as the local executor, an actor killed mid-run, and a driver killed then resumed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from redraft.experiments import ExperimentSpec  # noqa: E402
+from redraft.experiments.executors import RayExecutor  # noqa: E402
+from redraft.store.sql import SQLStore  # noqa: E402
+from tests.experiments.test_runner import outcomes, reference, snapshot  # noqa: E402
+from tests.experiments.worker import SPEC, make_llm, make_slow_llm  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = {"runtime_env": {"env_vars": {"PYTHONPATH": str(ROOT)}}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head node on loopback, as `ray start --head` on a real cluster; drivers connect to it."""
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
+    port = free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    start = [ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2"]
+    subprocess.run(
+        [*start, "--include-dashboard=false", "--disable-usage-stats"], check=True, env=env, capture_output=True
+    )
+    address = f"127.0.0.1:{port}"
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    yield address
+    if ray.is_initialized():
+        ray.shutdown()
+    subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True)
+
+
+def executor(address: str, factory=make_llm) -> RayExecutor:
+    return RayExecutor(2, address=address, llm_factory=factory, ray_init=RUNTIME)
+
+
+def new_experiment(store: SQLStore) -> str:
+    spec = ExperimentSpec.parse(SPEC)
+    return store.start_experiment(spec.name, spec.model_dump(mode="json"))
+
+
+def test_two_actors_write_the_rows_of_the_local_executor(cluster, store_url, tmp_path):
+    ref_store, ref = reference(tmp_path)
+    store = SQLStore(store_url)
+    exp = new_experiment(store)
+    executor(cluster).run(ExperimentSpec.parse(SPEC), store, exp, progress=False)
+    assert snapshot(store, exp) == snapshot(ref_store, ref)
+    assert outcomes(store, exp) == outcomes(ref_store, ref)
+
+
+def test_an_actor_killed_mid_run_is_restarted_and_no_round_is_lost_or_repeated(cluster, tmp_path):
+    ref_store, ref = reference(tmp_path)
+    store = SQLStore(f"sqlite:///{tmp_path / 'ray.db'}")
+    exp = new_experiment(store)
+    ex = executor(cluster, make_slow_llm)
+    errors: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            ex.run(ExperimentSpec.parse(SPEC), store, exp, progress=False)
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    thread = threading.Thread(target=drive)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = [r.id for r in store.experiment(exp).runs]
+        if ex.actors and store.progress(runs)[1] >= 10:
+            break
+        time.sleep(0.05)
+    killed_at = store.progress([r.id for r in store.experiment(exp).runs])[1]
+    ray.kill(ex.actors[0], no_restart=False)  # the actor dies; Ray restarts it and retries its shard
+    thread.join(timeout=300)
+    assert not thread.is_alive() and errors == []
+    total = len(snapshot(ref_store, ref))
+    assert 0 < killed_at < total, f"the kill did not land mid-run ({killed_at} of {total} rounds)"
+    assert snapshot(store, exp) == snapshot(ref_store, ref)
+
+
+def test_driver_killed_then_resumed(cluster, tmp_path):
+    ref_store, ref = reference(tmp_path)
+    url = f"sqlite:///{tmp_path / 'driver.db'}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+    cmd = [sys.executable, "-m", "tests.experiments.worker", url]
+    driver = subprocess.Popen([*cmd, "-", "0/1", "0", cluster], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert driver.stdout is not None
+    exp = driver.stdout.readline().strip()
+    store = SQLStore(url)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and driver.poll() is None:
+        if store.progress([r.id for r in store.experiment(exp).runs])[1] >= 10:
+            break
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGKILL)  # the job ends: Ray kills its actors
+    driver.wait()
+    driver.stdout.close()
+    killed_at = store.progress([r.id for r in store.experiment(exp).runs])[1]
+    resumed = subprocess.run([*cmd, exp, "0/1", "0", cluster], env=env, cwd=ROOT, timeout=300)
+    assert resumed.returncode == 0
+    total = len(snapshot(ref_store, ref))
+    assert 0 < killed_at < total
+    assert snapshot(store, exp) == snapshot(ref_store, ref)
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'pip install "redraft\[ray\]"'):
+        RayExecutor(2)
+
+
+def test_the_local_default_never_imports_ray():
+    code = (
+        "import sys, redraft.cli, redraft.experiments, redraft.experiments.executors; "
+        "assert 'ray' not in sys.modules, 'ray was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
