@@ -58,18 +58,23 @@ class ScriptedLLM(LLM):
         logits_processors: Sequence[Any] = (),
     ) -> list[Completion]:
         with self._lock:
-            if self._next + len(conversations) > len(self._replies):
-                raise RuntimeError(
-                    f"ScriptedLLM ran out of replies: {len(conversations)} requested, {self.remaining} left. "
-                    "Script one reply per generation the graph makes."
-                )
-            script = self._replies[self._next : self._next + len(conversations)]
-            self._next += len(conversations)
+            script = self._take(len(conversations))
             self.calls.append([list(c) for c in conversations])
         return [
             self._complete(r if isinstance(r, str) else r(c), c, params)
             for r, c in zip(script, conversations, strict=True)
         ]
+
+    def _take(self, n: int) -> list[Reply]:
+        """The next ``n`` scripted replies (called under the lock)."""
+        if self._next + n > len(self._replies):
+            raise RuntimeError(
+                f"ScriptedLLM ran out of replies: {n} requested, {self.remaining} left. "
+                "Script one reply per generation the graph makes."
+            )
+        script = self._replies[self._next : self._next + n]
+        self._next += n
+        return script
 
     def _complete(self, text: str, conversation: Conversation, params: SamplingParams) -> Completion:
         finish: Any = "stop"
@@ -115,15 +120,7 @@ class FunctionLLM(ScriptedLLM):
         super().__init__([], context_length=context_length, model_id=model_id)
         self._reply, self.delay_s = reply, delay_s
 
-    def generate(
-        self,
-        conversations: Sequence[Conversation],
-        params: SamplingParams,
-        *,
-        logits_processors: Sequence[Any] = (),
-    ) -> list[Completion]:
+    def _take(self, n: int) -> list[Reply]:
         if self.delay_s:
             time.sleep(self.delay_s)
-        with self._lock:
-            self.calls.append([list(c) for c in conversations])
-        return [self._complete(self._reply(c), c, params) for c in conversations]
+        return [self._reply] * n  # never runs out

@@ -132,10 +132,11 @@ def test_export_trains_through_trls_own_dpo_preprocessing(store, tmp_path, fmt):
     """The real consumer: TRL's DPOTrainer tokenizes the exported rows (chat template for the
     conversational format) and takes optimizer steps on a tiny random model."""
     from datasets import load_from_disk
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
     from redraft.agents.embedded import embedded_model_dir
+    from tests.tiny import tiny_llama
 
     run = new_run(store)
     for i in range(4):
@@ -151,18 +152,7 @@ def test_export_trains_through_trls_own_dpo_preprocessing(store, tmp_path, fmt):
     assert n == 4 and "redraft" in dataset.column_names
 
     tok = AutoTokenizer.from_pretrained(embedded_model_dir())
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(tok, hidden=16, layers=1)
     args = DPOConfig(
         output_dir=str(tmp_path / "out"),
         per_device_train_batch_size=2,

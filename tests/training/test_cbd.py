@@ -11,13 +11,14 @@ import torch
 pytest.importorskip("trl")
 
 from datasets import Dataset
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, LlamaForCausalLM
 from trl import DPOConfig, DPOTrainer
 
 from redraft.errors import InputError
 from redraft.provenance import SuffixIndex, build_index
 from redraft.provenance.tokenizers import HFTokenizer
 from redraft.training.cbd import CBDDPOTrainer, bci_token_mask, read_pairs
+from tests.tiny import tiny_llama
 
 pytestmark = pytest.mark.filterwarnings("ignore")  # TRL warns about the toy model's config
 
@@ -40,19 +41,7 @@ def index(tokenizer, tmp_path_factory):
 
 
 def tiny_model(tokenizer, seed=0):
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    return LlamaForCausalLM(config)
+    return tiny_llama(tokenizer, seed=seed)
 
 
 def pairs(n=4):
