@@ -236,3 +236,20 @@ def test_cli_runs_the_factuality_critic_on_a_jsonl_kb(tmp_path, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert "factuality: FAIL" in result.output and "accepted" in result.output
+
+
+def test_per_passage_scoring_keeps_each_claims_best_passage(tiny_nli):
+    """per_passage: a claim's score is the max over its passages, each scored alone (oracle:
+    scoring every passage on its own with the joined-mode verifier)."""
+    joined = NLIVerifier(str(tiny_nli))
+    split = NLIVerifier(str(tiny_nli), per_passage=True, max_length=24)
+    passages = [
+        Passage(doc=0, title="Curie", text="curie won prize"),
+        Passage(doc=1, title="Curie", text=" ".join(["curie won prize ."] * 20)),
+    ]
+    claims = ["curie won prize", "prize"]
+    expected = [max(joined.verify([c], [[p]])[0].p_supported for p in passages) for c in claims]
+    got = split.verify(claims, [passages, passages])
+    assert [v.p_supported for v in got] == pytest.approx(expected)
+    assert all(v.truncated for v in got)  # the long passage was cut for both claims
+    assert split.verify(["curie"], [[]])[0].p_supported == pytest.approx(joined.verify(["curie"], [[]])[0].p_supported)

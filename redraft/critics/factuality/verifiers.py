@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import abc
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -126,11 +127,24 @@ class NLIVerifier(Verifier):
         model: a local directory or a hub id in the local Hugging Face cache (nothing downloads).
         entail_label: the label meaning "supported"; by default the first label whose name
             starts with "entail", "support" or "true", else label 1 of a 2-label model.
+        max_length: tokens per (premise, claim) pair; defaults to the model's limit (≤ 512).
+        per_passage: score the claim against each passage separately and keep the best
+            (SummaC/AlignScore-style chunking), instead of against all passages joined. A
+            verifier trained on single passages sees what it was trained on, and short pairs are
+            cheaper than one long one (attention is quadratic in length).
     """
 
     name = "nli"
 
-    def __init__(self, model: str | Path, *, entail_label: str | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        entail_label: str | None = None,
+        device: str = "cpu",
+        max_length: int | None = None,
+        per_passage: bool = False,
+    ) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = Path(str(model)).expanduser()
@@ -155,12 +169,31 @@ class NLIVerifier(Verifier):
             if not named and len(labels) != 2:
                 raise InputError(f"cannot tell which of {sorted(labels.values())} means 'supported'; pass entail_label")
             self.entail = named[0] if named else 1
-        self.max_length = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
+        limit = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
+        self.max_length = min(max_length, limit) if max_length is not None else limit
+        self.per_passage = per_passage
 
     def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]:
+        if not claims or not self.per_passage:
+            return self._verify(claims, [_context(p) for p in evidence])
+        # One pair per (claim, passage), scored in one batch; a claim is supported by its best passage.
+        owners: list[int] = []
+        premises: list[str] = []
+        for i, passages in enumerate(evidence):
+            for text in [_context([p]) for p in passages] or [""]:  # no evidence: an empty premise
+                owners.append(i)
+                premises.append(text)
+        pairs = self._verify([claims[i] for i in owners], premises)
+        p_best = [0.0] * len(claims)
+        truncated = [False] * len(claims)
+        for i, v in zip(owners, pairs, strict=True):
+            p_best[i] = max(p_best[i], v.p_supported)
+            truncated[i] = truncated[i] or v.truncated
+        return [Verdict(p, t) for p, t in zip(p_best, truncated, strict=True)]
+
+    def _verify(self, claims: Sequence[str], premises: list[str]) -> list[Verdict]:
         if not claims:
             return []
-        premises = [_context(p) for p in evidence]
         full = self.tokenizer(premises, list(claims), truncation=False)["input_ids"]
         truncated = [len(ids) > self.max_length for ids in full]
         enc = self.tokenizer(
@@ -186,6 +219,10 @@ def default_verifier(*, device: str = "cpu") -> NLIVerifier:
             f"the default verifier is not trained yet (expected at {path}). Build it once with "
             "`redraft verifier train` (a few minutes on a CPU), or pass verifier=LexicalVerifier()/NLIVerifier(path)."
         )
-    verifier = NLIVerifier(str(path), entail_label="supported", device=device)
+    info = json.loads((path / "redraft_verifier.json").read_text())
+    # Inference sees what training saw: single passages at the training length.
+    verifier = NLIVerifier(
+        str(path), entail_label="supported", device=device, max_length=int(info["max_length"]), per_passage=True
+    )
     verifier.name = "default"
     return verifier
