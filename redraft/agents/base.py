@@ -27,6 +27,18 @@ class Message(TypedDict):
 Conversation = Sequence[Message]
 
 
+def chat_messages(conversation: Conversation) -> list[dict[str, str]]:
+    """Plain ``{"role", "content"}`` dicts, the shape chat templates and chat APIs take."""
+    return [{"role": m["role"], "content": m["content"]} for m in conversation]
+
+
+def template_token_count(tokenizer: Any, conversation: Conversation) -> int:
+    """Prompt tokens of ``conversation`` through a Hugging Face tokenizer's chat template
+    (``apply_chat_template`` returns ids, or a dict of them, depending on the version)."""
+    ids = tokenizer.apply_chat_template(chat_messages(conversation), add_generation_prompt=True, tokenize=True)
+    return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+
+
 class SamplingParams(BaseModel):
     """How to decode. Greedy by default, because experiments must be reproducible."""
 

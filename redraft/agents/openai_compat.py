@@ -17,7 +17,15 @@ from typing import Any, TypeVar
 
 import httpx
 
-from redraft.agents.base import LLM, Completion, Conversation, FinishReason, SamplingParams
+from redraft.agents.base import (
+    LLM,
+    Completion,
+    Conversation,
+    FinishReason,
+    SamplingParams,
+    chat_messages,
+    template_token_count,
+)
 from redraft.errors import InputError, RedraftError
 
 
@@ -90,9 +98,7 @@ class OpenAICompatLLM(LLM):
 
     def count_tokens(self, conversation: Conversation) -> int:
         if self._tokenizer is not None:
-            messages = [{"role": m["role"], "content": m["content"]} for m in conversation]
-            ids = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-            return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+            return template_token_count(self._tokenizer, conversation)
         return sum(len(m["content"].encode()) // 3 + 8 for m in conversation)
 
     def generate(
@@ -123,7 +129,7 @@ class OpenAICompatLLM(LLM):
         """
         body: dict[str, Any] = {
             "model": self.model_id,
-            "messages": [{"role": m["role"], "content": m["content"]} for m in conversation],
+            "messages": chat_messages(conversation),
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p if params.temperature > 0 else 1.0,

@@ -22,7 +22,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from redraft.agents.base import LLM, Completion, Conversation, FinishReason, SamplingParams
+from redraft.agents.base import LLM, Completion, Conversation, FinishReason, SamplingParams, chat_messages
 from redraft.errors import InputError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class TransformersLLM(LLM):
 
     def render(self, conversation: Conversation) -> str:
         """The prompt string the model sees: the conversation through the chat template."""
-        messages: list[dict[str, str]] = [{"role": m["role"], "content": m["content"]} for m in conversation]
+        messages: list[dict[str, str]] = chat_messages(conversation)
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return str(text)
 

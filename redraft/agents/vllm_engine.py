@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from redraft._extras import require
-from redraft.agents.base import LLM, Completion, Conversation, FinishReason, SamplingParams
+from redraft.agents.base import (
+    LLM,
+    Completion,
+    Conversation,
+    FinishReason,
+    SamplingParams,
+    chat_messages,
+    template_token_count,
+)
 from redraft.errors import InputError
 
 
@@ -77,9 +85,7 @@ class VLLMEngineLLM(LLM):
         return int(self.engine.llm_engine.model_config.max_model_len)
 
     def count_tokens(self, conversation: Conversation) -> int:
-        messages = [{"role": m["role"], "content": m["content"]} for m in conversation]
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+        return template_token_count(self.tokenizer, conversation)
 
     def generate(
         self,
@@ -97,7 +103,7 @@ class VLLMEngineLLM(LLM):
                 )
             extra.update(p.vllm_extra_args())
         sp = self._vllm.SamplingParams(**sampling_params(params, extra or None))
-        messages = [[{"role": m["role"], "content": m["content"]} for m in c] for c in conversations]
+        messages = [chat_messages(c) for c in conversations]
         outputs = self.engine.chat(messages, sp, use_tqdm=False)
         completions = []
         for out in outputs:

@@ -36,15 +36,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _runs(store: SQLStore, ident: str) -> tuple[str, list[Run]]:
-    try:
-        exp = store.experiment(ident)
-        return f"experiment {exp.name} ({exp.id})", list(exp.runs)
-    except KeyError:
-        run = store.run(ident)
-        return f"run {run.name or ''} ({run.id})", [run]
-
-
 def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = True) -> Path:
     """Write ``report.md`` (and plots) for an experiment id or run id; return the report path.
 
@@ -52,7 +43,7 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
     against critic accuracy with their correlation (Wang et al. Fig. 3c); improved / worsened /
     unchanged counts per run.
     """
-    title, runs = _runs(store, ident)
+    title, runs = store.resolve(ident)
     run_ids = [r.id for r in runs]
     conf_round = critic_accuracy(store, run_ids, by_source=True)
     conf_source = critic_accuracy(store, run_ids, by_round=False, by_source=True)

@@ -106,16 +106,9 @@ class FlameFilter:
 
 def _examples(store: SQLStore, ident: str) -> Iterator[tuple[str, Example]]:
     """Examples of a run, or of every run of an experiment (an id or unique prefix of either)."""
-    try:
-        run_ids = [store.run(ident).id]
-    except KeyError as run_error:
-        try:
-            run_ids = [r.id for r in store.experiment(ident).runs]
-        except KeyError:
-            raise run_error from None
-    for run_id in run_ids:
-        for example in store.examples(run_id):
-            yield run_id, example
+    for run in store.resolve(ident)[1]:
+        for example in store.examples(run.id):
+            yield run.id, example
 
 
 def _dedupe(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -297,6 +297,16 @@ class SQLStore(Recorder):
                 raise KeyError(f"experiment id {experiment_id!r} {what}; recent experiments: {known}")
             return matches[0]
 
+    def resolve(self, ident: str) -> tuple[str, list[Run]]:
+        """A label and the runs behind ``ident``: every run of an experiment, or one run (a unique
+        prefix of either id). Exports and reports accept both."""
+        try:
+            exp = self.experiment(ident)
+            return f"experiment {exp.name} ({exp.id})", list(exp.runs)
+        except KeyError:
+            run = self.run(ident)  # neither: the error names recent runs
+            return f"run {run.name or ''} ({run.id})", [run]
+
     def progress(self, run_ids: list[str]) -> tuple[int, int]:
         """(examples finished, rounds recorded) over ``run_ids``: what progress bars read."""
         with self.session() as s:
