@@ -767,8 +767,8 @@ app.add_typer(verifier_app, name="verifier")
 
 @verifier_app.command("train")
 def verifier_train(
-    per_source: Annotated[int, typer.Option(help="Training examples per data source.")] = 1500,
-    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 3,
+    per_source: Annotated[int, typer.Option(help="Training examples per data source.")] = 5000,
+    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 2,
 ) -> None:
     """Fine-tune the packaged MiniLM into the default verifier, cache it, print held-out accuracy."""
     from redraft.critics.factuality.training import default_verifier_dir, train_default

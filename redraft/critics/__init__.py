@@ -69,7 +69,14 @@ def _factuality(llm: LLM, options: CriticOptions) -> Critic:
     elif options.verifier == "llm":
         verifier = LLMVerifier(llm)
     elif options.verifier.startswith("nli:"):
-        verifier = NLIVerifier(options.verifier[4:])
+        from pathlib import Path
+
+        from redraft.critics.factuality.verifiers import trained_verifier
+
+        path = options.verifier[4:]
+        # A verifier trained by redraft is read with its training settings (windows, length).
+        trained = (Path(path).expanduser() / "redraft_verifier.json").is_file()
+        verifier = trained_verifier(Path(path).expanduser()) if trained else NLIVerifier(path)
     else:
         raise InputError(
             f"unknown verifier {options.verifier!r}; known verifiers: default, lexical, llm, nli:<model path>"

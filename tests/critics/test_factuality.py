@@ -253,3 +253,51 @@ def test_per_passage_scoring_keeps_each_claims_best_passage(tiny_nli):
     assert [v.p_supported for v in got] == pytest.approx(expected)
     assert all(v.truncated for v in got)  # the long passage was cut for both claims
     assert split.verify(["curie"], [[]])[0].p_supported == pytest.approx(joined.verify(["curie"], [[]])[0].p_supported)
+
+
+def test_window_mode_scores_the_best_window_once_per_claim(tiny_nli):
+    """window_words: one pair per claim, whose premise is best_window's text (oracle: the
+    verifier's own pair scoring on that text)."""
+    from redraft.critics.factuality.windows import best_window
+
+    verifier = NLIVerifier(str(tiny_nli), window_words=3)
+    passages = [
+        Passage(doc=0, title="Curie", text="paris . paris . paris . curie won prize ."),
+        Passage(doc=1, title="Paris", text="paris paris"),
+    ]
+    claims = ["curie won prize", "paris"]
+    got = verifier.verify(claims, [passages, passages])
+    windows = [best_window(c, passages, 3).text for c in claims]
+    assert [v.premise for v in got] == windows == ["Curie: curie won prize", "Curie: paris . paris"]
+    expected = verifier._verify(claims, windows)
+    assert [v.p_supported for v in got] == pytest.approx([v.p_supported for v in expected])
+
+
+def test_length_sorted_batches_give_the_same_scores_as_one_batch(tiny_nli):
+    one = NLIVerifier(str(tiny_nli), batch_size=64)
+    small = NLIVerifier(str(tiny_nli), batch_size=2)
+    texts = ["curie won prize", "paris . " * 6, "won", "curie . prize . paris . won", "title text paris"]
+    claims = ["curie won", "paris", "prize won curie paris", "won", "curie"]
+    evidence = [[Passage(doc=i, title="", text=t)] for i, t in enumerate(texts)]
+    assert [v.p_supported for v in small.verify(claims, evidence)] == pytest.approx(
+        [v.p_supported for v in one.verify(claims, evidence)], abs=1e-5
+    )
+    with pytest.raises(InputError, match="batch_size"):
+        NLIVerifier(str(tiny_nli), batch_size=0)
+
+
+def test_feedback_quotes_the_window_the_verifier_read(tiny_nli):
+    kb = KnowledgeBase.from_documents([{"title": "Curie", "text": "paris paris paris paris . curie won prize ."}])
+    verifier = NLIVerifier(str(tiny_nli), window_words=3)
+    critic = FactualityCritic(kb, verifier, support_threshold=1.01)  # every claim unsupported
+    [c] = critic.critique([DraftContext(prompt="Tell me about Curie.", draft="Curie won the prize in Paris.")])
+    assert c.passed is False
+    assert c.evidence[0]["window"].startswith("Curie: ")
+    assert f'Best evidence: "{c.evidence[0]["window"]}"' in c.feedback
+
+
+def test_a_claim_longer_than_the_context_is_cut_and_recorded(tiny_nli):
+    verifier = NLIVerifier(str(tiny_nli), window_words=2)  # the tiny model reads 24 tokens
+    claim = " ".join(["curie won prize"] * 12)
+    [v] = verifier.verify([claim], [[Passage(doc=0, title="", text="curie won prize")]])
+    assert v.truncated and 0.0 <= v.p_supported <= 1.0

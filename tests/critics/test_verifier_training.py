@@ -64,3 +64,39 @@ def test_an_untrained_default_verifier_says_how_to_build_it(tmp_path, monkeypatc
     monkeypatch.setenv("REDRAFT_CACHE_DIR", str(tmp_path))
     with pytest.raises(ModelNotFoundError, match="redraft verifier train"):
         default_verifier()
+
+
+def test_swap_changes_exactly_one_number_or_name():
+    import random
+
+    rng = random.Random(0)
+    sentence = "Marie Curie was born in Warsaw in 1867."
+    for _ in range(30):
+        out = T.swap(sentence, ["Lyon", "Oslo"], rng)
+        assert out is not None and out != sentence
+        changed = [(a, b) for a, b in zip(sentence.split(), out.split(), strict=False) if a != b]
+        assert len(changed) == 1 and len(out.split()) == len(sentence.split())
+        assert changed[0][0] in ("Warsaw", "1867.", "Curie") and changed[0][1] != changed[0][0]
+    assert T.swap("it was very good indeed.", ["Lyon"], rng) is None
+
+
+def test_windowed_shallow_training_is_what_the_default_verifier_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDRAFT_CACHE_DIR", str(tmp_path))
+    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 60)))
+    T.train_verifier(
+        T.default_verifier_dir(),
+        pool[:32],
+        pool[32:40],
+        batch_size=8,
+        max_length=48,
+        window_words=6,
+        layers=2,
+        progress=False,
+    )
+    verifier = default_verifier()
+    assert (verifier.window_words, verifier.max_length, verifier.per_passage) == (6, 48, False)
+    assert verifier.model.config.num_hidden_layers == 2 and len(verifier.model.bert.encoder.layer) == 2
+    [v] = verifier.verify([pool[0].claim], [pool[0].passages()])
+    assert v.premise == pool[0].premise_for(6) and len(v.premise.split()) <= 6
+    with pytest.raises(ValueError, match="layers"):
+        T.train_verifier(tmp_path / "x", pool[:8], pool[8:10], layers=99, progress=False)

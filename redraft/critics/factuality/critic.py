@@ -86,15 +86,16 @@ class FactualityCritic(Critic):
         latency = (time.perf_counter() - start) / len(items)
         per_item: list[list[dict[str, JsonValue]]] = [[] for _ in items]
         for (b, claim), passages, v in zip(flat, evidence, verdicts, strict=True):
-            per_item[b].append(
-                {
-                    "claim": claim,
-                    "p_supported": round(v.p_supported, 4),
-                    "supported": v.p_supported >= self.support_threshold,
-                    "truncated": v.truncated,
-                    "evidence": [p.as_evidence() for p in passages[:1]],
-                }
-            )
+            row: dict[str, JsonValue] = {
+                "claim": claim,
+                "p_supported": round(v.p_supported, 4),
+                "supported": v.p_supported >= self.support_threshold,
+                "truncated": v.truncated,
+                "evidence": [p.as_evidence() for p in passages[:1]],
+            }
+            if v.premise is not None:
+                row["window"] = v.premise  # the words the verifier actually read
+            per_item[b].append(row)
         return [self._critique(rows, latency) for rows in per_item]
 
     def _critique(self, rows: list[dict[str, JsonValue]], latency: float) -> Critique:
@@ -108,7 +109,9 @@ class FactualityCritic(Critic):
                 ev = r["evidence"]
                 best = ev[0] if isinstance(ev, list) and ev else None
                 lines.append(f'- Unsupported: "{r["claim"]}"')
-                if isinstance(best, dict):
+                if r.get("window"):
+                    lines.append(f'  Best evidence: "{r["window"]}"')
+                elif isinstance(best, dict):
                     lines.append(f'  Best evidence [{best["title"]}]: "{best["text"]}"')
         if score < self.threshold:
             lines.append("Correct or remove the unsupported claims, using the evidence.")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 
 from redraft.critics.factuality.kb import Passage
+from redraft.critics.factuality.windows import best_window, content_terms
 from redraft.errors import InputError, ModelNotFoundError
 
 
@@ -28,6 +28,8 @@ class Verdict:
     """Probability that the evidence supports the claim."""
     truncated: bool = False
     """The evidence did not fit the verifier's context and was cut."""
+    premise: str | None = None
+    """What the verifier read as evidence, when it chose a window of the passages."""
 
 
 class Verifier(abc.ABC):
@@ -39,18 +41,6 @@ class Verifier(abc.ABC):
     def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]: ...
 
 
-_STOP_WORDS = (
-    "a an the and or but of in on at to for from by with as is are was were be been being it its this that "
-    "these those he she they his her their there which who whom what when where how than then also not"
-)
-_STOP = frozenset(_STOP_WORDS.split())
-_TOKEN = re.compile(r"[a-z0-9]+")
-
-
-def _content(text: str) -> set[str]:
-    return {t for t in _TOKEN.findall(text.lower()) if t not in _STOP}
-
-
 class LexicalVerifier(Verifier):
     """The baseline: share of the claim's content words found in the best passage, zero when a
     number in the claim appears in no passage (so "born in 1920" is not supported by "1867")."""
@@ -60,11 +50,11 @@ class LexicalVerifier(Verifier):
     def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]:
         out = []
         for claim, passages in zip(claims, evidence, strict=True):
-            words = _content(claim)
+            words = content_terms(claim)
             if not words or not passages:
                 out.append(Verdict(0.0))
                 continue
-            bags = [_content(f"{p.title} {p.text}") for p in passages]
+            bags = [content_terms(f"{p.title} {p.text}") for p in passages]
             numbers = {w for w in words if w.isdigit()}
             if numbers and not any(numbers <= bag for bag in bags):
                 out.append(Verdict(0.0))
@@ -132,6 +122,11 @@ class NLIVerifier(Verifier):
             (SummaC/AlignScore-style chunking), instead of against all passages joined. A
             verifier trained on single passages sees what it was trained on, and short pairs are
             cheaper than one long one (attention is quadratic in length).
+        window_words: read only the ``window_words``-word window of the passages that shares
+            the most with the claim (:func:`~redraft.critics.factuality.windows.best_window`):
+            one short pair per claim. The default verifier is trained this way.
+        batch_size: pairs per forward pass; pairs are sorted by length first, so a batch pads
+            to similar lengths.
     """
 
     name = "nli"
@@ -144,6 +139,8 @@ class NLIVerifier(Verifier):
         device: str = "cpu",
         max_length: int | None = None,
         per_passage: bool = False,
+        window_words: int | None = None,
+        batch_size: int = 32,
     ) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -171,9 +168,17 @@ class NLIVerifier(Verifier):
             self.entail = named[0] if named else 1
         limit = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
         self.max_length = min(max_length, limit) if max_length is not None else limit
-        self.per_passage = per_passage
+        if window_words is not None and window_words < 1:
+            raise InputError(f"window_words must be ≥ 1, got {window_words}")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be ≥ 1, got {batch_size}")
+        self.per_passage, self.window_words, self.batch_size = per_passage, window_words, batch_size
 
     def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]:
+        if claims and self.window_words is not None:
+            windows = [best_window(c, p, self.window_words).text for c, p in zip(claims, evidence, strict=True)]
+            verdicts = self._verify(claims, windows)
+            return [Verdict(v.p_supported, v.truncated, w) for v, w in zip(verdicts, windows, strict=True)]
         if not claims or not self.per_passage:
             return self._verify(claims, [_context(p) for p in evidence])
         # One pair per (claim, passage), scored in one batch; a claim is supported by its best passage.
@@ -196,17 +201,44 @@ class NLIVerifier(Verifier):
             return []
         full = self.tokenizer(premises, list(claims), truncation=False)["input_ids"]
         truncated = [len(ids) > self.max_length for ids in full]
-        enc = self.tokenizer(
-            premises,
-            list(claims),
-            truncation="only_first",
-            max_length=self.max_length,
-            padding=True,
-            return_tensors="pt",
-        ).to(self.device)
-        with torch.inference_mode():
-            probs = torch.softmax(self.model(**enc).logits.float(), dim=-1)[:, self.entail].tolist()
+        # Length-sorted batches: each pads to its own longest pair, not the longest overall.
+        order = sorted(range(len(full)), key=lambda i: len(full[i]))
+        probs = [0.0] * len(full)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            enc = self.tokenizer(
+                [premises[i] for i in rows],
+                [claims[i] for i in rows],
+                truncation="longest_first",
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(self.device)
+            with torch.inference_mode():
+                batch = torch.softmax(self.model(**enc).logits.float(), dim=-1)[:, self.entail].tolist()
+            for i, p in zip(rows, batch, strict=True):
+                probs[i] = p
         return [Verdict(p, t) for p, t in zip(probs, truncated, strict=True)]
+
+
+def trained_verifier(path: str | Path, *, device: str = "cpu") -> NLIVerifier:
+    """A verifier saved by ``redraft verifier train`` (or :func:`~redraft.critics.factuality.training.train_verifier`),
+    read with the settings it was trained with (``redraft_verifier.json``)."""
+    path = Path(path)
+    info_file = path / "redraft_verifier.json"
+    if not info_file.is_file():
+        raise ModelNotFoundError(f"{path} is not a trained redraft verifier (no redraft_verifier.json)")
+    info = json.loads(info_file.read_text())
+    # Inference sees what training saw: the same evidence windows at the training length.
+    window = info.get("window_words")
+    return NLIVerifier(
+        str(path),
+        entail_label="supported",
+        device=device,
+        max_length=int(info["max_length"]),
+        per_passage=window is None,
+        window_words=int(window) if window is not None else None,
+    )
 
 
 def default_verifier(*, device: str = "cpu") -> NLIVerifier:
@@ -219,10 +251,6 @@ def default_verifier(*, device: str = "cpu") -> NLIVerifier:
             f"the default verifier is not trained yet (expected at {path}). Build it once with "
             "`redraft verifier train` (a few minutes on a CPU), or pass verifier=LexicalVerifier()/NLIVerifier(path)."
         )
-    info = json.loads((path / "redraft_verifier.json").read_text())
-    # Inference sees what training saw: single passages at the training length.
-    verifier = NLIVerifier(
-        str(path), entail_label="supported", device=device, max_length=int(info["max_length"]), per_passage=True
-    )
+    verifier = trained_verifier(path, device=device)
     verifier.name = "default"
     return verifier
