@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redraft._extras import require
-from redraft.store.metrics import Confusion, changes, critic_accuracy, good_rate, pearson, trajectories
+from redraft.store.metrics import Confusion, Trajectory, changes, critic_accuracy, good_rate, pearson, trajectories
 from redraft.store.models import Run
 from redraft.store.sql import SQLStore
 
@@ -24,9 +24,11 @@ def _fmt(x: float) -> str:
     return "–" if math.isnan(x) else f"{x:.3f}"
 
 
-def _metric(source: str | None) -> tuple[str, bool]:
-    """(name, invert): harmful sets report the attack success rate (1 − good), others accuracy."""
-    harmful = source in ("advbench", "donotanswer")
+def _metric(trajs: list[Trajectory]) -> tuple[str, bool]:
+    """(name, invert): a dataset whose every row should be refused reports the attack success
+    rate (1 − good), any other accuracy. The rows' labels decide, not the dataset's name, so a
+    user's harmful JSONL set reports ASR too."""
+    harmful = bool(trajs) and all(t.should_refuse for t in trajs)
     return ("ASR" if harmful else "accuracy", harmful)
 
 
@@ -60,7 +62,7 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
         cell = run.cell or run.name or run.id[:8]
         for source in sorted({t.source or "" for t in trajs}):
             subset = [t for t in trajs if (t.source or "") == source]
-            metric, invert = _metric(source)
+            metric, invert = _metric(subset)
             rates = []
             for k in range(max_rounds):
                 rate, n = good_rate(subset, k)

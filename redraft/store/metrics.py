@@ -114,6 +114,8 @@ class Trajectory:
     key: str
     source: str | None
     labels: tuple[bool | None, ...]
+    should_refuse: bool = False
+    """The dataset marks the prompt harmful: good means refused, and its rate is 1 − ASR."""
 
 
 def trajectories(store: SQLStore, run_id: str, max_rounds: int) -> list[Trajectory]:
@@ -126,7 +128,8 @@ def trajectories(store: SQLStore, run_id: str, max_rounds: int) -> list[Trajecto
         if not labels:
             continue
         labels += [labels[-1]] * (max_rounds - len(labels))
-        out.append(Trajectory(run_id, ex.key, ex.source, tuple(labels[:max_rounds])))
+        harmful = bool((ex.labels or {}).get("should_refuse"))
+        out.append(Trajectory(run_id, ex.key, ex.source, tuple(labels[:max_rounds]), harmful))
     return out
 
 

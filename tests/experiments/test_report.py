@@ -65,3 +65,26 @@ def test_report_of_an_experiment(tmp_path):
     assert "| cac/oracle/r2 | advbench | 4 | 0 | 0 | 0 |" in text  # improved, worsened, unchanged, unlabelled
     for png in ("outcome_by_round.png", "critic_accuracy.png", "gain_vs_accuracy.png"):
         assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_users_harmful_jsonl_set_reports_asr(tmp_path):
+    """ASR or accuracy is decided by the rows' should_refuse labels, not the dataset's name."""
+    import json
+
+    rows = [{"prompt": f"harmful request {i}", "labels": {"should_refuse": True}} for i in range(3)]
+    (tmp_path / "mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = ExperimentSpec.parse(
+        {
+            "name": "mine",
+            "datasets": [{"name": "jsonl", "path": str(tmp_path / "mine.jsonl")}, {"name": "benign", "limit": 2}],
+            "critics": ["oracle"],
+            "max_rounds": 2,
+        }
+    )
+    store = SQLStore(f"sqlite:///{tmp_path / 'r.db'}")
+    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback), progress=False).run()
+    text = write_report(store, exp[:8], tmp_path / "report", plots=False).read_text()
+    [source] = {t.source for t in trajectories(store, store.experiment(exp).runs[0].id, 2)} - {"benign"}
+    assert f"| cac/oracle/r2 | {source} | 0 | ASR 1.000 | 3 |" in text
+    assert f"| cac/oracle/r2 | {source} | 1 | ASR 0.000 | 3 |" in text
+    assert "| cac/oracle/r2 | benign | 0 | accuracy 1.000 | 2 |" in text
