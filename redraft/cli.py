@@ -770,7 +770,10 @@ def verifier_train(
     per_source: Annotated[int, typer.Option(help="Training examples per data source.")] = 5000,
     epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 2,
 ) -> None:
-    """Fine-tune the packaged MiniLM into the default verifier, cache it, print held-out accuracy."""
+    """Fine-tune the packaged MiniLM into the default verifier, cache it, print held-out accuracy.
+
+    An interrupted run resumes from its last checkpoint when started again with the same options.
+    """
     from redraft.critics.factuality.training import default_verifier_dir, train_default
 
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+import torch
 
 from redraft.critics.factuality import NLIVerifier, Passage
 from redraft.critics.factuality import training as T
@@ -100,3 +101,48 @@ def test_windowed_shallow_training_is_what_the_default_verifier_loads(tmp_path, 
     assert v.premise == pool[0].premise_for(6) and len(v.premise.split()) <= 6
     with pytest.raises(ValueError, match="layers"):
         T.train_verifier(tmp_path / "x", pool[:8], pool[8:10], layers=99, progress=False)
+
+
+def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """Oracle: the same run without interruption. Killed after step 5 of 8 with checkpoints every
+    2 steps, a rerun continues from step 4 and ends with identical weights."""
+    from safetensors.torch import load_file
+
+    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 60)))
+    train, test = pool[:32], pool[32:36]
+    settings = {"batch_size": 8, "epochs": 2, "max_length": 48, "layers": 1, "progress": False, "checkpoint_every": 2}
+    T.train_verifier(tmp_path / "whole", train, test, **settings)
+
+    real_step = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def dies_at_step_6(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", dies_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        T.train_verifier(tmp_path / "v", train, test, **settings)
+    assert not (tmp_path / "v").exists() and (tmp_path / ".v.resume" / "state.pt").is_file()
+    calls["n"] = -100  # no more deaths; count the steps the rerun takes
+    T.train_verifier(tmp_path / "v", train, test, **settings)
+    assert calls["n"] == -100 + 4  # steps 5..8 only: it resumed from the step-4 checkpoint
+    assert not (tmp_path / ".v.resume").exists()
+    whole = load_file(tmp_path / "whole" / "model.safetensors")
+    resumed = load_file(tmp_path / "v" / "model.safetensors")
+    assert whole.keys() == resumed.keys()
+    for name in whole:
+        assert torch.equal(whole[name], resumed[name]), name
+
+
+def test_a_checkpoint_of_other_data_is_not_resumed(tmp_path):
+    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 40)))
+    settings = {"batch_size": 8, "max_length": 48, "layers": 1, "progress": False, "checkpoint_every": 1}
+    resume = tmp_path / ".v.resume"
+    resume.mkdir()
+    torch.save({"fingerprint": "another run", "step": 3, "model": {}}, resume / "state.pt")
+    # Loading that state would fail (no weights in it): the run must start over instead.
+    T.train_verifier(tmp_path / "v", pool[:16], pool[16:20], **settings)
+    assert (tmp_path / "v" / "redraft_verifier.json").is_file() and not resume.exists()

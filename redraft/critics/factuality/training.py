@@ -287,6 +287,7 @@ def train_verifier(
     layers: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    checkpoint_every: int = 200,
 ) -> Metrics:
     """Fine-tune the packaged MiniLM into a supported/unsupported cross-encoder and save it to
     ``out`` (written to a temporary directory and renamed: an interrupted run leaves nothing).
@@ -294,7 +295,12 @@ def train_verifier(
     With ``window_words``, each premise is the claim's best evidence window
     (:func:`~redraft.critics.factuality.windows.best_window`), as :class:`NLIVerifier` reads it
     at run time with the same setting. ``layers`` keeps only the encoder's first layers, which
-    cuts inference cost proportionally (the top layers are the ones fine-tuning can best spare)."""
+    cuts inference cost proportionally (the top layers are the ones fine-tuning can best spare).
+
+    Every ``checkpoint_every`` steps the model, optimizer, schedule and RNG state are saved
+    beside ``out`` (in ``.<name>.resume``, which no loader reads), and a rerun with the same data
+    and settings continues from there, with the same result as an uninterrupted run. The
+    checkpoint is deleted once ``out`` is saved."""
     from rich.progress import Progress
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -311,16 +317,33 @@ def train_verifier(
         model.bert.encoder.layer = model.bert.encoder.layer[:layers]
         model.config.num_hidden_layers = layers
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    steps = epochs * -(-len(train) // batch_size)
+    per_epoch = -(-len(train) // batch_size)
+    steps = epochs * per_epoch
     schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)  # type: ignore[no-untyped-call]
-    rng = random.Random(seed)
     premises = {id(e): e.premise_for(window_words) for e in train}
     lengths = {id(e): len(premises[id(e)].split()) + len(e.claim.split()) for e in train}
+    resume = out.parent / f".{out.name}.resume"
+    fingerprint = _fingerprint(
+        train,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        window=window_words,
+        layers=layers,
+        seed=seed,
+    )
+    done = _load_checkpoint(resume, fingerprint, model, optimizer, schedule)
     model.train()
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("training the default verifier", total=steps)
-        for _ in range(epochs):
-            for batch in _length_batches(train, lengths, batch_size, rng):
+        task = bar.add_task("training the default verifier", total=steps, completed=done)
+        for epoch in range(epochs):
+            # Each epoch's order depends only on (seed, epoch): a resumed run replays it exactly.
+            batches = _length_batches(train, lengths, batch_size, random.Random(seed * 1_000_003 + epoch))
+            for i, batch in enumerate(batches):
+                step = epoch * per_epoch + i
+                if step < done:
+                    continue
                 enc = _encode(tokenizer, batch, max_length, [premises[id(e)] for e in batch])
                 loss = model(**enc, labels=torch.tensor([e.label for e in batch])).loss
                 loss.backward()
@@ -328,6 +351,8 @@ def train_verifier(
                 schedule.step()
                 optimizer.zero_grad()
                 bar.advance(task)
+                if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+                    _save_checkpoint(resume, fingerprint, step + 1, model, optimizer, schedule)
     model.eval()
     predictions = predict(model, tokenizer, test, max_length=max_length, window_words=window_words)
     metrics = Metrics.of([e.label for e in test], [int(p >= 0.5) for p in predictions])
@@ -350,9 +375,49 @@ def train_verifier(
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
+        shutil.rmtree(resume, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return metrics
+
+
+def _fingerprint(train: Sequence[Example], **settings: Any) -> str:
+    """Identifies a training run: a checkpoint resumes only the run that wrote it."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for e in train:
+        h.update(f"{e.label}\x00{e.claim}\x00{e.premise}\x00".encode())
+    return h.hexdigest()
+
+
+def _save_checkpoint(dir_: Path, fingerprint: str, step: int, model: Any, optimizer: Any, schedule: Any) -> None:
+    dir_.mkdir(parents=True, exist_ok=True)
+    state = {
+        "fingerprint": fingerprint,
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    tmp = dir_ / "state.pt.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, dir_ / "state.pt")  # a kill mid-save keeps the previous checkpoint
+
+
+def _load_checkpoint(dir_: Path, fingerprint: str, model: Any, optimizer: Any, schedule: Any) -> int:
+    """Restore a checkpoint of this very run and return its step; 0 when there is none."""
+    path = dir_ / "state.pt"
+    if not path.is_file():
+        return 0
+    state = torch.load(path, weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        shutil.rmtree(dir_, ignore_errors=True)  # another run's: its data or settings differ
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
 
 
 def _length_batches(
