@@ -767,7 +767,7 @@ app.add_typer(verifier_app, name="verifier")
 
 @verifier_app.command("train")
 def verifier_train(
-    per_source: Annotated[int, typer.Option(help="Training examples per data source.")] = 5000,
+    per_source: Annotated[int, typer.Option(help="Training examples per data source.")] = 12000,
     epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 2,
 ) -> None:
     """Fine-tune the packaged MiniLM into the default verifier, cache it, print held-out accuracy.

@@ -249,7 +249,8 @@ def default_verifier(*, device: str = "cpu") -> NLIVerifier:
     if not (path / "redraft_verifier.json").is_file():
         raise ModelNotFoundError(
             f"the default verifier is not trained yet (expected at {path}). Build it once with "
-            "`redraft verifier train` (a few minutes on a CPU), or pass verifier=LexicalVerifier()/NLIVerifier(path)."
+            "`redraft verifier train` (under an hour on a 2-core CPU; it resumes if interrupted), or pass "
+            "verifier=LexicalVerifier()/NLIVerifier(path)."
         )
     verifier = trained_verifier(path, device=device)
     verifier.name = "default"
