@@ -99,6 +99,15 @@ def test_windowed_shallow_training_is_what_the_default_verifier_loads(tmp_path, 
     assert verifier.model.config.num_hidden_layers == 2 and len(verifier.model.bert.encoder.layer) == 2
     [v] = verifier.verify([pool[0].claim], [pool[0].passages()])
     assert v.premise == pool[0].premise_for(6) and len(v.premise.split()) <= 6
+    # `--verifier nli:DIR` reads a redraft-trained directory with its training settings too.
+    from redraft.agents.testing import ScriptedLLM
+    from redraft.critics import CriticOptions, make_critic
+
+    kb = tmp_path / "kb.jsonl"
+    kb.write_text('{"title": "Paris", "text": "Paris is the capital of France."}\n')
+    options = CriticOptions(kb=kb, verifier=f"nli:{T.default_verifier_dir()}")
+    critic = make_critic("factuality", ScriptedLLM([]), options)
+    assert (critic.verifier.window_words, critic.verifier.max_length) == (6, 48)
     with pytest.raises(ValueError, match="layers"):
         T.train_verifier(tmp_path / "x", pool[:8], pool[8:10], layers=99, progress=False)
 
