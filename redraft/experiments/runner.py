@@ -72,6 +72,21 @@ def rebuild(corrector: Corrector, row: Row, rounds: Sequence[RoundRecord], run_i
     return state
 
 
+def progress_bars(console: Console | None, *, disable: bool = False) -> Progress:
+    """The experiment progress display, one bar per cell (or per executor): description, bar,
+    done/total, a status field, elapsed and remaining time."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=disable,
+    )
+
+
 class ExperimentRunner:
     """Runs (or resumes) every cell of an experiment into one store.
 
@@ -155,15 +170,7 @@ class ExperimentRunner:
         if not self.progress:
             yield None
             return
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self._console,
-        ) as bars:
+        with progress_bars(self._console) as bars:
             yield bars
 
     def _run_cell(

@@ -18,12 +18,11 @@ import os
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from redraft._extras import require
 from redraft.errors import InputError, RedraftError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
-from redraft.experiments.runner import ExperimentRunner, load_rows
+from redraft.experiments.runner import ExperimentRunner, load_rows, progress_bars
 from redraft.experiments.spec import ExperimentSpec
 from redraft.store.sql import SQLStore
 
@@ -126,16 +125,7 @@ class RayExecutor(Executor):
         ray = self.ray
         total = len(load_rows(spec)) * len(spec.cells())
         failures: list[str] = []
-        bars = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not progress,
-        )
+        bars = progress_bars(self.console, disable=not progress)
         with bars:
             task = bars.add_task(f"{self.workers} Ray actors", total=total, status="")
             while pending:
