@@ -66,8 +66,8 @@ def main() -> None:
     items = [DraftContext(prompt="Tell me a fact.", draft=e.claim) for e in wiki]
     print()
     for name, verifier in rows:
-        if "LLM" in name:
-            continue
+        if isinstance(verifier, LLMVerifier):
+            continue  # 899 ms per claim: its latency is the accuracy table's
         critic = FactualityCritic(kb, verifier)
         critic.critique(items[:8])
         runs = []

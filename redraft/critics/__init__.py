@@ -74,9 +74,9 @@ def _factuality(llm: LLM, options: CriticOptions) -> Critic:
         from redraft.critics.factuality.verifiers import trained_verifier
 
         path = options.verifier[4:]
+        local = Path(path).expanduser()
         # A verifier trained by redraft is read with its training settings (windows, length).
-        trained = (Path(path).expanduser() / "redraft_verifier.json").is_file()
-        verifier = trained_verifier(Path(path).expanduser()) if trained else NLIVerifier(path)
+        verifier = trained_verifier(local) if (local / "redraft_verifier.json").is_file() else NLIVerifier(path)
     else:
         raise InputError(
             f"unknown verifier {options.verifier!r}; known verifiers: default, lexical, llm, nli:<model path>"

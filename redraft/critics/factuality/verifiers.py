@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from redraft.critics.factuality.kb import Passage
+from redraft.critics.factuality.kb import Passage, format_passages
 from redraft.critics.factuality.windows import best_window, content_terms
 from redraft.errors import InputError, ModelNotFoundError
 
@@ -70,10 +70,6 @@ FACTSCORE_PROMPT = (
 )
 
 
-def _context(passages: Sequence[Passage]) -> str:
-    return "\n\n".join(f"Title: {p.title}\nText: {p.text}" for p in passages)
-
-
 class LLMVerifier(Verifier):
     """FActScore's verification prompt; P(supported) = softmax(logit(True), logit(False)).
 
@@ -94,7 +90,7 @@ class LLMVerifier(Verifier):
     def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]:
         convs, truncated = [], []
         for claim, passages in zip(claims, evidence, strict=True):
-            context = _context(passages)
+            context = format_passages(passages)
             ids = self.llm.tokenizer(context, add_special_tokens=False)["input_ids"]
             cut = len(ids) > self.max_context_tokens
             if cut:
@@ -180,12 +176,12 @@ class NLIVerifier(Verifier):
             verdicts = self._verify(claims, windows)
             return [Verdict(v.p_supported, v.truncated, w) for v, w in zip(verdicts, windows, strict=True)]
         if not claims or not self.per_passage:
-            return self._verify(claims, [_context(p) for p in evidence])
+            return self._verify(claims, [format_passages(p) for p in evidence])
         # One pair per (claim, passage), scored in one batch; a claim is supported by its best passage.
         owners: list[int] = []
         premises: list[str] = []
         for i, passages in enumerate(evidence):
-            for text in [_context([p]) for p in passages] or [""]:  # no evidence: an empty premise
+            for text in [format_passages([p]) for p in passages] or [""]:  # no evidence: an empty premise
                 owners.append(i)
                 premises.append(text)
         pairs = self._verify([claims[i] for i in owners], premises)

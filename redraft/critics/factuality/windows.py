@@ -42,10 +42,9 @@ class Window:
 def best_window(claim: str, passages: Sequence[Passage], words: int) -> Window:
     """The ``words``-word window of ``passages`` that shares the most with ``claim``.
 
-    Windows start every quarter window, and each is read after its passage's title. A term counts once per
-    window; numbers count double, because a
-    wrong year or count is the error a window must not hide. Ties go to the earlier passage
-    (retrieval order) and the earlier window.
+    Windows start every quarter window, and each is read after its passage's title. A term counts
+    once per window; numbers count double, because a wrong year or count is the error a window
+    must not hide. Ties go to the earlier passage (retrieval order) and the earlier window.
 
     Example:
         >>> p = Passage(doc=0, title="Marie Curie", text="Marie Curie was a physicist. She was born in Warsaw in 1867 "
@@ -57,7 +56,6 @@ def best_window(claim: str, passages: Sequence[Passage], words: int) -> Window:
         raise ValueError(f"words must be ≥ 1, got {words}")
     wanted = {t: (2 if t.isdigit() else 1) for t in content_terms(claim)}
     best: tuple[int, int, int] | None = None  # (score, -passage, -start) maximised
-    best_span: tuple[int, list[str], int] = (0, [], 0)
     for i, p in enumerate(passages):
         tokens = p.text.split()
         titled = content_terms(p.title)  # the title is read with every window of its passage
@@ -67,11 +65,12 @@ def best_window(claim: str, passages: Sequence[Passage], words: int) -> Window:
             have = titled | content_terms(" ".join(tokens[s : s + words]))
             key = (sum(w for t, w in wanted.items() if t in have), -i, -s)
             if best is None or key > best:
-                best, best_span = key, (i, tokens, s)
+                best = key
     if best is None:
         return Window("", None, False)
-    i, tokens, s = best_span
+    i, s = -best[1], -best[2]
     p = passages[i]
+    tokens = p.text.split()
     body = " ".join(tokens[s : s + words])
     cut = len(passages) > 1 or len(tokens) > words
     return Window(f"{p.title}: {body}" if p.title else body, p, cut)
