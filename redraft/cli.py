@@ -691,6 +691,20 @@ def index_stats(path: Annotated[Path, typer.Argument(help="An index directory.")
     console.print(table)
 
 
+@index_app.command("verify")
+def index_verify(path: Annotated[Path, typer.Argument(help="An index directory.")]) -> None:
+    """Check an index in full: hashes, header, suffix order, document and prefix tables, counts."""
+    from redraft.provenance.verify import verify_index
+
+    with console.status(f"Verifying {path}..."):
+        problems = verify_index(path)
+    if problems:
+        for problem in problems:
+            console.print(f"[red]problem:[/] {escape(problem)}")
+        raise typer.Exit(1)
+    console.print(f"{path}: every check passed")
+
+
 @index_app.command("query")
 def index_query(
     path: Annotated[Path, typer.Argument(help="An index directory.")],

@@ -210,7 +210,9 @@ class _ShardWriter:
             self.unigram += counts[: self.info.vocab_size].astype(np.uint64)
             files[fmt.TOKENS] = fmt.write_array(tokens, d / fmt.TOKENS)
             files[fmt.DOCS] = fmt.write_array(starts.astype("<u8"), d / fmt.DOCS)
-            files[fmt.PREFIX] = fmt.write_array(self._prefix_table(tokens), d / fmt.PREFIX)
+            files[fmt.PREFIX] = fmt.write_array(
+                fmt.prefix_table(tokens, self.token_dtype, self.separator), d / fmt.PREFIX
+            )
             offsets, lines = [], []
             size = 0
             for i, meta in enumerate(self.metas):
@@ -236,25 +238,6 @@ class _ShardWriter:
         self.n_tokens += int(lengths.sum())
         self._reset()
 
-    def _prefix_table(self, tokens: np.ndarray, chunk: int = 1 << 24) -> np.ndarray:
-        """Rank boundaries of each prefix key. Suffixes sort by key, so the first rank of key k is
-        the number of positions whose key is below k: a sequential count, no gather through the SA."""
-        base = self.separator + 1
-        two = fmt.prefix_width(self.token_dtype) == 2
-        n_keys = base * (base + 1) if two else base
-        counts = np.zeros(n_keys, dtype=np.int64)
-        for a in range(0, tokens.size, chunk):
-            first = tokens[a : a + chunk]
-            if two:
-                second = tokens[a + 1 : a + chunk + 1].astype(np.int32)
-                if second.size < first.size:  # the very last position has no next token
-                    second = np.append(second, -1)
-                keys = fmt.prefix_keys(first, second, base)
-            else:
-                keys = fmt.prefix_keys(first, None, base)
-            counts += np.bincount(keys, minlength=n_keys)
-        return np.concatenate([[0], np.cumsum(counts)]).astype("<u8")
-
 
 def build_index(
     sources: Sequence[str | Path],
@@ -277,7 +260,9 @@ def build_index(
         shard_tokens: start a new shard past this many tokens, so corpora larger than memory
             build shard by shard; queries merge over shards.
         builder: ``divsufsort`` (CPU library) or ``torch`` (prefix doubling, for GPUs).
-        force: replace an existing index at ``out``.
+        force: replace an existing index at ``out``. Only a redraft index is ever replaced, and
+            never one that holds a corpus input; the new index is renamed in before the old one
+            is deleted.
 
     Example:
         >>> import tempfile, pathlib
@@ -299,7 +284,9 @@ def build_index(
                 else:
                     yield np.asarray(tok.encode(text), dtype=np.int64), meta
 
-        return _write_index(documents(), out, tok.info, tok.separator, stats, shard_tokens, builder, device, force)
+        return _write_index(
+            documents(), out, files, tok.info, tok.separator, stats, shard_tokens, builder, device, force
+        )
 
 
 def build_from_token_ids(
@@ -330,12 +317,79 @@ def build_from_token_ids(
                 raise InputError(f"document {n} has token ids outside [0, {vocab_size})")
             yield arr, meta
 
-    return _write_index(checked(), out, info, vocab_size, CorpusStats(), shard_tokens, builder, device, force)
+    return _write_index(checked(), out, (), info, vocab_size, CorpusStats(), shard_tokens, builder, device, force)
+
+
+def is_index_dir(path: Path) -> bool:
+    """True for a real directory whose header names the redraft index format (any version)."""
+    head = path / fmt.HEADER
+    if path.is_symlink() or not path.is_dir() or not head.is_file():
+        return False
+    try:
+        return bool(json.loads(head.read_bytes()).get("format") == fmt.FORMAT)
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return False
+
+
+def _check_output(out: Path, inputs: Sequence[Path], force: bool) -> None:
+    """Refuse an output that would destroy something that is not a redraft index."""
+    target = out.resolve()
+    for f in inputs:
+        src = f.resolve()
+        if src == target or target in src.parents:
+            raise InputError(f"the output {out} is or holds the corpus input {f}; write the index to a new directory")
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not force:
+        raise InputError(f"{out} already exists; pass force=True (--force) to replace it")
+    if not is_index_dir(out):
+        raise InputError(
+            f"{out} exists and is not a redraft index, so --force will not replace it (it replaces only an "
+            "index directory). Choose another output path, or move it away yourself."
+        )
+
+
+def _temp_prefix(out: Path, kind: str) -> str:
+    return f".{out.name}.{kind}-"
+
+
+def _remove_stale(out: Path) -> list[Path]:
+    """Delete temporary directories that a killed build of ``out`` left behind.
+
+    Their names carry the builder's pid; a directory whose process is gone is removed, one whose
+    process still runs (a concurrent build) is left alone.
+    """
+    removed = []
+    for kind in ("building", "old"):
+        for tmp in out.parent.glob(f"{_temp_prefix(out, kind)}*"):
+            pid_text = tmp.name[len(_temp_prefix(out, kind)) :].split("-", 1)[0]
+            if not tmp.is_dir() or tmp.is_symlink() or not pid_text.isdigit() or _alive(int(pid_text)):
+                continue
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    if removed:
+        warnings.warn(
+            f"removed {len(removed)} temporary director{'y' if len(removed) == 1 else 'ies'} left by an interrupted "
+            f"build of {out}",
+            stacklevel=4,
+        )
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def _write_index(
     documents: Iterator[tuple[np.ndarray, dict[str, Any]]],
     out: str | Path,
+    inputs: Sequence[Path],
     info: TokenizerInfo,
     separator: int,
     stats: CorpusStats,
@@ -349,11 +403,11 @@ def _write_index(
         raise InputError(f"shard_tokens must be at least 1, got {shard_tokens}")
     if builder not in ("divsufsort", "torch"):
         raise InputError(f"unknown builder {builder!r}; known builders: divsufsort, torch")
-    if out.exists() and not force:
-        raise InputError(f"{out} already exists; pass force=True (--force) to replace it")
+    _check_output(out, inputs, force)
     token_dtype = fmt.token_dtype_for(separator)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    _remove_stale(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(out, 'building')}{os.getpid()}-", dir=out.parent))
     start = time.perf_counter()
     try:
         writer = _ShardWriter(tmp, info, separator, token_dtype, builder, device)
@@ -393,11 +447,13 @@ def _write_index(
                 "empty_docs_skipped": stats.empty_docs,
                 "invalid_utf8_docs_replaced": stats.invalid_utf8_docs,
             },
-        )
+        ).sealed()
         # The header is written last: a directory without it never loads.
         (tmp / fmt.HEADER).write_text(header.model_dump_json(indent=2))
         if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            # Checked again here: the output may have changed during a long build.
+            _check_output(out, inputs, force)
+            trash = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(out, 'old')}{os.getpid()}-", dir=out.parent))
             os.replace(out, trash / out.name)
             os.replace(tmp, out)
             shutil.rmtree(trash, ignore_errors=True)

@@ -1,9 +1,10 @@
-"""The on-disk format of a redraft suffix index (version 1). No pickle anywhere.
+"""The on-disk format of a redraft suffix index (version 2). No pickle anywhere.
 
 ::
 
     INDEX/
       header.json            format, version, tokenizer identity, dtypes, shard list, sizes + sha256
+                             of every file, and ``checksum``: the sha256 of the header itself
       unigram.u64            uint64 count of every token id over the whole corpus (separators excluded)
       shard-00000/
         tokens.bin           token ids, little-endian u8 / u16 / u32; each document is preceded by
@@ -26,6 +27,16 @@
 A build writes everything into a temporary sibling directory and renames it into place last,
 so an interrupted build leaves nothing that loads. ``header.json`` carries the size and sha256 of
 every file; ``SuffixIndex.load`` refuses a truncated or tampered index.
+
+An index is an untrusted file. Loading checks, before any tensor is read:
+
+* the header's own ``checksum``, so a hand-edited field (a lowered ``n_tokens`` or ``sa_bits``)
+  is refused even when the files are intact;
+* :func:`check_consistency`: every size the header states follows from the others (tokens, bits,
+  documents, vocabulary), so the reader never indexes past a file;
+* every file's size and (by default) sha256;
+* a sampled suffix-order check (:mod:`redraft.provenance.verify`), because hashes recomputed over
+  a garbage suffix array are consistent but the answers would be wrong.
 """
 
 from __future__ import annotations
@@ -37,12 +48,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from redraft.provenance.tokenizers import TokenizerInfo
 
 FORMAT = "redraft-suffix-index"
-VERSION = 1
+VERSION = 2
+"""2: the header carries its own checksum (v1 headers are refused with a rebuild hint)."""
 HEADER = "header.json"
 UNIGRAM = "unigram.u64"
 TOKENS, SA, DOCS, META, META_IDX, PREFIX = "tokens.bin", "sa.bin", "docs.u64", "meta.jsonl", "meta.idx", "prefix.u64"
@@ -60,41 +72,132 @@ NUMPY_DTYPES: dict[str, Any] = {
 }
 
 
-class FileInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+# Headers are read from untrusted directories: unknown fields are refused, counts are bounded.
+_STRICT = ConfigDict(frozen=True, extra="forbid")
+SHARD_FILES = (TOKENS, SA, DOCS, PREFIX, META, META_IDX)
 
-    bytes: int
-    sha256: str
+
+class FileInfo(BaseModel):
+    model_config = _STRICT
+
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class ShardInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _STRICT
 
-    dir: str
-    n_tokens: int
+    dir: str = Field(pattern=r"^shard-[0-9]{5}$")
+    """A plain child name: a header cannot point the reader outside the index directory."""
+    n_tokens: int = Field(ge=1, lt=2**32)
     """Tokens in tokens.bin, separators included."""
-    n_docs: int
-    doc_base: int
+    n_docs: int = Field(ge=1)
+    doc_base: int = Field(ge=0)
     """Global id of the shard's first document."""
-    sa_bits: int
+    sa_bits: int = Field(ge=1, le=32)
     """Bits per packed suffix-array entry."""
     files: dict[str, FileInfo]
 
 
 class Header(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _STRICT
 
     format: str = FORMAT
     version: int = VERSION
     tokenizer: TokenizerInfo
     token_dtype: TokenDtype
-    separator: int
-    n_tokens: int
+    separator: int = Field(ge=0)
+    n_tokens: int = Field(ge=0)
     """Corpus tokens, separators excluded."""
-    n_docs: int
+    n_docs: int = Field(ge=0)
     shards: list[ShardInfo]
     unigram: FileInfo
     build: dict[str, Any]
+    checksum: str = ""
+    """sha256 of this header with ``checksum`` empty (:func:`header_checksum`)."""
+
+    def sealed(self) -> Header:
+        """This header with its checksum filled in (what a build writes)."""
+        return self.model_copy(update={"checksum": header_checksum(self)})
+
+
+def header_checksum(header: Header) -> str:
+    """sha256 of the header's canonical JSON with ``checksum`` left out."""
+    return hashlib.sha256(header.model_dump_json(exclude={"checksum"}).encode()).hexdigest()
+
+
+def sa_words(n: int, bits: int) -> int:
+    """uint32 words :func:`pack_bits` writes for ``n`` entries of ``bits`` bits (blocks of 32
+    entries fill ``bits`` words; one spare word)."""
+    return -(-n // 32) * bits + 1
+
+
+def prefix_entries(token_dtype: str, separator: int) -> int:
+    """Entries of the prefix table: one boundary per key, plus the end."""
+    base = separator + 1
+    return (base * (base + 1) if prefix_width(token_dtype) == 2 else base) + 1
+
+
+def check_consistency(header: Header) -> list[str]:
+    """Every way the header contradicts itself; empty when consistent.
+
+    Each size the reader relies on must follow from the others, so that a lied-about field is
+    caught here instead of making a query read past a file or answer from the wrong range.
+
+    Example:
+        >>> from redraft.provenance.tokenizers import ByteTokenizer
+        >>> h = Header(tokenizer=ByteTokenizer.info, token_dtype="u8", separator=255, n_tokens=0,
+        ...            n_docs=0, shards=[], unigram=FileInfo(bytes=0, sha256="0" * 64), build={})
+        >>> check_consistency(h)
+        ['the index has no shards', 'unigram.u64 has 0 bytes; 256 tokens of vocabulary need 2048']
+    """
+    problems: list[str] = []
+    tok = header.tokenizer
+    expected_sep = tok.vocab_size - 1 if tok.kind == "bytes" else tok.vocab_size
+    if header.separator != expected_sep:
+        problems.append(f"separator {header.separator} should be {expected_sep} for a {tok.kind} tokenizer")
+    if header.token_dtype != token_dtype_for(header.separator):
+        problems.append(f"token_dtype {header.token_dtype} does not fit separator {header.separator}")
+    if not header.shards:
+        problems.append("the index has no shards")
+    if header.unigram.bytes != 8 * tok.vocab_size:
+        problems.append(
+            f"unigram.u64 has {header.unigram.bytes} bytes; {tok.vocab_size} tokens of vocabulary need "
+            f"{8 * tok.vocab_size}"
+        )
+    item = np.dtype(NUMPY_DTYPES[header.token_dtype]).itemsize
+    docs = tokens = 0
+    for i, s in enumerate(header.shards):
+        where = f"shard {i} ({s.dir})"
+        if s.dir != f"shard-{i:05d}":
+            problems.append(f"{where} should be named shard-{i:05d}")
+        if s.doc_base != docs:
+            problems.append(f"{where} starts at document {s.doc_base}, but the shards before it hold {docs}")
+        if s.sa_bits != sa_bits(s.n_tokens):
+            problems.append(f"{where} has sa_bits {s.sa_bits}; {s.n_tokens} tokens need {sa_bits(s.n_tokens)}")
+        corpus_tokens = s.n_tokens - s.n_docs - PAD
+        if corpus_tokens < s.n_docs:
+            problems.append(f"{where} has {s.n_tokens} tokens, too few for {s.n_docs} documents")
+        if set(s.files) != set(SHARD_FILES):
+            problems.append(f"{where} lists files {sorted(s.files)}; expected {sorted(SHARD_FILES)}")
+            continue
+        sizes = {
+            TOKENS: s.n_tokens * item,
+            SA: 4 * sa_words(s.n_tokens, s.sa_bits),
+            DOCS: 8 * s.n_docs,
+            META_IDX: 8 * s.n_docs,
+            PREFIX: 8 * prefix_entries(header.token_dtype, header.separator),
+        }
+        for name, size in sizes.items():
+            if s.files[name].bytes != size:
+                problems.append(f"{where}: {name} is listed at {s.files[name].bytes} bytes; it must be {size}")
+        docs += s.n_docs
+        tokens += corpus_tokens
+    if header.shards and header.n_docs != docs:
+        problems.append(f"n_docs is {header.n_docs}, but the shards hold {docs} documents")
+    if header.shards and header.n_tokens != tokens:
+        problems.append(f"n_tokens is {header.n_tokens}, but the shards hold {tokens} corpus tokens")
+    return problems
 
 
 def prefix_width(token_dtype: str) -> int:
@@ -110,6 +213,28 @@ def prefix_keys(first: np.ndarray, second: np.ndarray | None, base: int) -> np.n
     if second is not None:
         keys = keys * (base + 1) + (second.astype(dtype) + 1)
     return keys
+
+
+def prefix_table(tokens: np.ndarray, token_dtype: str, separator: int, chunk: int = 1 << 24) -> np.ndarray:
+    """Rank boundaries of each prefix key of a shard's tokens. Suffixes sort by key, so the first
+    rank of key k is the number of positions whose key is below k: a sequential count, no gather
+    through the suffix array."""
+    base = separator + 1
+    two = prefix_width(token_dtype) == 2
+    n_keys = prefix_entries(token_dtype, separator) - 1
+    counts = np.zeros(n_keys, dtype=np.int64)
+    for a in range(0, tokens.size, chunk):
+        first = tokens[a : a + chunk]
+        if two:
+            second = tokens[a + 1 : a + chunk + 1].astype(np.int32)
+            if second.size < first.size:  # the very last position has no next token
+                second = np.append(second, -1)
+            keys = prefix_keys(first, second, base)
+        else:
+            keys = prefix_keys(first, None, base)
+        counts += np.bincount(keys, minlength=n_keys)
+    out: np.ndarray = np.concatenate([[0], np.cumsum(counts)]).astype("<u8")
+    return out
 
 
 def sa_bits(n: int) -> int:

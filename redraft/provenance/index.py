@@ -117,6 +117,61 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+def read_header(root: Path) -> fmt.Header:
+    """The header of an index directory, checked against its own checksum and for consistency.
+
+    Raises :class:`IndexError_` naming the problem; nothing else is read.
+    """
+    head = root / fmt.HEADER
+    if not head.is_file():
+        raise IndexError_(
+            f"{root} is not a redraft index (no {fmt.HEADER}); build one with `redraft index build` "
+            "(an interrupted build leaves no header, so it never loads)"
+        )
+    try:
+        raw = json.loads(head.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IndexError_(f"{head} is not valid JSON; the index is corrupt. Rebuild it.") from exc
+    if not isinstance(raw, dict):
+        raise IndexError_(f"{head} is not a JSON object; the index is corrupt. Rebuild it.")
+    if raw.get("format") != fmt.FORMAT or raw.get("version") != fmt.VERSION:
+        raise IndexError_(
+            f"{root} has format {raw.get('format')!r} v{raw.get('version')}; this redraft reads {fmt.FORMAT!r} "
+            f"v{fmt.VERSION}. Rebuild the index with this version."
+        )
+    try:
+        header = fmt.Header.model_validate(raw)
+    except ValueError as exc:
+        first = exc.errors()[0] if hasattr(exc, "errors") else {}
+        where = ".".join(str(x) for x in first.get("loc", ())) or "?"
+        raise IndexError_(f"{head} is corrupt: field {where}: {first.get('msg', exc)}. Rebuild the index.") from exc
+    if header.checksum != fmt.header_checksum(header):
+        raise IndexError_(
+            f"{head} does not match its own checksum: the header was edited or damaged. Rebuild the index "
+            "(a header cannot be edited by hand; every field is derived from the build)."
+        )
+    problems = fmt.check_consistency(header)
+    if problems:
+        raise IndexError_(f"{head} contradicts itself: {'; '.join(problems)}. Rebuild the index.")
+    return header
+
+
+def check_files(root: Path, header: fmt.Header, *, hashes: bool) -> None:
+    """Every file the header lists exists with its stated size (and sha256 when ``hashes``)."""
+    expected = [(root / fmt.UNIGRAM, header.unigram)] + [
+        (root / s.dir / name, info) for s in header.shards for name, info in s.files.items()
+    ]
+    for file, info in expected:
+        size = file.stat().st_size if file.is_file() and not file.is_symlink() else -1
+        if size != info.bytes:
+            raise IndexError_(
+                f"{file} has {max(size, 0)} bytes but the header expects {info.bytes}: the index is truncated "
+                "or was modified. Rebuild it."
+            )
+        if hashes and fmt.file_info(file).sha256 != info.sha256:
+            raise IndexError_(f"{file} does not match its sha256 in the header: the index is corrupt or tampered.")
+
+
 class _Shard:
     def __init__(self, root: Path, info: fmt.ShardInfo, header: fmt.Header, device: torch.device) -> None:
         d = root / info.dir
@@ -195,38 +250,25 @@ class SuffixIndex:
         Args:
             path: the directory ``build_index`` wrote.
             device: ``cpu``, ``cuda[:n]`` or ``auto``.
-            verify: check every file's sha256 against the header (sizes are always checked).
+            verify: check every file's sha256 against the header, and a sample of adjacent
+                suffix-array entries for order (the header's checksum, its consistency and
+                every file's size are always checked).
         """
         root = Path(path)
         dev = resolve_device(device)
-        head = root / fmt.HEADER
-        if not head.is_file():
-            raise IndexError_(
-                f"{root} is not a redraft index (no {fmt.HEADER}); build one with `redraft index build` "
-                "(an interrupted build leaves no header, so it never loads)"
-            )
-        try:
-            header = fmt.Header.model_validate_json(head.read_text())
-        except ValueError as exc:
-            raise IndexError_(f"{head} is corrupt ({exc.__class__.__name__}); rebuild the index") from exc
-        if header.format != fmt.FORMAT or header.version != fmt.VERSION:
-            raise IndexError_(
-                f"{root} has format {header.format!r} v{header.version}; this redraft reads {fmt.FORMAT!r} "
-                f"v{fmt.VERSION}. Rebuild the index with this version."
-            )
-        expected = [(root / fmt.UNIGRAM, header.unigram)] + [
-            (root / s.dir / name, info) for s in header.shards for name, info in s.files.items()
-        ]
-        for file, info in expected:
-            size = file.stat().st_size if file.is_file() else -1
-            if size != info.bytes:
+        header = read_header(root)
+        check_files(root, header, hashes=verify)
+        index = cls(root, header, dev)
+        if verify:
+            from redraft.provenance.verify import sampled_problems
+
+            problems = sampled_problems(index)
+            if problems:
                 raise IndexError_(
-                    f"{file} has {max(size, 0)} bytes but the header expects {info.bytes}: the index is truncated "
-                    "or was modified. Rebuild it."
+                    f"{root} fails its suffix-order check: {problems[0]}. The index is corrupt or was tampered "
+                    f"with; run `redraft index verify {root}` for the full list, then rebuild it."
                 )
-            if verify and fmt.file_info(file).sha256 != info.sha256:
-                raise IndexError_(f"{file} does not match its sha256 in the header: the index is corrupt or tampered.")
-        return cls(root, header, dev)
+        return index
 
     # -- the binary search --------------------------------------------------------------------------
 

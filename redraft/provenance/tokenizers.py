@@ -12,7 +12,7 @@ import json
 from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from redraft.errors import InputError
 
@@ -20,13 +20,13 @@ from redraft.errors import InputError
 class TokenizerInfo(BaseModel):
     """What an index header stores about its tokenizer."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str
-    """``bytes`` or ``hf``."""
+    """``bytes``, ``hf`` or ``pretokenized``."""
     name: str
     """``bytes`` or the tokenizer's ``name_or_path``."""
-    vocab_size: int
+    vocab_size: int = Field(ge=1, lt=2**32)
     """Token ids are in ``[0, vocab_size)``; the document separator is ``vocab_size - 1`` for bytes
     (0xFF never occurs in UTF-8) and ``vocab_size`` for HF tokenizers."""
     vocab_hash: str
