@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -132,18 +131,14 @@ def _checkpointer(db_url: str) -> Iterator[Any]:
     an example mid-loop. Other databases resume at example granularity only."""
     from sqlalchemy.engine import make_url
 
+    from redraft.graphs.checkpoint import checkpoint_path, sqlite_checkpointer
+
     url = make_url(db_url)
     if url.get_backend_name() != "sqlite" or not url.database:
         yield None
         return
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    path = Path(url.database).with_suffix(".checkpoints.sqlite")
-    conn = sqlite3.connect(path, check_same_thread=False)
-    try:
-        yield SqliteSaver(conn)
-    finally:
-        conn.close()
+    with sqlite_checkpointer(checkpoint_path(url.database)) as saver:
+        yield saver
 
 
 def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[CorrectionInput]:

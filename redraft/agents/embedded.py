@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from redraft._hf import from_pretrained
 from redraft._paths import cache_dir
 from redraft.agents.transformers_llm import TransformersLLM
 from redraft.errors import ModelNotFoundError
@@ -53,9 +54,9 @@ def _file_key(path: Path) -> str:
 
 
 def _build_cache(gguf: Path, target: Path) -> None:
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
+    tokenizer = from_pretrained(AutoTokenizer, gguf.parent, gguf_file=gguf.name)
+    model: PreTrainedModel = from_pretrained(
+        AutoModelForCausalLM, gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
     # save_pretrained refuses a GGUF-loaded model while it still carries its quantizer, although
     # the weights are already dequantized (shared/DATA.md §4).

@@ -86,7 +86,9 @@ class OpenAICompatLLM(LLM):
         if tokenizer is not None:
             from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(tokenizer, local_files_only=True)
+            from redraft._hf import from_pretrained
+
+            self._tokenizer = from_pretrained(AutoTokenizer, tokenizer)
 
     # -- contract ----------------------------------------------------------------------------------
 

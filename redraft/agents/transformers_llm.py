@@ -22,6 +22,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from redraft._hf import from_pretrained
 from redraft.agents.base import LLM, Completion, Conversation, FinishReason, SamplingParams, chat_messages
 from redraft.errors import InputError, ModelNotFoundError
 
@@ -80,10 +81,8 @@ class TransformersLLM(LLM):
         if dtype is None:
             dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file, local_files_only=True)
-            hf_model = AutoModelForCausalLM.from_pretrained(
-                source, gguf_file=gguf_file, dtype=dtype, local_files_only=True
-            )
+            tokenizer = from_pretrained(AutoTokenizer, source, gguf_file=gguf_file)
+            hf_model: PreTrainedModel = from_pretrained(AutoModelForCausalLM, source, gguf_file=gguf_file, dtype=dtype)
         except OSError as exc:
             raise ModelNotFoundError(
                 f"could not load model {name!r} offline ({exc.__class__.__name__}: {exc}). {_EMBEDDED_HINT}"

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from redraft._hf import from_pretrained
 from redraft.errors import InputError
 
 
@@ -108,7 +109,7 @@ class HFTokenizer:
         from transformers import AutoTokenizer
 
         try:
-            return cls(AutoTokenizer.from_pretrained(name_or_path, local_files_only=True), name=name_or_path)
+            return cls(from_pretrained(AutoTokenizer, name_or_path), name=name_or_path)
         except OSError as exc:
             raise InputError(
                 f"cannot load tokenizer {name_or_path!r} offline ({exc}). Pass a local directory, a hub id in "

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from redraft._extras import require
+from redraft._hf import from_pretrained
 from redraft.errors import InputError
 from redraft.provenance.index import SuffixIndex
 
@@ -251,9 +252,9 @@ def train_dpo(
     path = Path(model)
     if not path.is_dir():
         raise InputError(f"{model} is not a model directory; pass a local directory with config.json and weights")
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    policy = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
-    reference = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    tokenizer = from_pretrained(AutoTokenizer, path)
+    policy = from_pretrained(AutoModelForCausalLM, path)
+    reference = from_pretrained(AutoModelForCausalLM, path)
     config = DPOConfig(
         output_dir=str(out),
         beta=beta,

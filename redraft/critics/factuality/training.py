@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from redraft._hf import from_pretrained
 from redraft._paths import cache_dir
 from redraft.critics.factuality.kb import Passage, format_passages
 from redraft.critics.factuality.windows import best_window
@@ -314,9 +315,13 @@ def train_verifier(
 
     torch.manual_seed(seed)
     source = encoder_dir()
-    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, local_files_only=True
+    tokenizer = from_pretrained(AutoTokenizer, source)
+    model = from_pretrained(
+        AutoModelForSequenceClassification,
+        source,
+        num_labels=2,
+        id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()},
     )
     if layers is not None:
         total = model.config.num_hidden_layers

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from redraft._hf import from_pretrained
 from redraft.critics.factuality.kb import Passage, format_passages
 from redraft.critics.factuality.windows import best_window, content_terms
 from redraft.errors import InputError, ModelNotFoundError
@@ -144,8 +145,8 @@ class NLIVerifier(Verifier):
         if str(model).startswith((".", "/", "~")) and not path.exists():
             raise ModelNotFoundError(f"verifier model path {path} does not exist")
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
-            self.model = AutoModelForSequenceClassification.from_pretrained(str(model), local_files_only=True)
+            self.tokenizer = from_pretrained(AutoTokenizer, model)
+            self.model = from_pretrained(AutoModelForSequenceClassification, model)
         except OSError as exc:
             raise ModelNotFoundError(f"could not load verifier {str(model)!r} offline ({exc})") from exc
         self.model.to(device).eval()
