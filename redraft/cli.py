@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from redraft.critics import CriticOptions, check_critic_names
 from redraft.errors import InputError, RedraftError
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput
+from redraft.store.sql import SQLStore, redact
 
 app = typer.Typer(
     help="Agentic self-correction for LLMs: generate → critique → revise, logged to SQL.",
@@ -58,7 +60,18 @@ ModelOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, ...")]
-DbOpt = Annotated[str, typer.Option("--db", help="SQLAlchemy URL or SQLite file path for the run log.")]
+DB_ENV = "REDRAFT_DB"
+DbOpt = Annotated[
+    str,
+    typer.Option(
+        "--db",
+        envvar=DB_ENV,
+        help="SQLAlchemy URL or SQLite file path of the run log (or set REDRAFT_DB, which keeps a password off the "
+        "command line).",
+    ),
+]
+DEFAULT_DB = "redraft.db"
+"""The one default database of every command: runs and experiments live side by side."""
 RoundsOpt = Annotated[int, typer.Option("--max-rounds", help="Most drafts per prompt (1 = critique only).")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="feedback | cac (Checking-as-Context).")]
 TokensOpt = Annotated[int, typer.Option("--max-new-tokens", help="Token budget per draft.")]
@@ -162,27 +175,25 @@ def run_prompts(
     critic_names: list[str],
     config: CorrectionConfig,
     critic_options: CriticOptions | None = None,
-    db_url: str,
+    store: SQLStore,
     resume: str | None = None,
     run_name: str | None = None,
     verbose: bool = True,
 ) -> str:
-    """Run the correction graph over ``items``, logging to ``db_url``; return the run id."""
+    """Run the correction graph over ``items``, logging to ``store``; return the run id."""
     from redraft.critics import make_critic
     from redraft.graphs.correction import build_graph
-    from redraft.store.sql import SQLStore
 
     critics = [make_critic(name, llm, critic_options) for name in critic_names]
     for item in items:  # validate every prompt before generating anything
         if not item["prompt"].strip():
             raise InputError(f"prompt {item.get('example_id')} is empty; every prompt needs text")
-    store = SQLStore(db_url)
     done: set[str] = set()
     if resume is not None:
         run = store.run(resume)
         done = {e.key for e in store.examples(run.id) if e.outcome is not None}
         resume = run.id
-    with _checkpointer(db_url) as saver:
+    with _checkpointer(store.url) as saver:
         graph = build_graph(
             llm=llm,
             critics=critics,
@@ -228,7 +239,7 @@ def graph_run_id(graph: Any) -> str:
 
 @app.command()
 def demo(
-    db: DbOpt = "redraft.db",
+    db: DbOpt = DEFAULT_DB,
     max_rounds: RoundsOpt = 3,
     mode: ModeOpt = "cac",
     model: ModelOpt = None,
@@ -253,6 +264,7 @@ def demo(
                 names.append("bci")
             except ModelNotFoundError as exc:
                 console.print(f"[yellow]BCI critic skipped:[/] {exc}")
+        store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
         llm = _load_llm(model, device)
         items: list[CorrectionInput] = [
             {"prompt": p, "example_id": f"demo-{i}", "source": "demo"} for i, p in enumerate(DEMO_PROMPTS)
@@ -262,13 +274,14 @@ def demo(
             llm=llm,
             critic_names=names,
             config=config,
-            db_url=_db_url(db),
+            store=store,
             critic_options=options,
             run_name="demo",
         )
     except (RedraftError, ValueError, KeyError) as exc:
         _fail(exc)
-    console.print(f"\nrun [bold]{run_id}[/] logged to {db}. Inspect it with: redraft show {run_id[:8]} --db {db}")
+    shown = escape(redact(db))
+    console.print(f"\nrun [bold]{run_id}[/] logged to {shown}. Inspect it with: redraft show {run_id[:8]} --db {shown}")
     console.print(
         "[dim]SmolLM2-135M is a plumbing model: its facts and self-checks are unreliable. "
         "Point --model at a larger chat model for real corrections.[/]"
@@ -282,7 +295,7 @@ def run(
     critic: Annotated[
         list[str] | None, typer.Option("--critic", help="Critic name (repeatable). Default: self.")
     ] = None,
-    db: DbOpt = "redraft.db",
+    db: DbOpt = DEFAULT_DB,
     max_rounds: RoundsOpt = 3,
     mode: ModeOpt = "feedback",
     model: ModelOpt = None,
@@ -313,32 +326,33 @@ def run(
         options = CriticOptions(
             index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len, kb=kb, verifier=verifier
         )
+        store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
         llm = _backend_llm(backend, model, device, base_url)
         run_id = run_prompts(
             items,
             llm=llm,
             critic_names=names,
             config=config,
-            db_url=_db_url(db),
+            store=store,
             critic_options=options,
             resume=resume,
             verbose=not quiet,
         )
     except (RedraftError, ValueError, KeyError, ImportError) as exc:
         _fail(exc)
-    console.print(f"run [bold]{run_id}[/] logged to {db}")
+    console.print(f"run [bold]{run_id}[/] logged to {escape(redact(db))}")
 
 
 @app.command()
 def show(
     run_id: Annotated[str | None, typer.Argument(help="Run id or a unique prefix; omit to list runs.")] = None,
-    db: DbOpt = "redraft.db",
+    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """List runs, or print one run round by round."""
     from redraft.store.sql import SQLStore
 
     try:
-        store = SQLStore(_db_url(db))
+        store = SQLStore(_db_url(db), readonly=True)
         if run_id is None:
             table = Table("run", "name", "model", "started", "ended")
             for r in store.runs():
@@ -403,7 +417,7 @@ def export_dpo(
     ] = None,
     max_gap: Annotated[float, typer.Option("--max-gap", help="flame: FLAME's |ΔRM_IF| limit.")] = 0.5,
     to_disk: DiskOpt = False,
-    db: DbOpt = "redraft.db",
+    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Export preference pairs in TRL's DPO format, with a provenance column."""
     from redraft.store.export import FlameFilter, dpo_pairs
@@ -412,7 +426,7 @@ def export_dpo(
     try:
         _check_format(fmt)
         rows = dpo_pairs(
-            SQLStore(_db_url(db)),
+            SQLStore(_db_url(db), readonly=True),
             ident,
             fmt=fmt,  # type: ignore[arg-type]
             recipe=recipe,  # type: ignore[arg-type]
@@ -431,7 +445,7 @@ def export_sft(
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file (or directory with --save-to-disk).")],
     fmt: FormatOpt = "conversational",
     to_disk: DiskOpt = False,
-    db: DbOpt = "redraft.db",
+    db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Export good final answers as TRL prompt-completion rows (judged good, or accepted)."""
     from redraft.store.export import sft_rows
@@ -439,7 +453,8 @@ def export_sft(
 
     try:
         _check_format(fmt)
-        n = _write_rows(sft_rows(SQLStore(_db_url(db)), ident, fmt=fmt), output, to_disk)  # type: ignore[arg-type]
+        rows = sft_rows(SQLStore(_db_url(db), readonly=True), ident, fmt=fmt)  # type: ignore[arg-type]
+        n = _write_rows(rows, output, to_disk)
     except (RedraftError, KeyError) as exc:
         _fail(exc)
     console.print(f"wrote {n} rows to {output}")
@@ -466,7 +481,10 @@ def experiment_run(
         str | None, typer.Option("--resume", help="Continue this experiment id (its spec is read from the database).")
     ] = None,
     shard: Annotated[str, typer.Option("--shard", help="Run only shard i of n (i/n), for parallel workers.")] = "0/1",
-    db: Annotated[str | None, typer.Option("--db", help="Database URL; overrides the file's `database`.")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar=DB_ENV, help="Database URL; overrides the file's `database` (or set REDRAFT_DB)."),
+    ] = None,
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Worker processes (local) or actors (ray), one shard each.")
     ] = 1,
@@ -491,7 +509,7 @@ def experiment_run(
             store = SQLStore(_db_url(db or spec.database))
             experiment_id = None
         else:
-            store = SQLStore(_db_url(db or "sqlite:///experiments.db"))
+            store = SQLStore(_db_url(db or DEFAULT_DB))
             experiment = store.experiment(cast(str, resume))
             spec, experiment_id = ExperimentSpec.parse(experiment.spec, f"experiment {experiment.id}"), experiment.id
         if executor == "ray":
@@ -499,7 +517,7 @@ def experiment_run(
 
             ray_executor = RayExecutor(workers, console=console)  # fails early, naming the extra, without Ray
             if experiment_id is None:
-                experiment_id = store.start_experiment(spec.name, spec.model_dump(mode="json"))
+                experiment_id = store.start_experiment(spec.name, spec.stored())
             ray_executor.run(spec, store, experiment_id, progress=not quiet)
             console.print(f"experiment [bold]{experiment_id}[/] done; report: redraft report {experiment_id[:8]}")
             return
@@ -511,10 +529,12 @@ def experiment_run(
             if n != 1:
                 raise InputError("pass either --workers N or --shard i/n, not both")
             if experiment_id is None:
-                experiment_id = store.start_experiment(spec.name, spec.model_dump(mode="json"))
+                experiment_id = store.start_experiment(spec.name, spec.stored())
             n = workers
             base = [sys.executable, "-m", "redraft", "experiment", "run", "--resume", experiment_id, "--quiet"]
-            others = [subprocess.Popen([*base, "--db", store.url, "--shard", f"{k}/{n}"]) for k in range(1, n)]
+            # The URL travels in the environment: a command line (and its password) is visible to `ps`.
+            env = {**os.environ, DB_ENV: store.url}
+            others = [subprocess.Popen([*base, "--shard", f"{k}/{n}"], env=env) for k in range(1, n)]
         llm = _load_llm(None if spec.model == "embedded" else spec.model, spec.device)
         runner = ExperimentRunner(spec, store, llm, shard=(i, n), progress=not quiet, console=console)
         done_id = runner.run(experiment_id)
@@ -532,7 +552,7 @@ def experiment_run(
 def report(
     ident: Annotated[str, typer.Argument(help="Experiment id or run id (or a unique prefix).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for report.md and the PNG plots.")],
-    db: Annotated[str, typer.Option("--db", help="Database URL or SQLite file.")] = "experiments.db",
+    db: DbOpt = DEFAULT_DB,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")] = True,
 ) -> None:
     """Write report.md (outcomes, critic accuracy, gain vs accuracy) and PNG plots."""
@@ -540,7 +560,7 @@ def report(
     from redraft.store.sql import SQLStore
 
     try:
-        path = write_report(SQLStore(_db_url(db)), ident, output, plots=plots)
+        path = write_report(SQLStore(_db_url(db), readonly=True), ident, output, plots=plots)
     except (RedraftError, KeyError) as exc:
         _fail(exc)
     console.print(f"wrote {path}")

@@ -83,7 +83,7 @@ def test_run_reads_jsonl_and_resumes_without_repeating_work(monkeypatch, db, tmp
         (["run", "--prompt", "q", "--mode", "refine"], "known modes: cac, feedback"),
         (["run", "--input", "/no/such/prompts.jsonl"], "does not exist"),
         (["run", "--prompt", "q", "--db", "sqlite:////no/such/dir/x.db"], "cannot open database"),
-        (["show", "nope"], "matches no run"),
+        (["show", "nope"], "there is no database at"),  # reading never creates one
         (
             ["export", "dpo", "x", "-o", "p.jsonl", "--format", "xml"],
             "known formats: conversational, standard",

@@ -153,7 +153,7 @@ class ExperimentRunner:
         """Run every cell; with ``experiment_id``, resume that experiment. Returns its id."""
         rows = load_rows(self.spec)
         if experiment_id is None:
-            experiment_id = self.store.start_experiment(self.spec.name, self.spec.model_dump(mode="json"))
+            experiment_id = self.store.start_experiment(self.spec.name, self.spec.stored())
         i, n = self.shard
         mine = rows[i::n]
         judges: dict[str, Judge] = {}

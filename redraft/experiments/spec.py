@@ -12,11 +12,12 @@ from redraft.agents.base import SamplingParams
 from redraft.critics import CriticOptions, check_critic_names
 from redraft.errors import InputError
 from redraft.graphs.config import CorrectionConfig, Mode
+from redraft.store.sql import DEFAULT_URL, redact
 
 EXAMPLE = """\
 name: harm-vs-oracle
 model: embedded            # or a local model directory, .gguf file or cached hub id
-database: sqlite:///experiments.db
+database: sqlite:///redraft.db
 datasets:
   - {name: advbench, limit: 20, seed: 0}
   - {name: benign, limit: 20, seed: 0}
@@ -74,7 +75,7 @@ class ExperimentSpec(BaseModel):
     """``embedded`` (SmolLM2-135M-Instruct, shipped in a package) or a local model directory,
     .gguf file or cached hub id."""
     device: str = "cpu"
-    database: str = "sqlite:///experiments.db"
+    database: str = DEFAULT_URL
     datasets: list[DatasetSpec] = Field(min_length=1)
     critics: list[tuple[str, ...]] = Field(min_length=1)
     """Critic sets; each set is one run. A bare name is a set of one."""
@@ -114,6 +115,13 @@ class ExperimentSpec(BaseModel):
         if any(r < 1 for r in value):
             raise ValueError(f"every max_rounds must be >= 1, got {value}")
         return value
+
+    def stored(self) -> dict[str, Any]:
+        """The spec as it is saved with the experiment: JSON, with the database password masked
+        (the database row must not hold the credentials that open it)."""
+        data = self.model_dump(mode="json")
+        data["database"] = redact(self.database)
+        return data
 
     def cells(self) -> list[Cell]:
         """The grid, one cell per run, critic sets outermost."""

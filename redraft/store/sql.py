@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import uuid
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select, update
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 import redraft
@@ -24,44 +31,111 @@ DEFAULT_URL = "sqlite:///redraft.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _redact(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
+def redact(url: str) -> str:
+    """``url`` with its password masked, for messages, logs and stored specs.
 
+    Example:
+        >>> redact("postgresql+psycopg://ann:s3cret@db.lab/runs")
+        'postgresql+psycopg://ann:***@db.lab/runs'
+    """
+    try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return url
+        # Not parseable as a URL: mask whatever sits between "user:" and "@" all the same.
+        head, sep, tail = url.rpartition("@")
+        if not sep or "://" not in head:
+            return url
+        scheme, _, auth = head.partition("://")
+        user = auth.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{tail}" if ":" in auth else url
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # Several writers (CLI runs, test threads) may share one file: wait for the lock, don't fail.
-    cursor.execute("PRAGMA busy_timeout=30000")
-    # WAL lets readers (``redraft show``, progress bars) run beside a writer, and with
-    # synchronous=NORMAL a commit needs no fsync: a power cut may lose the last rounds, but
-    # never leaves a half-written one (each round is one transaction).
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names; None for other databases and for in-memory SQLite."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    name = url.database
+    if name.startswith("file:"):  # a URI filename (?uri=true)
+        name = name[len("file:") :].split("?", 1)[0]
+    return Path(name)
 
 
-def connect(url: str) -> Engine:
-    """Open ``url`` and check it answers, or raise :class:`StoreUnavailableError` naming the fix."""
+@contextmanager
+def _file_lock(database: Path | None) -> Iterator[None]:
+    """An exclusive lock on a sidecar file of a SQLite database (nothing for in-memory ones).
+
+    SQLite's own locks are taken statement by statement, SQLite commits DDL as it goes, and
+    switching to WAL does not wait on its busy handler, so first use of a fresh file by several
+    processes needs a lock that spans a whole step.
+    """
+    if database is None:
+        yield
+        return
+    with database.with_name(database.name + ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sqlite_pragmas(database: Path | None) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # Several writers (CLI runs, test threads) may share one file: wait for the lock, don't fail.
+        cursor.execute("PRAGMA busy_timeout=30000")
+        # WAL lets readers (``redraft show``, progress bars) run beside a writer, and with
+        # synchronous=NORMAL a commit needs no fsync: a power cut may lose the last rounds, but
+        # never leaves a half-written one (each round is one transaction).
+        if database is not None and cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            with _file_lock(database):
+                cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
+
+
+def connect(url: str, *, readonly: bool = False) -> Engine:
+    """Open ``url`` and check it answers, or raise :class:`StoreUnavailableError` naming the fix.
+
+    ``readonly`` opens an existing database for reading only: a missing SQLite file is an error
+    (instead of a new empty database), and nothing is ever written.
+    """
     try:
-        engine = create_engine(url)
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreUnavailableError(
+            f"{redact(url)!r} is not a usable SQLAlchemy URL. "
+            "Use e.g. sqlite:///redraft.db or postgresql+psycopg://user:pass@host/db."
+        ) from exc
+    file = _sqlite_file(parsed)
+    kwargs: dict[str, Any] = {}
+    if readonly and file is not None:
+        if not file.is_file():
+            raise StoreUnavailableError(
+                f"there is no database at {file}: nothing was logged there. Pass --db with the database your run "
+                "or experiment wrote (the default is redraft.db in the current directory)."
+            )
+        # SQLite opens the file itself read-only, so a reading command can never create or change it.
+        parsed = parsed.set(database=f"file:{file}", query={**parsed.query, "mode": "ro", "uri": "true"})
+    elif readonly and parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    try:
+        engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise StoreUnavailableError(
-            f"{url!r} is not a usable SQLAlchemy URL ({exc}). "
+            f"{redact(url)!r} is not a usable SQLAlchemy URL ({exc}). "
             "Use e.g. sqlite:///redraft.db or postgresql+psycopg://user:pass@host/db."
         ) from exc
     except ModuleNotFoundError as exc:
         raise ImportError(
-            f"the driver for {_redact(url)} is not installed ({exc.name}). "
+            f"the driver for {redact(url)} is not installed ({exc.name}). "
             'For PostgreSQL: pip install "redraft[postgres]"'
         ) from exc
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas_readonly if readonly else _sqlite_pragmas(file))
     try:
         with engine.connect():
             pass
@@ -74,18 +148,106 @@ def connect(url: str) -> Engine:
         )
         reason = " ".join(str(exc.orig).split()).rstrip(".?")
         raise StoreUnavailableError(
-            f"cannot open database {_redact(url)}: {reason}. Fix: {hint}, or pass store=None to run without logging."
+            f"cannot open database {redact(url)}: {reason}. Fix: {hint}, or pass store=None to run without logging."
         ) from exc
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (creates it on an empty database)."""
+def _sqlite_pragmas_readonly(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA query_only=ON")  # belt and braces beside mode=ro
+    cursor.close()
+
+
+_MIGRATION_LOCK = 0x7265647261667400  # "redraft\0": the PostgreSQL advisory-lock key of migrations
+
+
+def _script() -> ScriptDirectory:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
+    return ScriptDirectory.from_config(cfg)
+
+
+def _revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _check_known(revision: str | None, url: str) -> None:
+    """Refuse a database migrated by a newer redraft: its schema has columns this code would drop
+    on the floor (or tables it cannot read)."""
+    if revision is None:
+        return
+    try:
+        known = _script().get_revision(revision) is not None
+    except (ResolutionError, CommandError):
+        known = False
+    if not known:
+        raise StoreUnavailableError(
+            f"the database {redact(url)} has schema revision {revision!r}, newer than this redraft knows "
+            f"(newest: {_script().get_current_head()!r}). Upgrade redraft (pip install -U redraft) to use it."
+        )
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (creates it on an empty database).
+
+    Safe when several processes open a fresh database at once: they take a lock (an advisory lock
+    on PostgreSQL, a file lock beside the database on SQLite), and all but the first find the
+    schema current.
+    """
+    head = _script().get_current_head()
+    with engine.connect() as conn:
+        current = _revision(conn)
+    _check_known(current, str(engine.url))
+    if current == head:
+        return
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    # The lock is released only after the migration's transaction has committed, so the next
+    # process in line sees the finished schema.
+    with _file_lock(_sqlite_file(engine.url)), engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Held until this transaction ends; the upgrade runs in the same transaction.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        _check_known(_revision(conn), str(engine.url))
+        if _revision(conn) == head:  # another process migrated while we waited for the lock
+            return
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        try:
+            command.upgrade(cfg, "head")
+        except CommandError as exc:
+            raise StoreUnavailableError(f"cannot migrate {redact(str(engine.url))}: {exc}") from exc
+
+
+def _check_schema(engine: Engine, url: str) -> None:
+    """For read-only use: the schema must be exactly this redraft's (reading never migrates)."""
+    with engine.connect() as conn:
+        current = _revision(conn)
+    _check_known(current, url)
+    head = _script().get_current_head()
+    if current != head:
+        raise StoreUnavailableError(
+            f"the database {redact(url)} has schema revision {current!r}, older than this redraft's {head!r}; "
+            "it is not a redraft database, or was written by an older redraft. Open it once with a writing "
+            "command (e.g. redraft run) to upgrade it."
+        )
+
+
+def _probe_write(engine: Engine, url: str) -> None:
+    """Fail now, not after a model has loaded, when the database cannot be written."""
+    try:
+        with engine.connect() as conn, conn.begin() as tx:
+            conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            tx.rollback()
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = " ".join(str(exc.orig).split()).rstrip(".?")
+        raise StoreUnavailableError(
+            f"the database {redact(url)} cannot be written ({reason}). Fix: check the file's permissions and the "
+            "filesystem, or that the database user may write; reading commands (show, report, export) work "
+            "read-only."
+        ) from exc
 
 
 def round_record(r: Round) -> RoundRecord:
@@ -143,13 +305,22 @@ class SQLStore(Recorder):
         True
     """
 
-    def __init__(self, url: str = DEFAULT_URL) -> None:
+    def __init__(self, url: str = DEFAULT_URL, *, readonly: bool = False) -> None:
         self.url = url
-        self.engine = connect(url)
+        self.readonly = readonly
+        self.engine = connect(url, readonly=readonly)
         # A store dropped without close() (e.g. inside a garbage-collected graph) still closes its
         # pooled connections instead of leaking them to the driver's finalizer.
         self._finalizer = weakref.finalize(self, self.engine.dispose)
-        migrate(self.engine)
+        try:
+            if readonly:
+                _check_schema(self.engine, url)
+            else:
+                migrate(self.engine)
+                _probe_write(self.engine, url)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -276,7 +447,8 @@ class SQLStore(Recorder):
     def run(self, run_id: str) -> Run:
         """One run; a unique prefix of its id is enough."""
         with self.session() as s:
-            matches = list(s.scalars(select(Run).where(Run.id.startswith(run_id))))
+            # autoescape: a '%' or '_' in the prefix is a character, not a LIKE wildcard.
+            matches = list(s.scalars(select(Run).where(Run.id.startswith(run_id, autoescape=True))))
         if len(matches) != 1:
             known = ", ".join(r.id[:8] for r in self.runs()[:10]) or "none yet"
             what = "matches no run" if not matches else f"matches {len(matches)} runs"
@@ -287,7 +459,9 @@ class SQLStore(Recorder):
         """One experiment with its runs; a unique prefix of its id is enough."""
         with self.session() as s:
             query = (
-                select(Experiment).where(Experiment.id.startswith(experiment_id)).options(selectinload(Experiment.runs))
+                select(Experiment)
+                .where(Experiment.id.startswith(experiment_id, autoescape=True))
+                .options(selectinload(Experiment.runs))
             )
             matches = list(s.scalars(query))
             if len(matches) != 1:
