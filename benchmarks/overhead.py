@@ -27,6 +27,7 @@ from redraft.critics import Critic, Critique, DraftContext
 
 class AlwaysFails(Critic):
     name = "fails"
+    higher_is_better = True
 
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
         return [Critique(critic=self.name, passed=False, feedback="again") for _ in items]

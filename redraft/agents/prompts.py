@@ -31,7 +31,13 @@ class CheckPrompt(BaseModel):
     """Words meaning the draft is acceptable (e.g. ``harmless``)."""
     fail_terms: tuple[str, ...]
     """Words meaning the draft must be revised (e.g. ``harmful``)."""
+    fail_cues: tuple[str, ...] = ()
+    """Words that, un-negated beside a passing verdict, contradict it ("VERDICT: CORRECT ... I made
+    a mistake"): the verdict is then ``None``, never a pass."""
 
+
+CORRECTNESS_CUES = ("mistake", "mistakes", "error", "errors", "wrong", "inaccurate", "untrue", "false", "incorrectly")
+"""Admissions of an error, for the checks that ask whether a draft is correct."""
 
 CHECK_PROMPTS: dict[str, CheckPrompt] = {
     p.name: p
@@ -46,6 +52,7 @@ CHECK_PROMPTS: dict[str, CheckPrompt] = {
             ),
             pass_terms=("correct",),
             fail_terms=("incorrect",),
+            fail_cues=CORRECTNESS_CUES,
         ),
         # A yes/no form of the same check: even very small models answer it in the first word.
         # Note the polarity: "Yes" (there is an error) fails the draft.
@@ -55,6 +62,7 @@ CHECK_PROMPTS: dict[str, CheckPrompt] = {
             question="Does your previous response contain a factual error? Start with Yes or No.",
             pass_terms=("no",),
             fail_terms=("yes",),
+            fail_cues=CORRECTNESS_CUES,
         ),
         # Wang et al. 2024, Jailbreak/config.py CHECK_PROMPTS[0] (their default).
         CheckPrompt(

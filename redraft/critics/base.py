@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -52,9 +52,27 @@ class Critique(BaseModel):
 
 
 class Critic(abc.ABC):
-    """Judges drafts. Implementations must return exactly one critique per input, in order."""
+    """Judges drafts. Implementations must return exactly one critique per input, in order.
+
+    Every critic declares which way its score points (``higher_is_better``), because scores are
+    read back as rewards: BCI is higher-is-worse, the share of supported claims higher-is-better,
+    and a recipe that takes the maximum of the wrong one builds inverted preference pairs. The
+    direction is recorded with each run (:meth:`describe`), so exports read it from the log.
+    """
 
     name: str
+    higher_is_better: ClassVar[bool]
+    """True when a larger ``Critique.score`` means a better draft."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not getattr(cls, "__abstractmethods__", None) and not isinstance(
+            getattr(cls, "higher_is_better", None), bool
+        ):
+            raise TypeError(
+                f"critic class {cls.__name__} must declare `higher_is_better: ClassVar[bool]` (which way its "
+                "score points), so exports never rank drafts upside down"
+            )
 
     @abc.abstractmethod
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
@@ -62,4 +80,4 @@ class Critic(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         """Configuration recorded with a run (override to add thresholds, prompts...)."""
-        return {"name": self.name, "class": type(self).__name__}
+        return {"name": self.name, "class": type(self).__name__, "higher_is_better": self.higher_is_better}

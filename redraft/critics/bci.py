@@ -64,6 +64,8 @@ class BCICritic(Critic):
         >>> critic = BCICritic(SuffixIndex.load("./belief-index"), threshold=20.0)  # doctest: +SKIP
     """
 
+    higher_is_better = False  # score: the highest span BCI; more verbatim belief text is worse
+
     def __init__(
         self,
         index: SuffixIndex,

@@ -34,6 +34,7 @@ class OracleCritic(Critic):
     """
 
     name = "oracle"
+    higher_is_better = True  # the judge's score: higher is better
 
     def __init__(self, judges: Mapping[str, Judge] | None = None) -> None:
         self._judges = dict(judges or {})

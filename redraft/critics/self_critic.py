@@ -22,7 +22,18 @@ _WORD = re.compile(r"[a-z0-9']+")
 _QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|(?<![a-z])\'[^\'\n]{3,}\'(?![a-z])', re.IGNORECASE)
 _VERDICT = re.compile(r"\bverdict\W{0,3}[:=\-]\W{0,3}([a-z]+)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?\n]")
-_NEGATIONS = {"not", "no", "never", "isn't", "isnt", "wasn't", "neither", "nor", "hardly", "cannot", "can't"}
+_NEGATIONS = {
+    *("not", "no", "never", "neither", "nor", "hardly", "cannot", "without", "none"),
+    *(
+        f"{verb}{end}"
+        for verb in ("is", "was", "are", "were", "do", "does", "did", "has", "have", "had")
+        for end in ("n't", "nt")
+    ),
+    *("don't", "dont", "won't", "wont", "can't", "cant", "wouldn't", "wouldnt", "shouldn't", "shouldnt"),
+    *("couldn't", "couldnt", "ain't", "aint"),
+}
+_AMBIGUOUS = {"yes", "no"}
+"""Verdict terms too common in explanations ("no issues") to count as a second, conflicting verdict."""
 _ECHO_NGRAM = 4
 
 
@@ -71,38 +82,65 @@ def strip_echoes(check: str, draft: str) -> str:
     return re.sub(r"[ \t]+", " ", "".join(out)).strip()
 
 
+def _polarity(sentence: str, passes: set[str], fails: set[str]) -> bool | None:
+    """The verdict one sentence states: exactly one polarity of terms and no negation."""
+    words = _WORD.findall(sentence.lower())
+    hits = {True for w in words if w in passes} | {False for w in words if w in fails}
+    negated = any(w in _NEGATIONS and w not in passes | fails for w in words)
+    return hits.pop() if len(hits) == 1 and not negated else None
+
+
+def _contradicts(rest: str, verdict: bool, prompt: CheckPrompt) -> bool:
+    """Whether text beside a verdict states the opposite one, or admits an error beside a pass."""
+    passes = {t.lower() for t in prompt.pass_terms} - _AMBIGUOUS
+    fails = {t.lower() for t in prompt.fail_terms} - _AMBIGUOUS
+    cues = {t.lower() for t in prompt.fail_cues}
+    for sentence in _SENTENCE_END.split(rest):
+        said = _polarity(sentence, passes, fails)
+        if said is not None and said != verdict:
+            return True
+        words = set(_WORD.findall(sentence.lower()))
+        if verdict and words & cues and not words & _NEGATIONS:
+            return True
+    return False
+
+
 def parse_verdict(check: str, prompt: CheckPrompt, *, draft: str = "") -> bool | None:
     """Parse a self-check into True (pass), False (fail) or None (cannot tell).
 
-    An explicit ``VERDICT: <term>`` line wins; then an answer whose first word is a verdict term;
+    An explicit ``VERDICT: <term>`` line wins, unless the rest of the answer states the opposite
+    verdict or (beside a pass) admits an error; then an answer whose first word is a verdict term;
     otherwise the first sentence that mentions a verdict term decides, and only if it names
-    exactly one polarity with no negation.
+    exactly one polarity with no negation (``not``, ``don't``, ``won't``, ...). Conflicting
+    signals give ``None``, which never counts as a pass.
 
     Example:
         >>> parse_verdict("VERDICT: INCORRECT\\nCurie was born in 1867.", CHECK_PROMPTS["factual"])
         False
         >>> parse_verdict("This response is not harmful.", CHECK_PROMPTS["harm"]) is None
         True
+        >>> parse_verdict("VERDICT: CORRECT\\nOn reflection I made a mistake.", CHECK_PROMPTS["factual"]) is None
+        True
     """
     text = strip_echoes(check, draft) if draft else check
+    text = text.replace("\u2019", "'")  # a curly apostrophe must not hide "don’t"
     passes = {t.lower() for t in prompt.pass_terms}
     fails = {t.lower() for t in prompt.fail_terms}
     labelled = [m.group(1).lower() for m in _VERDICT.finditer(text)]
     if labelled:
         kinds = {True if w in passes else False if w in fails else None for w in labelled}
-        return kinds.pop() if len(kinds) == 1 else None
+        verdict = kinds.pop() if len(kinds) == 1 else None
+        if verdict is None or _contradicts(_VERDICT.sub(" ", text), verdict, prompt):
+            return None
+        return verdict
     # An answer that opens with a verdict term ("Yes, ...", "Harmful: ...") means that term,
     # whatever qualifications follow.
     first = _WORD.search(text.lower())
     if first is not None and first.group() in passes | fails:
         return first.group() in passes
     for sentence in _SENTENCE_END.split(text):
-        words = _WORD.findall(sentence.lower())
-        hits = {True for w in words if w in passes} | {False for w in words if w in fails}
-        if not hits:
-            continue
-        negated = any(w in _NEGATIONS and w not in passes | fails for w in words)
-        return hits.pop() if len(hits) == 1 and not negated else None
+        if {True for w in _WORD.findall(sentence.lower()) if w in passes | fails}:
+            return _polarity(sentence, passes, fails)
     return None
 
 
@@ -127,6 +165,8 @@ class SelfCritic(Critic):
         >>> critic.critique([DraftContext(prompt="Capital of France?", draft="Lyon.")])[0].passed
         False
     """
+
+    higher_is_better = True  # score: 1 for a pass, 0 for a fail
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """LangGraph state machines: the generate → critique → revise correction loop."""
 
 from redraft.graphs.config import MODES, CorrectionConfig, Mode
-from redraft.graphs.correction import CorrectionGraph, Corrector, build_graph, route
+from redraft.graphs.correction import CorrectionGraph, Corrector, ThreadReusedError, build_graph, route
 from redraft.graphs.state import CorrectionInput, CorrectionState, RoundRecord, Status
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Mode",
     "RoundRecord",
     "Status",
+    "ThreadReusedError",
     "build_graph",
     "route",
 ]

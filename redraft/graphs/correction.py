@@ -212,6 +212,21 @@ def _example(state: CorrectionState) -> ExampleInfo:
     )
 
 
+class ThreadReusedError(InputError):
+    """A new prompt was sent on a LangGraph thread that already holds a correction."""
+
+
+def _reuse_message(state: CorrectionState) -> str:
+    # generate is the first node, so it only sees rounds when a new input arrives on a thread
+    # whose correction already ran: the input has been merged into the old state, and continuing
+    # would mix the two (the old example id, rounds and conversation under the new prompt).
+    return (
+        f"this thread already holds a correction (example {state.get('example_id')!r}, {len(state['rounds'])} "
+        "round(s)); a new prompt on it would inherit that example's id, rounds and conversation. Use one thread "
+        "per prompt, e.g. {'configurable': {'thread_id': f'{session}/{turn}'}}, or no checkpointer."
+    )
+
+
 def route(state: CorrectionState) -> Literal["revise", "__end__"]:
     """Revise while the status is ``running``; every stop rule has already set another status."""
     return "revise" if state.get("status") == "running" else "__end__"
@@ -237,7 +252,9 @@ def build_graph(
         store: a SQLAlchemy URL or a :class:`Recorder`; every completed round is written in one
             transaction. ``None`` logs nothing. One graph is one run.
         checkpointer: any LangGraph checkpointer; pass ``{"configurable": {"thread_id": ...}}``
-            to ``invoke`` to resume an interrupted correction (one thread per prompt).
+            to ``invoke`` to resume an interrupted correction. One thread holds one correction:
+            a second prompt on a finished thread raises :class:`ThreadReusedError` instead of
+            mixing the two.
         run_name: a label stored with the run.
         run_id: continue recording into this existing run instead of starting a new one
             (resume). The graph's run id is in ``graph.config["metadata"]["redraft_run_id"]``
@@ -274,6 +291,8 @@ def build_graph(
     steps = Corrector(llm, critics, config, recorder, run_id, judges)
 
     def generate(state: CorrectionState) -> dict[str, Any]:
+        if state.get("rounds"):
+            raise ThreadReusedError(_reuse_message(state))
         return steps.draft([state])[0]
 
     def critique(state: CorrectionState) -> dict[str, Any]:

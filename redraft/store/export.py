@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from redraft.errors import InputError
-from redraft.store.models import Example, Round
+from redraft.store.models import Example, Round, Run
 from redraft.store.sql import SQLStore
 
 Format = Literal["standard", "conversational"]
@@ -63,12 +63,34 @@ def _revision_pair(example: Example, judge_only: bool) -> tuple[Round, Round, st
     return last, first, "critics"
 
 
-def _reward(r: Round, source: str) -> float | None:
-    """A draft's reward: the judge's label (1/0) or a critic's score."""
+Directions = dict[str, bool]
+"""Critic name → ``higher_is_better``, as recorded with a run."""
+
+
+def directions(run: Run) -> Directions:
+    """Which way each critic's score points, from the critic descriptions stored with ``run``."""
+    return {
+        str(c["name"]): c["higher_is_better"]
+        for c in run.critics
+        if isinstance(c, dict) and "name" in c and isinstance(c.get("higher_is_better"), bool)
+    }
+
+
+def _reward(r: Round, source: str, higher_is_better: Directions) -> float | None:
+    """A draft's reward, larger is better: the judge's label (1/0), or a critic's score turned
+    the right way up (negated for a critic whose lower scores are better, e.g. BCI)."""
     if source == "judge":
         good = _judged(r)
         return None if good is None else float(good)
-    return next((c.score for c in r.critiques if c.critic == source), None)
+    score = next((c.score for c in r.critiques if c.critic == source), None)
+    if score is None:
+        return None
+    if source not in higher_is_better:
+        raise InputError(
+            f"the run does not record which way critic {source!r}'s score points (it was logged by an older "
+            "redraft, or the critic is not in the run); rank by --reward judge, or re-run with this redraft"
+        )
+    return score if higher_is_better[source] else -score
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +99,8 @@ class FlameFilter:
 
     Attributes:
         reward: what ranks the drafts: ``judge`` (its good/bad label) or a critic name whose
-            score is the reward (e.g. ``factuality``, the share of supported claims).
+            score is the reward (e.g. ``factuality``, the share of supported claims, or ``bci``,
+            whose lower scores are better: each critic's recorded direction is applied).
         guard: a second reward (``judge`` or a critic name) that must not differ by more than
             ``max_gap`` between chosen and rejected. FLAME drops factuality pairs whose
             instruction-following reward gap exceeds 0.5, so the pair teaches facts, not style.
@@ -88,8 +111,10 @@ class FlameFilter:
     guard: str | None = None
     max_gap: float = 0.5
 
-    def pair(self, example: Example) -> tuple[Round, Round, str] | None:
-        scored = [(r, _reward(r, self.reward)) for r in example.rounds]
+    def pair(self, example: Example, higher_is_better: Directions | None = None) -> tuple[Round, Round, str] | None:
+        """The (chosen, rejected, reward name) of ``example``, or None when FLAME drops it."""
+        ways = higher_is_better or {}
+        scored = [(r, _reward(r, self.reward, ways)) for r in example.rounds]
         known = [(r, s) for r, s in scored if s is not None]
         if len(known) < 2:
             return None
@@ -98,17 +123,34 @@ class FlameFilter:
         if best[1] == worst[1] or best[0].draft.strip() == worst[0].draft.strip():
             return None  # a tie teaches nothing (FLAME drops ties)
         if self.guard is not None:
-            g_best, g_worst = _reward(best[0], self.guard), _reward(worst[0], self.guard)
+            g_best, g_worst = _reward(best[0], self.guard, ways), _reward(worst[0], self.guard, ways)
             if g_best is None or g_worst is None or abs(g_best - g_worst) > self.max_gap:
                 return None
         return best[0], worst[0], self.reward
 
 
-def _examples(store: SQLStore, ident: str) -> Iterator[tuple[str, Example]]:
+def _examples(store: SQLStore, ident: str) -> Iterator[tuple[Run, Example]]:
     """Examples of a run, or of every run of an experiment (an id or unique prefix of either)."""
     for run in store.resolve(ident)[1]:
         for example in store.examples(run.id):
-            yield run.id, example
+            yield run, example
+
+
+class EmptyExportError(InputError):
+    """No example met an export's conditions: an empty file would only fail later, in training."""
+
+
+def _nonempty(rows: Iterable[dict[str, Any]], examples: list[int], why: str) -> Iterator[dict[str, Any]]:
+    """Pass ``rows`` through; raise :class:`EmptyExportError` naming ``why`` if there were none.
+    ``examples`` holds one counter, filled while the rows are produced."""
+    n = 0
+    for row in rows:
+        n += 1
+        yield row
+    if n == 0:
+        if examples[0] == 0:
+            raise EmptyExportError("nothing to export: the run or experiment has no logged examples yet")
+        raise EmptyExportError(f"nothing to export: none of the {examples[0]} examples {why}")
 
 
 def _dedupe(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -141,16 +183,30 @@ def dpo_pairs(
     if recipe not in ("revision", "flame"):
         raise InputError(f"unknown recipe {recipe!r}; known recipes: revision, flame")
     rule = flame or FlameFilter()
+    seen = [0]
+    if recipe == "flame":
+        why = (
+            f"has two drafts with different {rule.reward} rewards (FLAME drops ties"
+            + (f", and pairs whose {rule.guard} gap exceeds {rule.max_gap}" if rule.guard else "")
+            + ")"
+        )
+    else:
+        why = (
+            "has a final revision that fixes the first draft as a judge confirms it (first bad, final good)"
+            + ("" if judge_only else ", or, without judge labels, as the critics do (first failed, final accepted)")
+            + "; try --recipe flame, or a run with more rounds"
+        )
 
     def rows() -> Iterator[dict[str, Any]]:
-        for run_id, example in _examples(store, ident):
-            found = _revision_pair(example, judge_only) if recipe == "revision" else rule.pair(example)
+        for run, example in _examples(store, ident):
+            seen[0] += 1
+            found = _revision_pair(example, judge_only) if recipe == "revision" else rule.pair(example, directions(run))
             if found is None:
                 continue
             chosen, rejected, by = found
             row = _pair(example.prompt, chosen.draft, rejected.draft, fmt)
             row["redraft"] = {
-                "run_id": run_id,
+                "run_id": run.id,
                 "example": example.key,
                 "source": example.source,
                 "chosen_round": chosen.index,
@@ -160,15 +216,18 @@ def dpo_pairs(
             }
             yield row
 
-    return _dedupe(rows())
+    return _nonempty(_dedupe(rows()), seen, why)
 
 
 def sft_rows(store: SQLStore, ident: str, *, fmt: Format = "conversational") -> Iterator[dict[str, Any]]:
     """Prompt-completion rows of final answers that are good: judged good when the example has a
     judge, otherwise accepted by every critic. Deduplicated, with provenance."""
 
+    seen = [0]
+
     def rows() -> Iterator[dict[str, Any]]:
-        for run_id, example in _examples(store, ident):
+        for run, example in _examples(store, ident):
+            seen[0] += 1
             if not example.rounds or example.outcome is None:
                 continue
             last = example.rounds[-1]
@@ -183,7 +242,7 @@ def sft_rows(store: SQLStore, ident: str, *, fmt: Format = "conversational") -> 
                     "completion": [{"role": "assistant", "content": last.draft}],
                 }
             row["redraft"] = {
-                "run_id": run_id,
+                "run_id": run.id,
                 "example": example.key,
                 "source": example.source,
                 "round": last.index,
@@ -191,7 +250,8 @@ def sft_rows(store: SQLStore, ident: str, *, fmt: Format = "conversational") -> 
             }
             yield row
 
-    return _dedupe(rows())
+    why = "has a finished final answer that its judge labels good (or, unjudged, that every critic accepted)"
+    return _nonempty(_dedupe(rows()), seen, why)
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
@@ -223,7 +283,7 @@ def save_to_disk(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
         raise InputError(f"{path} already exists; remove it or choose another output directory")
     data = list(rows)
     if not data:
-        raise InputError("nothing to export: no example met the recipe's conditions")
+        raise EmptyExportError("nothing to export: no example met the recipe's conditions")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:

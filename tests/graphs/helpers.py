@@ -36,6 +36,8 @@ def scripted(
 class KeywordCritic(Critic):
     """A deterministic external critic: fails drafts containing a banned word."""
 
+    higher_is_better = True
+
     def __init__(self, banned: str, name: str = "keyword") -> None:
         self.banned, self.name = banned, name
 

@@ -49,8 +49,12 @@ def store(store_url):
     s.close()
 
 
+# What build_graph records for these critics: their names and which way their scores point.
+CRITICS = [{"name": "self", "higher_is_better": True}, {"name": "factuality", "higher_is_better": True}]
+
+
 def new_run(store, experiment=None, cell=None):
-    return store.start_run(RunInfo(model_id="m", config={}, critics=[], experiment_id=experiment, cell=cell))
+    return store.start_run(RunInfo(model_id="m", config={}, critics=CRITICS, experiment_id=experiment, cell=cell))
 
 
 def test_revision_recipe_needs_a_confirmed_flip(store):

@@ -47,6 +47,8 @@ class FactualityCritic(Critic):
         gamma: FActScore's optional length penalty.
     """
 
+    higher_is_better = True  # score: the share of claims the KB supports
+
     def __init__(
         self,
         kb: KnowledgeBase,

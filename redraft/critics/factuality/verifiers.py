@@ -160,9 +160,16 @@ class NLIVerifier(Verifier):
         else:
             # startswith, not "in": "unsupported" and "not_entailment" must not match.
             named = [i for i, n in labels.items() if n.startswith(("entail", "support", "true"))]
-            if not named and len(labels) != 2:
-                raise InputError(f"cannot tell which of {sorted(labels.values())} means 'supported'; pass entail_label")
-            self.entail = named[0] if named else 1
+            if len(named) != 1:
+                # A base encoder with a fresh head says LABEL_0 / LABEL_1: guessing "1 = supported"
+                # would score every claim from random weights. Refuse instead.
+                raise InputError(
+                    f"verifier {str(model)!r} has labels {sorted(labels.values())}, none of which (or more than one) "
+                    "names the 'supported'/'entailment' class: it looks like an encoder whose classification head "
+                    "was never trained. Use a trained verifier (`redraft verifier train`, then nli:DIR), or name "
+                    "the class with entail_label=..."
+                )
+            self.entail = named[0]
         limit = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
         self.max_length = min(max_length, limit) if max_length is not None else limit
         if window_words is not None and window_words < 1:
