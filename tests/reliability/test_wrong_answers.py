@@ -88,11 +88,8 @@ def test_a_base_encoder_as_nli_verifier_is_refused(tmp_path):
 
     with pytest.raises(InputError, match="never trained"):
         NLIVerifier(str(encoder_dir()))
-    result = CliRunner().invoke(
-        cli.app,
-        ["run", "--critic", "factuality", "--verifier", f"nli:{encoder_dir()}", "--prompt", "q"]
-        + ["--db", str(tmp_path / "x.db")],
-    )
+    args = ["run", "--critic", "factuality", "--verifier", f"nli:{encoder_dir()}", "--prompt", "q"]
+    result = CliRunner().invoke(cli.app, [*args, "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 2 and "never trained" in " ".join(result.output.split())
 
 
