@@ -23,13 +23,24 @@ def read_objects(path: Path, field: str | None, example: str) -> Iterator[tuple[
     """
     if not path.is_file():
         raise InputError(f"{path} does not exist; pass a JSONL file with one {example} per line")
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            yield from _object(path, n, raw, field, example)
+
+
+def _object(path: Path, n: int, raw: bytes, field: str | None, example: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        line = raw.decode("utf-8-sig" if n == 1 else "utf-8")  # a BOM may open the file
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}:{n} is not valid UTF-8 (byte {exc.start + 1} of the line); save the file as UTF-8"
+        ) from exc
+    if line.strip():
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise InputError(f"{path}:{n} is not valid JSON ({msg})") from exc
         if not isinstance(row, dict):
             raise InputError(f"{path}:{n} is not a JSON object; write one object per line, e.g. {example}")
         if field is not None and not isinstance(row.get(field), str):

@@ -27,18 +27,21 @@ from rich.table import Table
 
 from redraft._jsonl import read_objects
 from redraft.agents.base import LLM, SamplingParams
-from redraft.critics import CriticOptions, check_critic_names
+from redraft.critics import CriticOptions, preflight
 from redraft.errors import InputError, RedraftError
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput
 from redraft.store.sql import SQLStore, redact
 
-app = typer.Typer(
-    help="Agentic self-correction for LLMs: generate → critique → revise, logged to SQL.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-export_app = typer.Typer(help="Export logged runs as training data.", no_args_is_help=True)
+
+def _group(help_text: str) -> typer.Typer:
+    """A command group. Help text is shown as written: with rich markup on, "redraft[ray]"
+    loses its "[ray]" (read as a style tag)."""
+    return typer.Typer(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+app = _group("Agentic self-correction for LLMs: generate → critique → revise, logged to SQL.")
+export_app = _group("Export logged runs as training data.")
 app.add_typer(export_app, name="export")
 console = Console()
 
@@ -182,12 +185,15 @@ def run_prompts(
 ) -> str:
     """Run the correction graph over ``items``, logging to ``store``; return the run id."""
     from redraft.critics import make_critic
-    from redraft.graphs.correction import build_graph
+    from redraft.graphs.correction import Corrector, build_graph
 
     critics = [make_critic(name, llm, critic_options) for name in critic_names]
-    for item in items:  # validate every prompt before generating anything
-        if not item["prompt"].strip():
-            raise InputError(f"prompt {item.get('example_id')} is empty; every prompt needs text")
+    check = Corrector(llm, [], config)
+    for item in items:  # validate every prompt (empty, too long for the context) before generating anything
+        try:
+            check.opening(item["prompt"])
+        except InputError as exc:
+            raise InputError(f"prompt {item.get('example_id')}: {exc}") from exc
     done: set[str] = set()
     if resume is not None:
         run = store.run(resume)
@@ -211,20 +217,25 @@ def run_prompts(
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         )
-        with Progress(*columns, console=console, transient=verbose) as progress:
-            task = progress.add_task("correcting", total=len(items), completed=len(done))
-            for item in items:
-                key = item.get("example_id", "")
-                if key in done:
-                    continue
-                cfg: Any = {"configurable": {"thread_id": f"{run_id}/{key}"}}
-                snapshot = graph.get_state(cfg) if saver is not None else None
-                out = graph.invoke(None if snapshot and snapshot.next else item, cfg)
-                progress.advance(task)
-                if verbose:
-                    progress.stop()
-                    print_rounds(out["prompt"], [dict(r) for r in out["rounds"]], out.get("status", "?"))
-                    progress.start()
+        try:
+            with Progress(*columns, console=console, transient=verbose) as progress:
+                task = progress.add_task("correcting", total=len(items), completed=len(done))
+                for item in items:
+                    key = item.get("example_id", "")
+                    if key in done:
+                        continue
+                    cfg: Any = {"configurable": {"thread_id": f"{run_id}/{key}"}}
+                    snapshot = graph.get_state(cfg) if saver is not None else None
+                    out = graph.invoke(None if snapshot and snapshot.next else item, cfg)
+                    progress.advance(task)
+                    if verbose:
+                        progress.stop()
+                        print_rounds(out["prompt"], [dict(r) for r in out["rounds"]], out.get("status", "?"))
+                        progress.start()
+        except BaseException:
+            # Every finished round is logged; say how to continue instead of leaving an anonymous run.
+            console.print(f"[yellow]run {run_id} stopped before the end; continue it with --resume {run_id[:8]}[/]")
+            raise
     store.finish_run(run_id)
     return run_id
 
@@ -320,12 +331,10 @@ def run(
         config = _config(max_rounds, mode, max_new_tokens)
         items = _read_prompts(prompt, input_path)
         names = critic or ["self"]
-        check_critic_names(names)
-        if "bci" in names and index is None:
-            raise InputError("the bci critic needs an index: pass --index PATH (build one with `redraft index build`)")
         options = CriticOptions(
             index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len, kb=kb, verifier=verifier
         )
+        preflight(names, options)  # everything checkable without the model, before loading it
         store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
         llm = _backend_llm(backend, model, device, base_url)
         run_id = run_prompts(
@@ -462,7 +471,7 @@ def export_sft(
 
 # -- redraft experiment / report -----------------------------------------------------------------------
 
-experiment_app = typer.Typer(help="Multi-round correction experiments over datasets.", no_args_is_help=True)
+experiment_app = _group("Multi-round correction experiments over datasets.")
 app.add_typer(experiment_app, name="experiment")
 
 
@@ -495,7 +504,7 @@ def experiment_run(
 ) -> None:
     """Run an experiment grid (datasets × critics × modes × max_rounds), or resume one.
 
-    With ``--workers N`` this process runs shard 0 and spawns N-1 workers for the other shards;
+    With --workers N this process runs shard 0 and spawns N-1 workers for the other shards;
     each loads its own model and writes to the same database (use PostgreSQL for many workers).
     """
     from redraft.experiments import ExperimentRunner, ExperimentSpec
@@ -512,6 +521,7 @@ def experiment_run(
             store = SQLStore(_db_url(db or DEFAULT_DB))
             experiment = store.experiment(cast(str, resume))
             spec, experiment_id = ExperimentSpec.parse(experiment.spec, f"experiment {experiment.id}"), experiment.id
+        preflight(sorted({name for names in spec.critics for name in names}), spec.critic_options)
         if executor == "ray":
             from redraft.experiments.executors import RayExecutor
 
@@ -568,7 +578,7 @@ def report(
 
 # -- redraft train ----------------------------------------------------------------------------------
 
-train_app = typer.Typer(help="Train on exported pairs (needs redraft[train]).", no_args_is_help=True)
+train_app = _group("Train on exported pairs (needs redraft[train]).")
 app.add_typer(train_app, name="train")
 
 
@@ -616,7 +626,7 @@ def train_dpo_command(
 
 # -- redraft index ------------------------------------------------------------------------------------
 
-index_app = typer.Typer(help="Build and query suffix indexes over a belief corpus.", no_args_is_help=True)
+index_app = _group("Build and query suffix indexes over a belief corpus.")
 app.add_typer(index_app, name="index")
 
 
@@ -790,7 +800,7 @@ def index_calibrate(
 
 # -- redraft verifier -----------------------------------------------------------------------------------
 
-verifier_app = typer.Typer(help="The factuality critic's default verifier.", no_args_is_help=True)
+verifier_app = _group("The factuality critic's default verifier.")
 app.add_typer(verifier_app, name="verifier")
 
 

@@ -69,8 +69,6 @@ def _factuality(llm: LLM, options: CriticOptions) -> Critic:
     elif options.verifier == "llm":
         verifier = LLMVerifier(llm)
     elif options.verifier.startswith("nli:"):
-        from pathlib import Path
-
         from redraft.critics.factuality.verifiers import trained_verifier
 
         path = options.verifier[4:]
@@ -78,9 +76,7 @@ def _factuality(llm: LLM, options: CriticOptions) -> Critic:
         # A verifier trained by redraft is read with its training settings (windows, length).
         verifier = trained_verifier(local) if (local / "redraft_verifier.json").is_file() else NLIVerifier(path)
     else:
-        raise InputError(
-            f"unknown verifier {options.verifier!r}; known verifiers: default, lexical, llm, nli:<model path>"
-        )
+        raise InputError(f"unknown verifier {options.verifier!r}; known verifiers: {', '.join(VERIFIERS)}")
     return FactualityCritic(kb, verifier, threshold=options.factuality_threshold)
 
 
@@ -102,6 +98,39 @@ def check_critic_names(names: list[str]) -> None:
     for name in names:
         if name not in CRITICS:
             raise InputError(f"unknown critic {name!r}; known critics: {', '.join(sorted(CRITICS))}")
+
+
+VERIFIERS = ("default", "lexical", "llm", "nli:<model path>")
+
+
+def preflight(names: list[str], options: CriticOptions) -> None:
+    """Check everything the critics ``names`` will need that can be checked without a model: the
+    names, the index header, the knowledge base and the verifier. Commands call this before
+    loading the model, so a typo fails in a second instead of after a minute of loading."""
+    check_critic_names(names)
+    if "bci" in names:
+        if options.index is None:
+            raise InputError("the bci critic needs an index: pass --index PATH (build one with `redraft index build`)")
+        from redraft.provenance.index import read_header
+
+        read_header(options.index)
+    if "factuality" not in names:
+        return
+    if options.kb is not None and not options.kb.is_file():
+        raise InputError(f"knowledge base {options.kb} does not exist; pass a JSONL file with --kb")
+    verifier = options.verifier
+    if verifier == "default":
+        from redraft.critics.factuality.verifiers import default_verifier_path
+
+        default_verifier_path()
+    elif verifier.startswith("nli:"):
+        path = verifier[4:]
+        if not path:
+            raise InputError("--verifier nli: needs a model path, e.g. nli:/models/my-verifier")
+        if path.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
+            raise InputError(f"verifier model path {path} does not exist")
+    elif verifier not in VERIFIERS:
+        raise InputError(f"unknown verifier {verifier!r}; known verifiers: {', '.join(VERIFIERS)}")
 
 
 def make_critic(name: str, llm: LLM, options: CriticOptions | None = None) -> Critic:
@@ -136,4 +165,5 @@ __all__ = [
     "check_critic_names",
     "make_critic",
     "parse_verdict",
+    "preflight",
 ]

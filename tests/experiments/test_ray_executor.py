@@ -84,8 +84,9 @@ def test_an_actor_killed_mid_run_is_restarted_and_no_round_is_lost_or_repeated(c
 
     thread = threading.Thread(target=drive)
     thread.start()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    # Wait for the event, not a clock: actors start slowly on a loaded machine, and a kill before
+    # the first written round proves nothing. pytest-timeout bounds a run that never gets there.
+    while thread.is_alive():
         runs = [r.id for r in store.experiment(exp).runs]
         if ex.actors and store.progress(runs)[1] >= 10:
             break
@@ -108,8 +109,7 @@ def test_driver_killed_then_resumed(cluster, tmp_path):
     assert driver.stdout is not None
     exp = driver.stdout.readline().strip()
     store = SQLStore(url)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and driver.poll() is None:
+    while driver.poll() is None:  # the event (rounds written), not a clock
         if store.progress([r.id for r in store.experiment(exp).runs])[1] >= 10:
             break
         time.sleep(0.05)

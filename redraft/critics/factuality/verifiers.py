@@ -245,8 +245,8 @@ def trained_verifier(path: str | Path, *, device: str = "cpu") -> NLIVerifier:
     )
 
 
-def default_verifier(*, device: str = "cpu") -> NLIVerifier:
-    """The trained MiniLM cross-encoder from the cache (``redraft verifier train`` builds it)."""
+def default_verifier_path() -> Path:
+    """Where the trained default verifier is cached; raises, naming the fix, when it is not there."""
     from redraft.critics.factuality.training import default_verifier_dir
 
     path = default_verifier_dir()
@@ -256,6 +256,11 @@ def default_verifier(*, device: str = "cpu") -> NLIVerifier:
             "`redraft verifier train` (under an hour on a 2-core CPU; it resumes if interrupted), or pass "
             "verifier=LexicalVerifier()/NLIVerifier(path)."
         )
-    verifier = trained_verifier(path, device=device)
+    return path
+
+
+def default_verifier(*, device: str = "cpu") -> NLIVerifier:
+    """The trained MiniLM cross-encoder from the cache (``redraft verifier train`` builds it)."""
+    verifier = trained_verifier(default_verifier_path(), device=device)
     verifier.name = "default"
     return verifier
