@@ -168,6 +168,9 @@ def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[Cor
             items.append(item)
     if not items:
         raise InputError("nothing to run: pass --prompt TEXT (repeatable) or --input prompts.jsonl")
+    for item in items:  # the model is not needed to see an empty prompt
+        if not item["prompt"].strip():
+            raise InputError(f"prompt {item['example_id']} is empty; every prompt needs text")
     return items
 
 

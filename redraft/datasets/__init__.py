@@ -31,15 +31,19 @@ def load(name: str, *, limit: int | None = None, seed: int = 0, path: Path | Non
         >>> len(rows), rows[0].labels["should_refuse"]
         (3, True)
     """
-    if name == "jsonl":
-        if path is None:
-            raise InputError("the jsonl dataset needs a path: {name: jsonl, path: prompts.jsonl}")
-        rows = from_jsonl(path)
-    elif name in DATASETS:
-        rows = DATASETS[name]()
-    else:
-        raise InputError(f"unknown dataset {name!r}; known: {', '.join([*DATASETS, 'jsonl'])}")
+    check_dataset(name, path)
+    rows = from_jsonl(path) if name == "jsonl" and path is not None else DATASETS[name]()
     return sample(rows, limit, seed)
 
 
-__all__ = ["DATASETS", "Row", "from_jsonl", "load", "sample"]
+def check_dataset(name: str, path: Path | None = None) -> None:
+    """Raise :class:`InputError` unless ``name`` (with ``path`` for ``jsonl``) names a dataset;
+    loads nothing, so experiment files are checked before any model or data loads."""
+    if name == "jsonl":
+        if path is None:
+            raise InputError("the jsonl dataset needs a path: {name: jsonl, path: prompts.jsonl}")
+    elif name not in DATASETS:
+        raise InputError(f"unknown dataset {name!r}; known: {', '.join([*DATASETS, 'jsonl'])}")
+
+
+__all__ = ["DATASETS", "Row", "check_dataset", "from_jsonl", "load", "sample"]

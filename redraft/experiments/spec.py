@@ -6,7 +6,7 @@ import itertools
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from redraft.agents.base import SamplingParams
 from redraft.critics import CriticOptions, check_critic_names
@@ -41,6 +41,13 @@ class DatasetSpec(BaseModel):
     """Sample this many rows (all when omitted)."""
     seed: int = 0
     path: Path | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> DatasetSpec:
+        from redraft.datasets import check_dataset
+
+        check_dataset(self.name, self.path)
+        return self
 
 
 class Cell(BaseModel):
@@ -143,7 +150,9 @@ class ExperimentSpec(BaseModel):
         if not path.is_file():
             raise InputError(f"{path} does not exist; write an experiment file like:\n{EXAMPLE}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))  # safe: no tags that build objects
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} is not valid UTF-8 (byte {exc.start + 1}); save it as UTF-8") from exc
         except yaml.YAMLError as exc:
             raise InputError(f"{path} is not valid YAML: {exc}") from exc
         return cls.parse(data, str(path))
