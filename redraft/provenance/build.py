@@ -143,8 +143,9 @@ def iter_documents(
                         continue
                     try:
                         row = json.loads(_decode(raw, stats))
-                    except json.JSONDecodeError as exc:
-                        raise InputError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
+                    except (json.JSONDecodeError, RecursionError) as exc:
+                        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                        raise InputError(f"{path}:{n} is not valid JSON ({msg})") from exc
                     if not isinstance(row, dict) or not isinstance(row.get(text_field), str):
                         raise InputError(
                             f"{path}:{n} has no string field {text_field!r}; every JSONL line needs one "
