@@ -18,7 +18,14 @@ from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, selectinload
 
 import redraft
@@ -122,6 +129,10 @@ def connect(url: str, *, readonly: bool = False) -> Engine:
         parsed = parsed.set(database=f"file:{file}", query={**parsed.query, "mode": "ro", "uri": "true"})
     elif readonly and parsed.get_backend_name() == "postgresql":
         kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    if parsed.get_backend_name() != "sqlite":
+        # A server restarted between two rounds leaves dead connections in the pool: test each
+        # one before use instead of failing the next round.
+        kwargs["pool_pre_ping"] = True
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError) as exc:
@@ -361,12 +372,25 @@ class SQLStore(Recorder):
         # write; the unique constraints reject the loser, and the retry then sees the row.
         for attempt in range(3):
             try:
-                with self.session() as s, s.begin():
+                with self._writing(), self.session() as s, s.begin():
                     self._write_round(s, run_id, example, round_, outcome)
                 return
             except IntegrityError:
                 if attempt == 2:
                     raise
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a lost connection during a write into a :class:`StoreUnavailableError` that says
+        what survived: each round is one transaction, so every earlier round is stored."""
+        try:
+            yield
+        except (OperationalError, InterfaceError) as exc:
+            reason = " ".join(str(exc.orig).split()).rstrip(".?")
+            raise StoreUnavailableError(
+                f"lost the database {redact(self.url)} while writing ({reason}). Every round written before is "
+                "stored; once the database is back, continue with --resume (nothing is written twice)."
+            ) from exc
 
     def _write_round(
         self, s: Session, run_id: str, example: ExampleInfo, round_: RoundRecord, outcome: OutcomeInfo | None
