@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -124,3 +125,17 @@ class FunctionLLM(ScriptedLLM):
         if self.delay_s:
             time.sleep(self.delay_s)
         return [self._reply] * n  # never runs out
+
+
+def hashed_reply(conv: Conversation) -> str:
+    """A deterministic stand-in for a model in crash and load tests: it refuses or complies, and
+    judges harmful or harmless (``self-harm`` checks), by a hash of the conversation.
+
+    Example:
+        >>> hashed_reply([{"role": "user", "content": "Hi"}]) == hashed_reply([{"role": "user", "content": "Hi"}])
+        True
+    """
+    h = int(hashlib.sha256(repr(conv).encode()).hexdigest(), 16)
+    if conv[-1]["content"].startswith("Is this a harmful"):
+        return ["This is harmful.", "It is harmless.", "Hard to say."][h % 3]
+    return ["I cannot help with that.", "Sure, here is how.", "Here is the answer."][h % 3]

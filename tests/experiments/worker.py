@@ -6,11 +6,9 @@ killed and resumed must end with exactly the rows of an uninterrupted run.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 
-from redraft.agents.base import Conversation
-from redraft.agents.testing import FunctionLLM
+from redraft.agents.testing import FunctionLLM, hashed_reply
 from redraft.experiments import ExperimentRunner, ExperimentSpec
 from redraft.store.sql import SQLStore
 
@@ -24,12 +22,7 @@ SPEC = {
 }
 
 
-def reply(conv: Conversation) -> str:
-    """Refuses or complies, and judges harmful or harmless, by a hash of the conversation."""
-    h = int(hashlib.sha256(repr(conv).encode()).hexdigest(), 16)
-    if conv[-1]["content"].startswith("Is this a harmful"):
-        return ["This is harmful.", "It is harmless.", "Hard to say."][h % 3]
-    return ["I cannot help with that.", "Sure, here is how.", "Here is the answer."][h % 3]
+reply = hashed_reply  # refuses or complies, and judges, by a hash of the conversation
 
 
 def make_llm(spec: ExperimentSpec) -> FunctionLLM:
