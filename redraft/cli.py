@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -26,9 +27,10 @@ from rich.progress import (
 from rich.table import Table
 
 from redraft._jsonl import read_objects
+from redraft.agents.backends import EMBEDDED, BackendSpec, load_llm
 from redraft.agents.base import LLM, SamplingParams
 from redraft.critics import CriticOptions, preflight
-from redraft.errors import InputError, RedraftError
+from redraft.errors import InputError, RedraftError, invalid_fields
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput
 from redraft.store.sql import SQLStore, redact
@@ -63,6 +65,12 @@ ModelOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, ...")]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="transformers (local) | vllm (in-process, GPU) | openai (HTTP server).")
+]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option("--base-url", help="For --backend openai, e.g. http://127.0.0.1:8000/v1.")
+]
 DB_ENV = "REDRAFT_DB"
 DbOpt = Annotated[
     str,
@@ -84,34 +92,20 @@ def _db_url(db: str) -> str:
     return db if "://" in db else f"sqlite:///{db}"
 
 
-def _load_llm(model: str | None, device: str) -> LLM:
-    with console.status("Loading model (the first use of the embedded model caches a fast copy, ~30 s)..."):
-        if model is None:
-            from redraft.agents.embedded import default_llm
+def _backend(backend: str, model: str | None, device: str, base_url: str | None) -> BackendSpec:
+    """The validated model choice of --backend/--model/--device/--base-url."""
+    try:
+        return BackendSpec.model_validate(
+            {"backend": backend, "model": model or EMBEDDED, "device": device, "base_url": base_url}
+        )
+    except ValidationError as exc:
+        raise invalid_fields("the model options", exc) from exc
 
-            return default_llm(device=device)
-        from redraft.agents.transformers_llm import TransformersLLM
 
-        return TransformersLLM(model, device=device)
-
-
-def _backend_llm(backend: str, model: str | None, device: str, base_url: str | None) -> LLM:
-    """The LLM for ``--backend``: local transformers, an in-process vLLM engine, or an HTTP server."""
-    if backend == "transformers":
-        return _load_llm(model, device)
-    if model is None:
-        raise InputError(f"--backend {backend} needs --model (a model path or served model name)")
-    if backend == "vllm":
-        from redraft.agents.vllm_engine import VLLMEngineLLM
-
-        return VLLMEngineLLM(model)
-    if backend == "openai":
-        if base_url is None:
-            raise InputError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1 for `vllm serve`")
-        from redraft.agents.openai_compat import OpenAICompatLLM
-
-        return OpenAICompatLLM(base_url, model)
-    raise InputError(f"unknown backend {backend!r}; known backends: transformers, vllm, openai")
+def _load(spec: BackendSpec) -> LLM:
+    what = "the embedded model (its first use caches a fast copy, ~30 s)" if spec.model == EMBEDDED else spec.model
+    with console.status(f"Loading {what} ({spec.backend})..."):
+        return load_llm(spec)
 
 
 def _config(max_rounds: int, mode: str, max_new_tokens: int) -> CorrectionConfig:
@@ -260,10 +254,13 @@ def demo(
     device: DeviceOpt = "cpu",
     max_new_tokens: TokensOpt = 96,
     bci: Annotated[bool, typer.Option("--bci/--no-bci", help="Also run the BCI critic on the demo corpus.")] = True,
+    backend: BackendOpt = "transformers",
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Correct a few prompts with the embedded model (self-critic + BCI critic) and log every round."""
     try:
         config = _config(max_rounds, mode, max_new_tokens)
+        spec = _backend(backend, model, device, base_url)
         names, options = ["self-error"], None
         if bci:
             from redraft.errors import ModelNotFoundError
@@ -279,7 +276,7 @@ def demo(
             except ModelNotFoundError as exc:
                 console.print(f"[yellow]BCI critic skipped:[/] {exc}")
         store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
-        llm = _load_llm(model, device)
+        llm = _load(spec)
         items: list[CorrectionInput] = [
             {"prompt": p, "example_id": f"demo-{i}", "source": "demo"} for i, p in enumerate(DEMO_PROMPTS)
         ]
@@ -321,12 +318,8 @@ def run(
     bci_min_len: Annotated[int, typer.Option("--bci-min-len", help="Minimum span length in tokens.")] = 8,
     kb: Annotated[Path | None, typer.Option("--kb", help="JSONL knowledge base for --critic factuality.")] = None,
     verifier: Annotated[str, typer.Option("--verifier", help="default | lexical | llm | nli:<path>")] = "lexical",
-    backend: Annotated[
-        str, typer.Option("--backend", help="transformers (local) | vllm (in-process, GPU) | openai (HTTP server).")
-    ] = "transformers",
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="For --backend openai, e.g. http://127.0.0.1:8000/v1.")
-    ] = None,
+    backend: BackendOpt = "transformers",
+    base_url: BaseUrlOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
 ) -> None:
     """Run the correction loop over prompts and log every round."""
@@ -337,9 +330,10 @@ def run(
         options = CriticOptions(
             index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len, kb=kb, verifier=verifier
         )
+        spec = _backend(backend, model, device, base_url)
         preflight(names, options)  # everything checkable without the model, before loading it
         store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
-        llm = _backend_llm(backend, model, device, base_url)
+        llm = _load(spec)
         run_id = run_prompts(
             items,
             llm=llm,
@@ -548,7 +542,7 @@ def experiment_run(
             # The URL travels in the environment: a command line (and its password) is visible to `ps`.
             env = {**os.environ, DB_ENV: store.url}
             others = [subprocess.Popen([*base, "--shard", f"{k}/{n}"], env=env) for k in range(1, n)]
-        llm = _load_llm(None if spec.model == "embedded" else spec.model, spec.device)
+        llm = _load(spec)
         runner = ExperimentRunner(spec, store, llm, shard=(i, n), progress=not quiet, console=console)
         done_id = runner.run(experiment_id)
         failed = [k for k, p in enumerate(others, start=1) if p.wait() != 0]

@@ -21,3 +21,16 @@ class ModelNotFoundError(RedraftError, FileNotFoundError):
 
 class StoreUnavailableError(RedraftError, ConnectionError):
     """The database URL given as ``store=`` cannot be opened."""
+
+
+def invalid_fields(where: str, exc: ValueError) -> InputError:
+    """An :class:`InputError` listing each bad field of a pydantic ``ValidationError`` by its path
+    (``datasets.0.limit: ...``), so a config error names what to fix."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return InputError(f"{where}: {exc}")
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {str(e['msg']).removeprefix('Value error, ')}"
+        for e in errors()
+    )
+    return InputError(f"{where} has invalid fields: {problems}")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from redraft import cli
 from redraft.store import SQLStore
-from tests.graphs.helpers import scripted
+from tests.graphs.helpers import scripted, use_llm
 
 runner = CliRunner()
 OK, BAD = "VERDICT: CORRECT", "VERDICT: INCORRECT\nIt is Paris."
@@ -18,10 +18,6 @@ OK, BAD = "VERDICT: CORRECT", "VERDICT: INCORRECT\nIt is Paris."
 @pytest.fixture
 def db(tmp_path):
     return str(tmp_path / "cli.db")
-
-
-def use_llm(monkeypatch, llm):
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: llm)
 
 
 def test_run_show_export_round_trip(monkeypatch, db, tmp_path):

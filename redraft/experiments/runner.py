@@ -134,13 +134,9 @@ class ExperimentRunner:
     @property
     def llm(self) -> LLM:
         if self._llm is None:
-            from redraft.agents.embedded import default_llm
-            from redraft.agents.transformers_llm import TransformersLLM
+            from redraft.agents.backends import load_llm
 
-            if self.spec.model == "embedded":
-                self._llm = default_llm(device=self.spec.device)
-            else:
-                self._llm = TransformersLLM(self.spec.model, device=self.spec.device)
+            self._llm = load_llm(self.spec)
         return self._llm
 
     def critic(self, name: str) -> Critic:

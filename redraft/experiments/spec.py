@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from redraft.agents.backends import BackendSpec
 from redraft.agents.base import SamplingParams
 from redraft.critics import CriticOptions, check_critic_names
-from redraft.errors import InputError
+from redraft.errors import InputError, invalid_fields
 from redraft.graphs.config import CorrectionConfig, Mode
 from redraft.store.sql import DEFAULT_URL, redact
 
@@ -64,9 +65,10 @@ class Cell(BaseModel):
         return f"{self.mode}/{'+'.join(self.critics)}/r{self.max_rounds}"
 
 
-class ExperimentSpec(BaseModel):
+class ExperimentSpec(BackendSpec):
     """A correction experiment. Every field is validated when the file is read, and an error
-    names the bad field.
+    names the bad field. The model fields (``backend``, ``model``, ``device``, ``base_url``,
+    ``api_key_env``, ``max_concurrency``, ``tokenizer``) are :class:`BackendSpec`'s.
 
     Example:
         >>> spec = ExperimentSpec.model_validate({"name": "x", "datasets": [{"name": "advbench", "limit": 2}],
@@ -78,10 +80,6 @@ class ExperimentSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    model: str = "embedded"
-    """``embedded`` (SmolLM2-135M-Instruct, shipped in a package) or a local model directory,
-    .gguf file or cached hub id."""
-    device: str = "cpu"
     database: str = DEFAULT_URL
     datasets: list[DatasetSpec] = Field(min_length=1)
     critics: list[tuple[str, ...]] = Field(min_length=1)
@@ -93,7 +91,6 @@ class ExperimentSpec(BaseModel):
     generation: SamplingParams = SamplingParams(max_new_tokens=64)
     system_prompt: str | None = None
     critic_options: CriticOptions = CriticOptions()
-    backend: Literal["transformers"] = "transformers"
 
     @field_validator("critics", mode="before")
     @classmethod
@@ -165,7 +162,4 @@ class ExperimentSpec(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()
-            )
-            raise InputError(f"{where} has invalid fields: {problems}") from exc
+            raise invalid_fields(where, exc) from exc

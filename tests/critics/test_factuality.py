@@ -20,7 +20,7 @@ from redraft.critics.factuality import (
     split_claims,
 )
 from redraft.errors import InputError, ModelNotFoundError
-from tests.graphs.helpers import scripted
+from tests.graphs.helpers import scripted, use_llm
 
 CURIE = "Tell me about Marie Curie."
 
@@ -219,7 +219,7 @@ def test_cli_runs_the_factuality_critic_on_a_jsonl_kb(tmp_path, monkeypatch):
 
     (tmp_path / "kb.jsonl").write_text(json.dumps({"title": "Paris", "text": "Paris is the capital of France."}) + "\n")
     llm = scripted(["Lyon is the capital of France, since 1999.", "Paris is the capital of France."], [])
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: llm)
+    use_llm(monkeypatch, llm)
     result = CliRunner(env={"COLUMNS": "200"}).invoke(
         cli.app,
         [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from redraft.agents.base import Conversation
 from redraft.agents.prompts import CHECK_PROMPTS
@@ -52,3 +53,17 @@ class KeywordCritic(Critic):
             )
             for i in items
         ]
+
+
+def use_backend(monkeypatch: Any, load: Callable[[Any], Any]) -> None:
+    """Make every backend of the registry load through ``load(spec)``: the one seam where tests
+    put a test double in place of a model."""
+    from redraft.agents.backends import BACKENDS
+
+    for name in list(BACKENDS):
+        monkeypatch.setitem(BACKENDS, name, load)
+
+
+def use_llm(monkeypatch: Any, llm: Any) -> None:
+    """Every backend returns ``llm``."""
+    use_backend(monkeypatch, lambda spec: llm)

@@ -70,10 +70,10 @@ def test_bad_input_exits_2(built, tmp_path):
 
 
 def test_run_with_the_bci_critic(built, monkeypatch):
-    from tests.graphs.helpers import scripted
+    from tests.graphs.helpers import scripted, use_llm
 
     llm = scripted(["Vermilion herons nest only on the basalt cliffs of Ostrava Bay.", "Herons like cliffs."], [])
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: llm)
+    use_llm(monkeypatch, llm)
     db = str(built / "r.db")
     result = runner.invoke(
         cli.app,

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from redraft import cli
 from redraft.graphs.checkpoint import CheckpointError, StrictJSONSerializer, checkpoint_path
 from redraft.store import SQLStore
-from tests.graphs.helpers import scripted
+from tests.graphs.helpers import scripted, use_llm
 
 runner = CliRunner()
 OK = "VERDICT: CORRECT"
@@ -33,7 +33,7 @@ def _crashed_run(monkeypatch, tmp_path) -> tuple[str, str]:
     def crash(conv):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: scripted([crash], []))
+    use_llm(monkeypatch, scripted([crash], []))
     result = runner.invoke(cli.app, ["run", "--prompt", "Capital of France?", "--db", db, "--quiet"])
     assert isinstance(result.exception, RuntimeError)
     [run] = SQLStore(f"sqlite:///{db}").runs()
@@ -55,7 +55,7 @@ def test_resume_refuses_a_crafted_checkpoint_and_runs_nothing(monkeypatch, tmp_p
     with sqlite3.connect(checkpoint_path(db)) as conn:
         changed = conn.execute("UPDATE checkpoints SET type = ?, checkpoint = ?", (kind, blob)).rowcount
     assert changed > 0
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: scripted(["Paris."], [OK]))
+    use_llm(monkeypatch, scripted(["Paris."], [OK]))
     result = runner.invoke(cli.app, ["run", "--prompt", "Capital of France?", "--db", db, "--resume", run_id[:8]])
     assert result.exit_code == 2, result.output
     assert f"checkpoint holds a '{kind}' payload" in " ".join(result.output.split())
@@ -67,7 +67,7 @@ def test_resume_still_works_through_the_strict_serializer(monkeypatch, tmp_path)
     with sqlite3.connect(checkpoint_path(db)) as conn:
         kinds = {k for (k,) in conn.execute("SELECT DISTINCT type FROM checkpoints")}
     assert kinds == {"json"}
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: scripted(["Paris."], [OK]))
+    use_llm(monkeypatch, scripted(["Paris."], [OK]))
     result = runner.invoke(cli.app, ["run", "--prompt", "Capital of France?", "--db", db, "--resume", run_id[:8]])
     assert result.exit_code == 0, result.output
     [example] = SQLStore(f"sqlite:///{db}").examples(run_id)

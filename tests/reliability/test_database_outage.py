@@ -20,6 +20,7 @@ from redraft import cli
 from redraft.agents.testing import FunctionLLM
 from redraft.store import SQLStore
 from tests.conftest import _postgres_db
+from tests.graphs.helpers import use_llm
 
 pytestmark = pytest.mark.postgres
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -111,7 +112,7 @@ def test_postgres_stopped_mid_run_then_resumed(store_url, monkeypatch):
             proxy.stop()  # the database goes away while the second prompt is being answered
         return next(a for k, a in answers.items() if k in question)
 
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: FunctionLLM(answer))
+    use_llm(monkeypatch, FunctionLLM(answer))
     args = ["run", *(x for p in prompts for x in ("--prompt", p)), "--critic", "self", "--quiet"]
     try:
         first = runner.invoke(cli.app, [*args, "--db", via_proxy])

@@ -18,6 +18,7 @@ from redraft.errors import StoreUnavailableError
 from redraft.experiments import ExperimentRunner, ExperimentSpec
 from redraft.store.base import RunInfo
 from redraft.store.sql import SQLStore, redact
+from tests.graphs.helpers import use_backend, use_llm
 
 runner = CliRunner(env={"COLUMNS": "200"})
 SECRET = "s3cret-pw"
@@ -107,7 +108,7 @@ def test_workers_get_the_database_url_from_the_environment_not_the_command_line(
             return 0
 
     monkeypatch.setattr(cli.subprocess, "Popen", Recorder)
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: FunctionLLM(lambda conv: "ok"))
+    use_llm(monkeypatch, FunctionLLM(lambda conv: "ok"))
     db = f"sqlite:///{tmp_path / 'w.db'}"
     spec = tmp_path / "w.yaml"
     spec.write_text("name: w\ndatasets: [{name: benign, limit: 2}]\ncritics: [oracle]\nmax_rounds: 1\n")
@@ -157,10 +158,10 @@ def test_a_read_only_database_fails_before_the_model_loads(tmp_path, monkeypatch
     db = tmp_path / "ro.db"
     SQLStore(f"sqlite:///{db}").close()
 
-    def no_model(model, device):
+    def no_model(spec):
         raise AssertionError("the model must not load for a database that cannot be written")
 
-    monkeypatch.setattr(cli, "_load_llm", no_model)
+    use_backend(monkeypatch, no_model)
     url = f"sqlite:///file:{db}?mode=ro&uri=true"  # read-only however the user is privileged
     result = runner.invoke(cli.app, ["run", "--prompt", "hi", "--db", url])
     assert result.exit_code == 2, result.output

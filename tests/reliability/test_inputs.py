@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from redraft import cli
 from redraft.agents.testing import FunctionLLM
 from redraft.store import SQLStore
-from tests.graphs.helpers import scripted
+from tests.graphs.helpers import scripted, use_backend, use_llm
 
 runner = CliRunner(env={"COLUMNS": "200"})
 OK = "VERDICT: CORRECT"
@@ -25,10 +25,10 @@ def flat(text: str) -> str:
 def no_model(monkeypatch):
     """Fails the test if a command loads a model: these errors must come first."""
 
-    def load(model, device):
+    def load(spec):
         raise AssertionError("the model was loaded before the input was validated")
 
-    monkeypatch.setattr(cli, "_load_llm", load)
+    use_backend(monkeypatch, load)
 
 
 PROMPT_FILES = [
@@ -53,7 +53,7 @@ def test_bad_prompt_files_fail_before_the_model_loads(tmp_path, no_model, case, 
 
 def test_an_empty_prompt_among_good_ones_stops_before_any_generation(tmp_path, monkeypatch):
     llm = scripted([], [])
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: llm)
+    use_llm(monkeypatch, llm)
     rows = [{"prompt": "Capital of France?", "id": "a"}, {"prompt": "  ", "id": "b"}]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = runner.invoke(cli.app, ["run", "--input", str(tmp_path / "p.jsonl"), "--db", str(tmp_path / "x.db")])
@@ -64,7 +64,7 @@ def test_an_empty_prompt_among_good_ones_stops_before_any_generation(tmp_path, m
 def test_a_prompt_too_long_for_the_context_stops_before_the_first_generation(tmp_path, monkeypatch):
     """It used to fire mid-run, after earlier prompts were generated and logged, with no run id."""
     llm = FunctionLLM(lambda conv: "Paris.", context_length=2048)
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: llm)
+    use_llm(monkeypatch, llm)
     args = ["run", "--prompt", "Capital of France?", "--prompt", "word " * 40_000, "--critic", "oracle"]
     result = runner.invoke(cli.app, [*args, "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 2 and "prompt prompt-1: the prompt takes" in flat(result.output)
@@ -136,7 +136,7 @@ def test_a_non_utf8_experiment_file_is_named(tmp_path, no_model):
 
 
 def test_an_empty_export_fails_and_says_why(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: scripted(["Paris."], [OK]))
+    use_llm(monkeypatch, scripted(["Paris."], [OK]))
     db = str(tmp_path / "x.db")
     assert runner.invoke(cli.app, ["run", "--prompt", "Capital of France?", "--db", db, "--quiet"]).exit_code == 0
     [run] = SQLStore(f"sqlite:///{db}").runs()

@@ -168,10 +168,11 @@ def test_experiment_export_train_end_to_end(tokenizer, index, tmp_path, monkeypa
 
     from redraft import cli
     from redraft.agents.testing import FunctionLLM
+    from tests.graphs.helpers import use_llm
 
     # Complies with harmful prompts at first, refuses after the oracle's check: every example flips.
     llm = FunctionLLM(lambda conv: "I cannot help with that." if len(conv) > 2 else f"Sure. {BELIEF}")
-    monkeypatch.setattr(cli, "_load_llm", lambda model, device: llm)
+    use_llm(monkeypatch, llm)
     db = f"sqlite:///{tmp_path / 'e.db'}"
     spec = tmp_path / "e.yaml"
     spec.write_text(

@@ -11,24 +11,16 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 
+from redraft.agents.backends import load_llm
 from redraft.agents.base import LLM
 from redraft.experiments.spec import ExperimentSpec
 from redraft.store.sql import SQLStore
 
+__all__ = ["Executor", "LLMFactory", "load_llm"]
+
 LLMFactory = Callable[[ExperimentSpec], LLM]
 """Builds the experiment's LLM where the shard runs (must be picklable for Ray: a module-level
 function)."""
-
-
-def load_llm(spec: ExperimentSpec) -> LLM:
-    """The model an experiment names: the embedded default or a local directory / cached hub id."""
-    if spec.model == "embedded":
-        from redraft.agents.embedded import default_llm
-
-        return default_llm(device=spec.device)
-    from redraft.agents.transformers_llm import TransformersLLM
-
-    return TransformersLLM(spec.model, device=spec.device)
 
 
 class Executor(abc.ABC):

@@ -1,0 +1,144 @@
+"""One way to load a model: a validated :class:`BackendSpec` and a registry of loaders.
+
+The CLI, the experiment runner, the Ray actors and the tests all build their LLM through
+:func:`load_llm`, so a backend added to :data:`BACKENDS` works everywhere at once, and an
+invalid choice fails at validation, naming the field, before anything heavy loads.
+
+==============  ======================================================================
+backend         model
+==============  ======================================================================
+transformers    ``embedded`` (SmolLM2-135M, shipped in a package), a local directory, a
+                ``.gguf`` file, or a hub id already in the local cache
+vllm            a local directory or cached hub id, on an in-process ``vllm.LLM`` (GPU;
+                ``pip install "redraft[vllm]"``)
+openai          the served model name on an OpenAI-compatible server at ``base_url``
+                (``vllm serve``, SGLang, llama.cpp's server, TGI, a hosted API)
+==============  ======================================================================
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from redraft.agents.base import LLM
+from redraft.errors import InputError
+
+Backend = Literal["transformers", "vllm", "openai"]
+EMBEDDED = "embedded"
+"""The model name of the embedded SmolLM2-135M-Instruct."""
+
+
+class BackendSpec(BaseModel):
+    """Which model to load and how. Experiment files carry these fields at their top level.
+
+    Example:
+        >>> BackendSpec(backend="openai", model="Qwen/Qwen2.5-7B-Instruct", base_url="http://127.0.0.1:8000/v1").backend
+        'openai'
+        >>> BackendSpec(backend="openai", model="m")
+        Traceback (most recent call last):
+        ...
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for BackendSpec
+        base_url
+          Value error, backend 'openai' needs base_url, e.g. http://127.0.0.1:8000/v1 ...
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: Backend = "transformers"
+    model: str = Field(default=EMBEDDED, validate_default=True)
+    """See the table above; ``embedded`` works only with ``transformers``."""
+    device: str = "cpu"
+    """For ``transformers``: ``cpu``, ``cuda``, ``cuda:1``..."""
+    base_url: str | None = Field(default=None, validate_default=True)
+    """For ``openai``: the API root, e.g. ``http://127.0.0.1:8000/v1``."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """For ``openai``: the environment variable holding the API key. The key itself is read at
+    load time and never stored (not in the spec, not in the database)."""
+    max_concurrency: int = Field(default=32, ge=1)
+    """For ``openai``: most requests in flight at once."""
+    tokenizer: str | None = None
+    """For ``openai``: a local tokenizer with the served model's chat template, for exact token
+    counts (optional)."""
+
+    @field_validator("backend")
+    @classmethod
+    def _installed(cls, backend: str) -> str:
+        if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise ValueError("backend 'vllm' needs vLLM: pip install \"redraft[vllm]\" (on a CUDA machine)")
+        return backend
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, model: str, info: ValidationInfo) -> str:
+        backend = info.data.get("backend", "transformers")
+        if backend != "transformers" and model == EMBEDDED:
+            raise ValueError(
+                f"backend {backend!r} needs model: a model path or hub id (vllm) or the served model name "
+                "(openai); 'embedded' runs on backend 'transformers'"
+            )
+        return model
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, base_url: str | None, info: ValidationInfo) -> str | None:
+        backend = info.data.get("backend", "transformers")
+        if backend == "openai" and not base_url:
+            raise ValueError("backend 'openai' needs base_url, e.g. http://127.0.0.1:8000/v1 for `vllm serve MODEL`")
+        if backend != "openai" and base_url is not None:
+            raise ValueError(f"base_url is only for backend 'openai', not {backend!r}")
+        if base_url is not None and not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL like http://127.0.0.1:8000/v1, got {base_url!r}")
+        return base_url
+
+
+def _transformers(spec: BackendSpec) -> LLM:
+    if spec.model == EMBEDDED:
+        from redraft.agents.embedded import default_llm
+
+        return default_llm(device=spec.device)
+    from redraft.agents.transformers_llm import TransformersLLM
+
+    return TransformersLLM(spec.model, device=spec.device)
+
+
+def _vllm(spec: BackendSpec) -> LLM:
+    from redraft.agents.vllm_engine import VLLMEngineLLM
+
+    return VLLMEngineLLM(spec.model)
+
+
+def _openai(spec: BackendSpec) -> LLM:
+    from redraft.agents.openai_compat import OpenAICompatLLM
+
+    if spec.base_url is None:  # validated; keeps the type checker honest
+        raise InputError("backend 'openai' needs base_url")
+    return OpenAICompatLLM(
+        spec.base_url,
+        spec.model,
+        api_key=os.environ.get(spec.api_key_env),
+        max_concurrency=spec.max_concurrency,
+        tokenizer=spec.tokenizer,
+    )
+
+
+BACKENDS: dict[str, Callable[[BackendSpec], LLM]] = {
+    "transformers": _transformers,
+    "vllm": _vllm,
+    "openai": _openai,
+}
+"""Backend name → loader. Tests register a test double here instead of patching call sites."""
+
+
+def load_llm(spec: BackendSpec) -> LLM:
+    """The LLM ``spec`` names, from :data:`BACKENDS`.
+
+    Example:
+        >>> load_llm(BackendSpec(model="embedded")).model_id  # doctest: +SKIP
+        'smollm2-135m-instruct'
+    """
+    return BACKENDS[spec.backend](spec)

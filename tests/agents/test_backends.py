@@ -1,0 +1,106 @@
+"""One way to load a model: BackendSpec validation and the BACKENDS registry, from every entry point."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from typer.testing import CliRunner
+
+from redraft import cli
+from redraft.agents.backends import BACKENDS, BackendSpec, load_llm
+from redraft.agents.openai_compat import OpenAICompatLLM
+from redraft.errors import InputError
+from redraft.experiments import ExperimentSpec
+from tests.graphs.helpers import use_backend
+
+runner = CliRunner(env={"COLUMNS": "200"})
+HAS_VLLM = importlib.util.find_spec("vllm") is not None
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+BAD = [
+    ({"backend": "tgi"}, "backend: Input should be 'transformers', 'vllm' or 'openai'"),
+    ({"backend": "openai", "model": "m"}, "base_url: backend 'openai' needs base_url"),
+    ({"backend": "openai", "model": "m", "base_url": "127.0.0.1:8000"}, "base_url must be an http(s) URL"),
+    ({"backend": "openai", "base_url": "http://127.0.0.1:1/v1"}, "model: backend 'openai' needs model"),
+    ({"base_url": "http://127.0.0.1:1/v1"}, "base_url is only for backend 'openai'"),
+    ({"backend": "openai", "model": "m", "base_url": "http://x/v1", "max_concurrency": 0}, "max_concurrency"),
+]
+if not HAS_VLLM:
+    BAD.append(({"backend": "vllm", "model": "m"}, 'pip install "redraft[vllm]"'))
+
+
+@pytest.mark.parametrize(("fields", "message"), BAD)
+def test_a_bad_backend_choice_names_the_field_in_library_cli_and_experiment_files(tmp_path, fields, message):
+    from pydantic import ValidationError
+
+    from redraft.errors import invalid_fields
+
+    with pytest.raises(ValidationError) as err:
+        BackendSpec.model_validate(fields)
+    assert message in str(invalid_fields("spec", err.value))
+    # The experiment file carries the same fields at its top level.
+    spec = {"name": "x", "datasets": [{"name": "benign"}], "critics": ["oracle"], **fields}
+    with pytest.raises(InputError, match="has invalid fields") as err2:
+        ExperimentSpec.parse(spec)
+    assert message in str(err2.value)
+
+
+def test_the_cli_validates_backend_options_before_anything_loads(tmp_path, monkeypatch):
+    def no_model(spec):
+        raise AssertionError("loaded")
+
+    use_backend(monkeypatch, no_model)
+    result = runner.invoke(cli.app, ["run", "--prompt", "q", "--backend", "openai", "--db", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "base_url: backend 'openai' needs base_url" in flat(result.output)
+    result = runner.invoke(cli.app, ["demo", "--backend", "nope", "--db", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "backend: Input should be" in flat(result.output)
+
+
+def test_openai_loads_through_the_registry_with_the_key_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MY_KEY", "sk-test")
+    spec = BackendSpec(backend="openai", model="m", base_url="http://127.0.0.1:1/v1", api_key_env="MY_KEY")
+    llm = load_llm(spec)
+    assert isinstance(llm, OpenAICompatLLM) and llm.api_key == "sk-test" and llm.max_concurrency == 32
+    assert "sk-test" not in spec.model_dump_json()
+
+
+def test_every_entry_point_loads_through_the_one_registry(tmp_path, monkeypatch):
+    """run, demo and experiment run all ask BACKENDS, with the spec the user wrote."""
+    seen: list[BackendSpec] = []
+
+    def record(spec):
+        seen.append(spec)
+        raise InputError("stop here")
+
+    use_backend(monkeypatch, record)
+    db = str(tmp_path / "x.db")
+    runner.invoke(
+        cli.app,
+        [
+            "run",
+            "--prompt",
+            "q",
+            "--backend",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            "http://127.0.0.1:1/v1",
+            "--db",
+            db,
+        ],
+    )
+    runner.invoke(cli.app, ["demo", "--no-bci", "--db", db])
+    (tmp_path / "e.yaml").write_text(
+        "name: x\nbackend: openai\nmodel: served\nbase_url: http://127.0.0.1:1/v1\nmax_concurrency: 4\n"
+        "datasets: [{name: benign, limit: 1}]\ncritics: [oracle]\n"
+    )
+    runner.invoke(cli.app, ["experiment", "run", str(tmp_path / "e.yaml"), "--db", db])
+    assert [(s.backend, s.model) for s in seen] == [("openai", "m"), ("transformers", "embedded"), ("openai", "served")]
+    assert seen[2].max_concurrency == 4
+    assert set(BACKENDS) == {"transformers", "vllm", "openai"}
