@@ -543,8 +543,15 @@ def experiment_run(
             env = {**os.environ, DB_ENV: store.url}
             others = [subprocess.Popen([*base, "--shard", f"{k}/{n}"], env=env) for k in range(1, n)]
         llm = _load(spec)
+        if experiment_id is None:
+            experiment_id = store.start_experiment(spec.name, spec.stored())
         runner = ExperimentRunner(spec, store, llm, shard=(i, n), progress=not quiet, console=console)
-        done_id = runner.run(experiment_id)
+        try:
+            done_id = runner.run(experiment_id)
+        except RedraftError:
+            # Every finished round is stored; say how to continue instead of leaving an anonymous stop.
+            console.print(f"[yellow]experiment {experiment_id} stopped; continue with --resume {experiment_id[:8]}[/]")
+            raise
         failed = [k for k, p in enumerate(others, start=1) if p.wait() != 0]
         if failed:
             raise RedraftError(
@@ -571,6 +578,32 @@ def report(
     except (RedraftError, KeyError) as exc:
         _fail(exc)
     console.print(f"wrote {path}")
+
+
+@app.command("calibrate")
+def calibrate_command(
+    critic: Annotated[str, typer.Argument(help="The critic's name in the runs (e.g. self-harm).")],
+    ident: Annotated[str, typer.Argument(help="Experiment id or run id (or a unique prefix).")],
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Pick a critic's threshold from the judge labels of a run: AUROC, and accuracy, precision and
+    recall at the threshold with the best balanced accuracy."""
+    from redraft.store.metrics import calibrate
+
+    try:
+        store = SQLStore(_db_url(db), readonly=True)
+        label, runs = store.resolve(ident)
+        cal = calibrate(store, [r.id for r in runs], critic)
+    except (RedraftError, KeyError) as exc:
+        _fail(exc)
+    rule = "≤" if cal.higher_is_better else "≥"
+    console.print(f"{critic} on {escape(label)}: {cal.n} judged critiques, {cal.bad} of them on bad drafts")
+    table = Table("AUROC", "τ (fail when score " + rule + " τ)", "accuracy", "precision", "recall")
+    c = cal.at_tau
+    table.add_row(
+        f"{cal.auroc:.3f}", f"{cal.score_threshold:.4f}", f"{c.accuracy:.3f}", f"{c.precision:.3f}", f"{c.recall:.3f}"
+    )
+    console.print(table)
 
 
 # -- redraft train ----------------------------------------------------------------------------------

@@ -61,6 +61,10 @@ class BackendSpec(BaseModel):
     load time and never stored (not in the spec, not in the database)."""
     max_concurrency: int = Field(default=32, ge=1)
     """For ``openai``: most requests in flight at once."""
+    max_retries: int = Field(default=4, ge=0)
+    """For ``openai``: retries of a failed request (connection errors, 429, 5xx), with backoff."""
+    timeout_s: float = Field(default=120.0, gt=0)
+    """For ``openai``: per-request timeout."""
     tokenizer: str | None = None
     """For ``openai``: a local tokenizer with the served model's chat template, for exact token
     counts (optional)."""
@@ -122,6 +126,8 @@ def _openai(spec: BackendSpec) -> LLM:
         spec.model,
         api_key=os.environ.get(spec.api_key_env),
         max_concurrency=spec.max_concurrency,
+        max_retries=spec.max_retries,
+        timeout_s=spec.timeout_s,
         tokenizer=spec.tokenizer,
     )
 

@@ -8,7 +8,8 @@ an OpenAI-compatible server, the scripted test double) are interchangeable.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +38,26 @@ def template_token_count(tokenizer: Any, conversation: Conversation) -> int:
     (``apply_chat_template`` returns ids, or a dict of them, depending on the version)."""
     ids = tokenizer.apply_chat_template(chat_messages(conversation), add_generation_prompt=True, tokenize=True)
     return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+
+
+def label_mass(tokens: Iterable[tuple[str, float]], labels: Sequence[str]) -> dict[str, float]:
+    """Probability of each label as the reply's first token, from ``(token text, logprob)`` pairs
+    (an OpenAI ``top_logprobs`` list, vLLM's ``Logprob`` entries). A token counts for a label when
+    it spells the whole label, ignoring case and surrounding white space ("Yes", " yes").
+
+    Example:
+        >>> m = label_mass([("Yes", math.log(0.5)), (" yes", math.log(0.2)), ("No", math.log(0.1)), ("N", -1.0)],
+        ...                ["Yes", "No"])
+        >>> {k: round(v, 3) for k, v in m.items()}
+        {'Yes': 0.7, 'No': 0.1}
+    """
+    wanted = {label.lower(): label for label in labels}
+    mass = dict.fromkeys(labels, 0.0)
+    for token, logprob in tokens:
+        label = wanted.get(token.strip().lower())
+        if label is not None:
+            mass[label] += math.exp(logprob)
+    return mass
 
 
 class SamplingParams(BaseModel):
@@ -108,3 +129,15 @@ class LLM(abc.ABC):
             logits_processors: backend-specific hooks that rewrite next-token scores
                 (transformers ``LogitsProcessor`` objects for :class:`TransformersLLM`).
         """
+
+    def label_probs(
+        self, conversations: Sequence[Conversation], labels: Sequence[str]
+    ) -> list[dict[str, float]] | None:
+        """For each conversation, the probability that the reply starts with each label (one
+        word each, e.g. ``Yes``/``No``), read from the first token's log-probabilities; not
+        renormalised, so the labels' total says how much the model meant to answer with one.
+
+        Critics read verdicts this way instead of parsing free text. A backend that exposes no
+        log-probabilities returns ``None`` (the default), and callers fall back to text.
+        """
+        return None

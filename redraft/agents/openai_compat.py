@@ -24,6 +24,7 @@ from redraft.agents.base import (
     FinishReason,
     SamplingParams,
     chat_messages,
+    label_mass,
     template_token_count,
 )
 from redraft.errors import InputError, RedraftError
@@ -116,7 +117,25 @@ class OpenAICompatLLM(LLM):
                 "Use the in-process backend (--backend vllm or transformers) for Prov-Decode."
             )
         bodies = [self.request(c, params) for c in conversations]
-        return _run(self._generate_all(bodies))
+        answers = _run(self._post_all(bodies))
+        return [self._completion(data, body) for data, body in zip(answers, bodies, strict=True)]
+
+    def label_probs(
+        self, conversations: Sequence[Conversation], labels: Sequence[str]
+    ) -> list[dict[str, float]] | None:
+        """One-token requests with ``logprobs`` and ``top_logprobs=20``; ``None`` when the server
+        returns no log-probabilities (then critics parse text instead)."""
+        if not conversations:
+            return []
+        one = SamplingParams(max_new_tokens=1)
+        bodies = [{**self.request(c, one), "logprobs": True, "top_logprobs": TOP_LOGPROBS} for c in conversations]
+        out = []
+        for data in _run(self._post_all(bodies)):
+            top = first_token_logprobs(data)
+            if top is None:
+                return None
+            out.append(label_mass(top, labels))
+        return out
 
     # -- requests ----------------------------------------------------------------------------------
 
@@ -145,14 +164,15 @@ class OpenAICompatLLM(LLM):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
 
-    async def _generate_all(self, bodies: list[dict[str, Any]]) -> list[Completion]:
+    async def _post_all(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every request concurrently, at most ``max_concurrency`` in flight."""
         limit = asyncio.Semaphore(self.max_concurrency)
         timeout = httpx.Timeout(self.timeout_s)
         async with httpx.AsyncClient(timeout=timeout, headers=self._headers()) as client:
 
-            async def one(body: dict[str, Any]) -> Completion:
+            async def one(body: dict[str, Any]) -> dict[str, Any]:
                 async with limit:
-                    return self._completion(await self._post(client, body), body)
+                    return await self._post(client, body)
 
             return list(await asyncio.gather(*(one(b) for b in bodies)))
 
@@ -222,6 +242,27 @@ class OpenAICompatLLM(LLM):
                     return int(entry["max_model_len"])
         except (httpx.HTTPError, json.JSONDecodeError, AttributeError):
             return None
+        return None
+
+
+TOP_LOGPROBS = 20
+"""The most alternatives the OpenAI API returns per position."""
+
+
+def first_token_logprobs(data: dict[str, Any]) -> list[tuple[str, float]] | None:
+    """``(token, logprob)`` of the first generated position's alternatives in a chat-completions
+    answer, or ``None`` when the server sent none.
+
+    Example:
+        >>> first_token_logprobs({"choices": [{"logprobs": {"content": [
+        ...     {"token": "No", "logprob": -0.1, "top_logprobs": [{"token": "No", "logprob": -0.1},
+        ...                                                        {"token": "Yes", "logprob": -2.4}]}]}}]})
+        [('No', -0.1), ('Yes', -2.4)]
+    """
+    try:
+        top = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        return [(str(t["token"]), float(t["logprob"])) for t in top]
+    except (KeyError, IndexError, TypeError, ValueError):
         return None
 
 

@@ -103,6 +103,8 @@ class FunctionLLM(ScriptedLLM):
     Args:
         reply: computes the reply text from the conversation.
         delay_s: sleep per generate call, to give crash tests a window to kill a run in.
+        labels: computes first-token label probabilities from the conversation, as a backend
+            with log-probabilities would (``label_probs``); without it the double has none.
 
     Example:
         >>> llm = FunctionLLM(lambda conv: conv[-1]["content"].upper())
@@ -117,9 +119,21 @@ class FunctionLLM(ScriptedLLM):
         delay_s: float = 0.0,
         context_length: int = 8192,
         model_id: str = "function",
+        labels: Callable[[Conversation], dict[str, float]] | None = None,
     ) -> None:
         super().__init__([], context_length=context_length, model_id=model_id)
         self._reply, self.delay_s = reply, delay_s
+        self._labels = labels
+
+    def label_probs(
+        self, conversations: Sequence[Conversation], labels: Sequence[str]
+    ) -> list[dict[str, float]] | None:
+        """``labels(conversation)`` when given (a backend with log-probabilities), else ``None``."""
+        if self._labels is None:
+            return None
+        self.calls.append([list(c) for c in conversations])
+        answers = [self._labels(c) for c in conversations]
+        return [{label: float(a.get(label, 0.0)) for label in labels} for a in answers]
 
     def _take(self, n: int) -> list[Reply]:
         if self.delay_s:

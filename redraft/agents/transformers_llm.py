@@ -195,20 +195,37 @@ class TransformersLLM(LLM):
         new = out[:, input_ids.shape[1] :].tolist()
         return [self._completion(ids, params, int(n)) for ids, n in zip(new, lengths, strict=True)]
 
-    def next_token_logits(self, conversations: Sequence[Conversation], candidates: Sequence[str]) -> torch.Tensor:
-        """Logits of each candidate string's first token as the reply's first token, ``(B, K)``.
-
-        Used to score fixed answers (FActScore's "True"/"False") without sampling.
-        """
-        ids = [self.tokenizer.encode(c, add_special_tokens=False)[0] for c in candidates]
+    def label_probs(self, conversations: Sequence[Conversation], labels: Sequence[str]) -> list[dict[str, float]]:
+        """One forward pass per batch: the softmax at the reply's first position, summed over the
+        token ids that spell each label ("Yes", " Yes", "yes", ...)."""
+        if not conversations:
+            return []
+        ids = {label: sorted(self._label_ids(label)) for label in labels}
         texts = [self.render(c) for c in conversations]
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         with self._lock, torch.inference_mode():
             out = self.model(
-                input_ids=enc["input_ids"].to(self.device), attention_mask=enc["attention_mask"].to(self.device)
+                input_ids=enc["input_ids"].to(self.device),
+                attention_mask=enc["attention_mask"].to(self.device),
+                logits_to_keep=1,  # only the next-token distribution: (B, 1, V), not (B, T, V)
             )
         # Left padding: the last position holds every sequence's next-token distribution.
-        return out.logits[:, -1, ids].cpu()  # type: ignore[no-any-return]
+        probs = torch.softmax(out.logits[:, -1, :].float(), dim=-1).cpu()  # (B, V)
+        return [{label: float(row[ids[label]].sum()) for label in labels} for row in probs]
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019  # a model lives as long as its tokenizer
+    def _label_ids(self, label: str) -> frozenset[int]:
+        """First-token ids of the spellings of ``label``, kept only when that token is the whole
+        label (a token "N" is not an answer "No")."""
+        found = set()
+        for variant in {label, label.lower(), label.capitalize(), label.upper()}:
+            for text in (variant, " " + variant):
+                ids = self.tokenizer.encode(text, add_special_tokens=False)
+                if ids and str(self.tokenizer.decode(ids[:1])).strip().lower() == label.lower():
+                    found.add(int(ids[0]))
+        if not found:
+            raise InputError(f"the tokenizer of {self.model_id!r} has no single token for the label {label!r}")
+        return frozenset(found)
 
     def _completion(self, ids: list[int], params: SamplingParams, prompt_tokens: int) -> Completion:
         finish: FinishReason = "length"

@@ -19,6 +19,7 @@ from redraft.agents.base import (
     FinishReason,
     SamplingParams,
     chat_messages,
+    label_mass,
     template_token_count,
 )
 from redraft.errors import InputError
@@ -118,3 +119,25 @@ class VLLMEngineLLM(LLM):
                 )
             )
         return completions
+
+    def label_probs(self, conversations: Sequence[Conversation], labels: Sequence[str]) -> list[dict[str, float]]:
+        """One ``LLM.chat`` call for the batch: one greedy token with its top 20 log-probabilities."""
+        sp = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=20)
+        outputs = self.engine.chat([chat_messages(c) for c in conversations], sp, use_tqdm=False)
+        return [vllm_label_mass(out, labels) for out in outputs]
+
+
+def vllm_label_mass(output: Any, labels: Sequence[str]) -> dict[str, float]:
+    """:func:`~redraft.agents.base.label_mass` of a ``vllm.RequestOutput``'s first generated token
+    (``outputs[0].logprobs[0]``: token id → ``Logprob(logprob, rank, decoded_token)``).
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> first = {9: NS(logprob=-0.2, decoded_token="Yes"), 4: NS(logprob=-1.9, decoded_token=" no")}
+        >>> out = NS(outputs=[NS(logprobs=[first])])
+        >>> {k: round(v, 3) for k, v in vllm_label_mass(out, ["Yes", "No"]).items()}
+        {'Yes': 0.819, 'No': 0.15}
+    """
+    steps = output.outputs[0].logprobs or []
+    first = steps[0] if steps else {}
+    return label_mass(((lp.decoded_token or "", lp.logprob) for lp in first.values()), labels)

@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import JsonValue
 
 from redraft.agents.base import LLM, Message, SamplingParams
-from redraft.agents.prompts import CHECK_PROMPTS, CheckPrompt
+from redraft.agents.prompts import CHECK_PROMPTS, CheckPrompt, quoted_check
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.errors import InputError
 
@@ -149,15 +152,33 @@ def _explanation(raw: str) -> str:
     return "\n".join(lines).strip() or raw.strip()
 
 
+Verdicts = Literal["auto", "logprobs", "text"]
+MIN_LABEL_MASS = 1e-3
+"""Below this total probability on the two labels the model did not answer the question with
+either, and the verdict is ``None`` (abstain) rather than a ratio of two tiny numbers."""
+
+
 class SelfCritic(Critic):
     """The model judges its own draft with a check prompt.
 
+    The verdict is read from log-probabilities when the backend exposes them (``verdicts="auto"``,
+    the default): the check is asked as a one-word question (``CheckPrompt.label_question``)
+    with the draft quoted as data, and ``score`` = P(fail label) / (P(pass) + P(fail)) from the
+    first answer token; ``passed`` = ``score < threshold``. The score is stored, so accuracy at
+    any threshold, ROC and calibration come from the database afterwards (``redraft calibrate``).
+    A backend without log-probabilities falls back to generating the check and parsing its text
+    strictly, and each critique records which way its verdict was read
+    (``evidence[0]["verdict_source"]``).
+
     Args:
         llm: the model asked to check (usually the generator itself).
-        check: a name from ``CHECK_PROMPTS`` (``factual``, ``harm``, ``hhh``, ``bias``) or a
-            :class:`CheckPrompt`.
-        params: decoding for the check; greedy, 128 tokens by default.
+        check: a name from ``CHECK_PROMPTS`` (``factual``, ``error``, ``harm``, ``hhh``, ``bias``)
+            or a :class:`CheckPrompt`.
+        params: decoding for a text check; greedy, 128 tokens by default.
         name: the critic's name in logs.
+        verdicts: ``auto`` (log-probabilities when available, else text), ``logprobs`` (an error
+            without them) or ``text``.
+        threshold: τ on P(fail); calibrate it per model with ``redraft calibrate``.
 
     Example:
         >>> from redraft.agents.testing import ScriptedLLM
@@ -166,7 +187,7 @@ class SelfCritic(Critic):
         False
     """
 
-    higher_is_better = True  # score: 1 for a pass, 0 for a fail
+    higher_is_better = False  # score: P(fail) from log-probabilities, or 1 (fail) / 0 (pass) from text
 
     def __init__(
         self,
@@ -175,21 +196,36 @@ class SelfCritic(Critic):
         check: str | CheckPrompt = "factual",
         params: SamplingParams | None = None,
         name: str = "self",
+        verdicts: Verdicts = "auto",
+        threshold: float = 0.5,
     ) -> None:
         if isinstance(check, str):
             if check not in CHECK_PROMPTS:
                 raise InputError(f"unknown check prompt {check!r}; known: {', '.join(sorted(CHECK_PROMPTS))}")
             check = CHECK_PROMPTS[check]
+        if verdicts not in ("auto", "logprobs", "text"):
+            raise InputError(f"verdicts must be auto, logprobs or text, got {verdicts!r}")
+        if verdicts == "logprobs" and check.label_question is None:
+            raise InputError(f"check {check.name!r} has no one-word label_question to read log-probabilities for")
+        if not 0.0 < threshold < 1.0:
+            raise InputError(f"threshold must be between 0 and 1, got {threshold}")
         self.llm = llm
         self.check = check
         self.params = params or SamplingParams(max_new_tokens=128)
         self.name = name
+        self.verdicts, self.threshold = verdicts, threshold
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "check": self.check.name, "max_new_tokens": self.params.max_new_tokens}
+        return {
+            **super().describe(),
+            "check": self.check.name,
+            "max_new_tokens": self.params.max_new_tokens,
+            "verdicts": self.verdicts,
+            "threshold": self.threshold,
+        }
 
     def conversation(self, item: DraftContext) -> list[Message]:
-        """The check conversation: the draft's own context, the draft, then the check question."""
+        """The text check conversation: the draft's own context, the draft, then the check question."""
         context: list[Message] = list(item.history) or [{"role": "user", "content": item.prompt}]
         return [
             *context,
@@ -197,9 +233,65 @@ class SelfCritic(Critic):
             {"role": "user", "content": self.check.question},
         ]
 
+    def label_conversation(self, item: DraftContext) -> list[Message]:
+        """The one-word check: the draft's context and the draft, then the question with the draft
+        quoted inside it as the text to judge."""
+        context: list[Message] = list(item.history) or [{"role": "user", "content": item.prompt}]
+        question = quoted_check(item.draft, self.check.label_question or "")
+        return [*context, {"role": "assistant", "content": item.draft}, {"role": "user", "content": question}]
+
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
         if not items:
             return []
+        if self.verdicts != "text" and self.check.label_question is not None:
+            start = time.perf_counter()
+            labels = [self.check.pass_label, self.check.fail_label]
+            probs = self.llm.label_probs([self.label_conversation(i) for i in items], labels)
+            if probs is not None:
+                latency = (time.perf_counter() - start) / len(items)
+                return [self._from_probs(p, latency) for p in probs]
+            if self.verdicts == "logprobs":
+                raise InputError(
+                    f"{type(self.llm).__name__} returned no log-probabilities; use verdicts='auto' or 'text' "
+                    "with this backend"
+                )
+        return self._from_text(items, "text" if self.verdicts == "text" else "text (no log-probabilities)")
+
+    def _from_probs(self, probs: dict[str, float], latency: float) -> Critique:
+        pass_label, fail_label = self.check.pass_label, self.check.fail_label
+        p_pass, p_fail = probs[pass_label], probs[fail_label]
+        total = p_pass + p_fail
+        evidence: dict[str, JsonValue] = {
+            "check": self.check.name,
+            "verdict_source": "logprobs",
+            f"p_{pass_label.lower()}": p_pass,
+            f"p_{fail_label.lower()}": p_fail,
+        }
+        if total < MIN_LABEL_MASS:
+            return Critique(
+                critic=self.name,
+                passed=None,
+                feedback=f"(the self-check put {total:.1e} probability on {pass_label}/{fail_label}; no verdict)",
+                evidence=(evidence,),
+                question=self.check.label_question,
+                raw="",
+                latency_s=latency,
+            )
+        score = p_fail / total
+        passed = score < self.threshold
+        answer = pass_label if passed else fail_label
+        return Critique(
+            critic=self.name,
+            passed=passed,
+            score=score,
+            feedback=f"The self-check ({self.check.name}) answered {answer}: P({fail_label}) = {score:.2f}.",
+            evidence=(evidence,),
+            question=self.check.label_question,
+            raw=answer,
+            latency_s=latency,
+        )
+
+    def _from_text(self, items: Sequence[DraftContext], source: str) -> list[Critique]:
         start = time.perf_counter()
         completions = self.llm.generate([self.conversation(i) for i in items], self.params)
         latency = (time.perf_counter() - start) / len(items)
@@ -208,13 +300,14 @@ class SelfCritic(Critic):
             raw = completion.text
             passed = parse_verdict(raw, self.check, draft=item.draft)
             feedback = _explanation(raw) if passed is not None else f"(unparseable self-check) {raw.strip()}"
+            evidence: dict[str, JsonValue] = {"check": self.check.name, "verdict_source": source, "raw": raw}
             out.append(
                 Critique(
                     critic=self.name,
                     passed=passed,
-                    score=None if passed is None else float(passed),
+                    score=None if passed is None else float(not passed),
                     feedback=feedback,
-                    evidence=({"check": self.check.name, "raw": raw, "finish_reason": completion.finish_reason},),
+                    evidence=({**evidence, "finish_reason": completion.finish_reason},),
                     question=self.check.question,
                     raw=raw,
                     latency_s=latency,

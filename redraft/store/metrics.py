@@ -7,6 +7,7 @@ gave a verdict; abstentions (``passed=None``) are counted separately as lost cov
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -165,3 +166,101 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     sxx = sum((x - mx) ** 2 for x, _ in pts)
     syy = sum((y - my) ** 2 for _, y in pts)
     return sxy / math.sqrt(sxx * syy) if sxx and syy else math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """A critic's scores against the judge's labels, and the threshold that separates them best.
+
+    ``badness`` is the score turned so that larger means "the draft is bad" (the critic's
+    recorded ``higher_is_better`` decides); the critic fails a draft when badness ≥ ``tau``.
+    """
+
+    critic: str
+    n: int
+    bad: int
+    auroc: float
+    """P(a bad draft's badness > a good draft's), ties counted half: 0.5 is chance."""
+    tau: float
+    """The badness threshold with the highest balanced accuracy."""
+    at_tau: Confusion
+    higher_is_better: bool
+    """The critic's score direction: it fails a draft when score ≤ -tau (True) or ≥ tau (False)."""
+
+    @property
+    def score_threshold(self) -> float:
+        """``tau`` on the critic's own score scale."""
+        return -self.tau if self.higher_is_better else self.tau
+
+
+def _confusion(critic: str, pairs: Sequence[tuple[float, bool]], tau: float) -> Confusion:
+    tp = sum(1 for b, bad in pairs if b >= tau and bad)
+    fp = sum(1 for b, bad in pairs if b >= tau and not bad)
+    fn = sum(1 for b, bad in pairs if b < tau and bad)
+    tn = sum(1 for b, bad in pairs if b < tau and not bad)
+    return Confusion("", critic, None, None, tp, fp, tn, fn, 0, 0)
+
+
+def auroc(pairs: Sequence[tuple[float, bool]]) -> float:
+    """Mann-Whitney AUROC of ``(badness, is_bad)`` pairs; NaN without both classes.
+
+    Example:
+        >>> auroc([(0.9, True), (0.4, True), (0.5, False), (0.1, False)])
+        0.75
+    """
+    bad = [b for b, is_bad in pairs if is_bad]
+    good = [b for b, is_bad in pairs if not is_bad]
+    if not bad or not good:
+        return math.nan
+    wins = sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in bad for y in good)
+    return wins / (len(bad) * len(good))
+
+
+def calibrate(store: SQLStore, run_ids: Sequence[str], critic: str) -> Calibration:
+    """Pick the threshold of ``critic`` from the judge labels of ``run_ids``.
+
+    Every critique that has a score and a judge label counts, whatever verdict the critic gave
+    at its own threshold then. Balanced accuracy is maximised over the midpoints between
+    consecutive distinct scores.
+    """
+    from redraft.errors import InputError
+    from redraft.store.export import directions
+    from redraft.store.models import Run
+
+    with store.session() as s:
+        runs = list(s.scalars(select(Run).where(Run.id.in_(run_ids))))
+        ways = {run.id: directions(run) for run in runs}
+        rows = s.execute(
+            select(Example.run_id, CritiqueRow.score, CritiqueRow.truth)
+            .join(Round, Round.id == CritiqueRow.round_id)
+            .join(Example, Example.id == Round.example_id)
+            .where(Example.run_id.in_(run_ids), CritiqueRow.critic == critic)
+            .where(CritiqueRow.score.is_not(None), CritiqueRow.truth.is_not(None))
+        ).all()
+    if not rows:
+        raise InputError(
+            f"no scored critique of {critic!r} has a judge label in these runs; calibration needs an experiment "
+            "whose examples have judges (redraft experiment run)"
+        )
+    pairs: list[tuple[float, bool]] = []
+    higher = set()
+    for run_id, score, truth in rows:
+        if critic not in ways[run_id]:
+            raise InputError(f"run {run_id[:8]} does not record which way {critic!r}'s score points")
+        higher.add(ways[run_id][critic])
+        value = float(score or 0.0)  # never None: filtered in the query
+        pairs.append((-value if ways[run_id][critic] else value, not truth))
+    if len(higher) != 1:
+        raise InputError(f"the runs disagree on which way {critic!r}'s score points; calibrate them separately")
+    values = sorted({b for b, _ in pairs})
+    candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in itertools.pairwise(values)] + [values[-1] + 1.0]
+
+    def balanced(tau: float) -> float:
+        c = _confusion(critic, pairs, tau)
+        tpr = c.tp / (c.tp + c.fn) if c.tp + c.fn else 0.0
+        tnr = c.tn / (c.tn + c.fp) if c.tn + c.fp else 0.0
+        return (tpr + tnr) / 2
+
+    tau = max(candidates, key=balanced)  # the first (lowest) of equally good thresholds
+    bad = sum(1 for _, is_bad in pairs if is_bad)
+    return Calibration(critic, len(pairs), bad, auroc(pairs), tau, _confusion(critic, pairs, tau), higher.pop())

@@ -148,9 +148,9 @@ def test_missing_verifier_path_is_named(tmp_path):
         NLIVerifier(str(tmp_path / "no-such-verifier"))
 
 
-def test_llm_verifier_needs_logits():
-    with pytest.raises(InputError, match="does not expose next-token logits"):
-        LLMVerifier(ScriptedLLM([]))
+def test_llm_verifier_needs_log_probabilities():
+    with pytest.raises(InputError, match="exposes no log-probabilities"):
+        LLMVerifier(ScriptedLLM([])).verify(["Paris is in France."], [[]])
 
 
 @pytest.fixture

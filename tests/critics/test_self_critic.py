@@ -87,7 +87,8 @@ def test_self_critic_asks_after_the_draft_and_keeps_raw_text():
     sent = llm.calls[0][0]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert sent[1]["content"] == "Lyon." and sent[2]["content"] == CHECK_PROMPTS["factual"].question
-    assert (out[0].passed, out[0].score, out[0].feedback) == (False, 0.0, "Paris is the capital.")
+    # score is P(fail): 1.0 for a parsed fail.
+    assert (out[0].passed, out[0].score, out[0].feedback) == (False, 1.0, "Paris is the capital.")
     assert (out[1].passed, out[1].score, out[1].raw) == (None, None, "no idea")
     assert "unparseable" in out[1].feedback
     assert all(c.question == CHECK_PROMPTS["factual"].question for c in out)

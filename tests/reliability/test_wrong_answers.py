@@ -57,7 +57,8 @@ def test_every_critic_must_declare_its_score_direction():
             def critique(self, items):
                 return [Critique(critic=self.name, passed=True) for _ in items]
 
-    assert BCICritic.higher_is_better is False and SelfCritic.higher_is_better is True
+    # BCI: the highest span BCI; self-critic: P(fail label). Both are higher-is-worse.
+    assert BCICritic.higher_is_better is False and SelfCritic.higher_is_better is False
 
 
 def test_flame_with_the_bci_reward_prefers_the_draft_with_less_verbatim_belief_text(tmp_path, store_url):

@@ -13,11 +13,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from redraft._hf import from_pretrained
+from redraft.agents.base import LLM, Conversation
 from redraft.critics.factuality.kb import Passage, format_passages
 from redraft.critics.factuality.windows import best_window, content_terms
 from redraft.errors import InputError, ModelNotFoundError
@@ -72,39 +72,48 @@ FACTSCORE_PROMPT = (
 
 
 class LLMVerifier(Verifier):
-    """FActScore's verification prompt; P(supported) = softmax(logit(True), logit(False)).
-
-    Needs a backend that exposes next-token logits (:class:`redraft.agents.TransformersLLM`).
+    """FActScore's verification prompt; P(supported) = P(True) / (P(True) + P(False)), read from
+    the first answer token's log-probabilities on any backend that exposes them
+    (:meth:`redraft.agents.LLM.label_probs`).
     """
 
     name = "llm"
 
-    def __init__(self, llm: Any, *, max_context_tokens: int = 1024) -> None:
-        if not hasattr(llm, "next_token_logits"):
-            raise InputError(
-                f"{type(llm).__name__} does not expose next-token logits; the LLM verifier needs a local "
-                "transformers model (TransformersLLM / default_llm())"
-            )
+    def __init__(self, llm: LLM, *, max_context_tokens: int = 1024) -> None:
         self.llm = llm
         self.max_context_tokens = max_context_tokens
 
+    def _cut(self, context: str) -> tuple[str, bool]:
+        tokenizer = getattr(self.llm, "tokenizer", None)
+        if tokenizer is None:  # a remote model: about 4 characters per token
+            limit = 4 * self.max_context_tokens
+            return context[:limit], len(context) > limit
+        ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+        if len(ids) <= self.max_context_tokens:
+            return context, False
+        return str(tokenizer.decode(ids[: self.max_context_tokens])), True
+
     def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]:
-        convs, truncated = [], []
+        convs: list[Conversation] = []
+        truncated = []
         for claim, passages in zip(claims, evidence, strict=True):
-            context = format_passages(passages)
-            ids = self.llm.tokenizer(context, add_special_tokens=False)["input_ids"]
-            cut = len(ids) > self.max_context_tokens
-            if cut:
-                context = self.llm.tokenizer.decode(ids[: self.max_context_tokens])
+            context, cut = self._cut(format_passages(passages))
             topic = passages[0].title if passages else "the topic"
             prompt = FACTSCORE_PROMPT.format(topic=topic, context=context, claim=claim)
             convs.append([{"role": "user", "content": prompt}])
             truncated.append(cut)
         if not convs:
             return []
-        logits = self.llm.next_token_logits(convs, ["True", "False"])  # (B, 2)
-        probs = torch.softmax(logits.float(), dim=-1)[:, 0].tolist()
-        return [Verdict(p, t) for p, t in zip(probs, truncated, strict=True)]
+        probs = self.llm.label_probs(convs, ["True", "False"])
+        if probs is None:
+            raise InputError(
+                f"{type(self.llm).__name__} exposes no log-probabilities, which the llm verifier reads its verdict "
+                "from; use a transformers, vLLM or OpenAI-compatible backend that returns logprobs"
+            )
+        return [
+            Verdict(p["True"] / (p["True"] + p["False"]) if p["True"] + p["False"] > 0 else 0.5, t)
+            for p, t in zip(probs, truncated, strict=True)
+        ]
 
 
 class NLIVerifier(Verifier):
