@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,8 +33,15 @@ def load(name: str, *, limit: int | None = None, seed: int = 0, path: Path | Non
         (3, True)
     """
     check_dataset(name, path)
-    rows = from_jsonl(path) if name == "jsonl" and path is not None else DATASETS[name]()
+    rows = from_jsonl(path) if name == "jsonl" and path is not None else list(_packaged(name))
     return sample(rows, limit, seed)
+
+
+@functools.cache
+def _packaged(name: str) -> tuple[Row, ...]:
+    """A packaged dataset, parsed once per process (AdvBench's YAML alone takes about a second);
+    rows are frozen, so every caller may share them."""
+    return tuple(DATASETS[name]())
 
 
 def check_dataset(name: str, path: Path | None = None) -> None:

@@ -119,6 +119,7 @@ class Corrector:
         per_critic = [self._run_critic(c, items) for c in self.critics]
         labels = self._judge(items)
         updates = []
+        records: list[tuple[ExampleInfo, RoundRecord, OutcomeInfo | None]] = []
         for i, s in enumerate(states):
             critiques = [results[i] for results in per_critic]
             record: RoundRecord = {**pendings[i], "critiques": [c.model_dump(mode="json") for c in critiques]}
@@ -127,12 +128,13 @@ class Corrector:
                 record["judgements"] = [label.model_dump(mode="json")]
             status = self._status(s, record, critiques)
             final = record["draft"] if status != "running" else None
-            if self.recorder is not None and self.run_id is not None:
-                outcome = None
-                if status != "running":
-                    outcome = OutcomeInfo(status=status, rounds_used=record["index"] + 1, final=record["draft"])
-                self.recorder.record_round(self.run_id, _example(s), record, outcome)
+            outcome = None
+            if status != "running":
+                outcome = OutcomeInfo(status=status, rounds_used=record["index"] + 1, final=record["draft"])
+            records.append((_example(s), record, outcome))
             updates.append({"rounds": [record], "pending": None, "status": status, "final": final})
+        if self.recorder is not None and self.run_id is not None:
+            self.recorder.record_rounds(self.run_id, records)
         return updates
 
     def _run_critic(self, critic: Critic, items: list[DraftContext]) -> list[Critique]:

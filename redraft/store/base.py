@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -60,6 +61,12 @@ class Recorder(abc.ABC):
     ) -> None:
         """Write one round with its critiques (and the outcome, if the round ended the example)
         in a single transaction: all of it or none of it."""
+
+    def record_rounds(self, run_id: str, rounds: Sequence[tuple[ExampleInfo, RoundRecord, OutcomeInfo | None]]) -> None:
+        """Write the rounds of several examples (one batch of the runner). Each round is still
+        all or nothing; a store may write the whole batch in one transaction."""
+        for example, round_, outcome in rounds:
+            self.record_round(run_id, example, round_, outcome)
 
     @abc.abstractmethod
     def finish_run(self, run_id: str) -> None:

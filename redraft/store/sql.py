@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -368,12 +368,19 @@ class SQLStore(Recorder):
     def record_round(
         self, run_id: str, example: ExampleInfo, round_: RoundRecord, outcome: OutcomeInfo | None = None
     ) -> None:
+        self.record_rounds(run_id, [(example, round_, outcome)])
+
+    def record_rounds(self, run_id: str, rounds: Sequence[tuple[ExampleInfo, RoundRecord, OutcomeInfo | None]]) -> None:
+        """A batch of rounds in one transaction: one commit (one fsync on PostgreSQL) instead of
+        one per example. A crash loses the batch, never half of it, and a resume redoes it."""
+        if not rounds:
+            return
         # A concurrent writer may insert the same example or round between our read and our
         # write; the unique constraints reject the loser, and the retry then sees the row.
         for attempt in range(3):
             try:
                 with self._writing(), self.session() as s, s.begin():
-                    self._write_round(s, run_id, example, round_, outcome)
+                    self._write_rounds(s, run_id, rounds)
                 return
             except IntegrityError:
                 if attempt == 2:
@@ -392,41 +399,52 @@ class SQLStore(Recorder):
                 "stored; once the database is back, continue with --resume (nothing is written twice)."
             ) from exc
 
-    def _write_round(
-        self, s: Session, run_id: str, example: ExampleInfo, round_: RoundRecord, outcome: OutcomeInfo | None
+    def _write_rounds(
+        self, s: Session, run_id: str, rounds: Sequence[tuple[ExampleInfo, RoundRecord, OutcomeInfo | None]]
     ) -> None:
-        ex = s.scalar(select(Example).where(Example.run_id == run_id, Example.key == example.key))
-        if ex is None:
-            ex = Example(
-                run_id=run_id,
-                key=example.key,
-                prompt=example.prompt,
-                source=example.source,
-                labels=example.labels,
-            )
-            s.add(ex)
-            s.flush()
-        exists = s.scalar(select(Round.id).where(Round.example_id == ex.id, Round.index == round_["index"]))
-        if exists is None:
-            judgements = round_.get("judgements", [])
-            truth = judgements[0] if judgements else None
-            s.add(
-                Round(
-                    example_id=ex.id,
-                    index=round_["index"],
-                    draft=round_["draft"],
-                    n_tokens=round_["n_tokens"],
-                    finish_reason=round_["finish_reason"],
-                    gen_latency_s=round_["gen_latency_s"],
-                    critiques=[_critique_row(c, truth) for c in round_["critiques"]],
-                    judgements=[
-                        Judgement(judge=j["judge"], good=j["good"], score=j["score"], detail=j["detail"])
-                        for j in judgements
-                    ],
+        """Insert what is not stored yet: examples, rounds and outcomes, each looked up once for
+        the whole batch (three queries, not three per round). Existing rows are kept, which is
+        what makes a re-run node or a retried shard harmless."""
+        keys = [info.key for info, _, _ in rounds]
+        found = s.scalars(select(Example).where(Example.run_id == run_id, Example.key.in_(keys)))
+        examples = {ex.key: ex for ex in found}
+        for info, _, _ in rounds:
+            if info.key not in examples:
+                examples[info.key] = Example(
+                    run_id=run_id, key=info.key, prompt=info.prompt, source=info.source, labels=info.labels
                 )
-            )
-        if outcome is not None and s.get(Outcome, ex.id) is None:
-            s.add(Outcome(example_id=ex.id, **outcome.model_dump()))
+                s.add(examples[info.key])
+        s.flush()  # ids for the new examples
+        ids = [examples[k].id for k in keys]
+        stored = {(e, i) for e, i in s.execute(select(Round.example_id, Round.index).where(Round.example_id.in_(ids)))}
+        ended = set(s.scalars(select(Outcome.example_id).where(Outcome.example_id.in_(ids))))
+        finished = False
+        for info, round_, outcome in rounds:
+            ex = examples[info.key]
+            if (ex.id, round_["index"]) not in stored:
+                stored.add((ex.id, round_["index"]))
+                judgements = round_.get("judgements", [])
+                truth = judgements[0] if judgements else None
+                s.add(
+                    Round(
+                        example_id=ex.id,
+                        index=round_["index"],
+                        draft=round_["draft"],
+                        n_tokens=round_["n_tokens"],
+                        finish_reason=round_["finish_reason"],
+                        gen_latency_s=round_["gen_latency_s"],
+                        critiques=[_critique_row(c, truth) for c in round_["critiques"]],
+                        judgements=[
+                            Judgement(judge=j["judge"], good=j["good"], score=j["score"], detail=j["detail"])
+                            for j in judgements
+                        ],
+                    )
+                )
+            if outcome is not None and ex.id not in ended:
+                ended.add(ex.id)
+                s.add(Outcome(example_id=ex.id, **outcome.model_dump()))
+                finished = True
+        if finished:
             # A library user never calls finish_run, so the last finished example dates the run.
             s.execute(update(Run).where(Run.id == run_id).values(ended_at=utcnow()))
 

@@ -41,7 +41,7 @@ class StubServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        self.server = _Server(("127.0.0.1", self.port), _handler(self))
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -72,8 +72,16 @@ class StubServer:
         }
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 refuses a burst of concurrent requests
+    allow_reuse_address = True  # restart on the same port at once
+
+
 def _handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: the client reuses its connections
+        disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms delayed-ACK stall
+
         def log_message(self, *args: object) -> None:
             pass
 
