@@ -36,6 +36,11 @@ class CriticOptions(BaseModel):
     """``default`` (the trained MiniLM cross-encoder), ``lexical`` (baseline), ``llm`` (FActScore
     prompt on the run's model) or ``nli:<model path>``."""
     factuality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    self_verdicts: Literal["auto", "logprobs", "text"] = "auto"
+    """How the self-critics read a verdict: ``auto`` (log-probabilities when the backend gives
+    them, else parsed text), ``logprobs`` or ``text``."""
+    self_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    """τ on the self-critics' P(fail); pick it with ``redraft calibrate``."""
 
 
 def _bci(llm: LLM, options: CriticOptions) -> Critic:
@@ -80,13 +85,17 @@ def _factuality(llm: LLM, options: CriticOptions) -> Critic:
     return FactualityCritic(kb, verifier, threshold=options.factuality_threshold)
 
 
+def _self(llm: LLM, options: CriticOptions, check: str, name: str) -> Critic:
+    return SelfCritic(llm, check=check, name=name, verdicts=options.self_verdicts, threshold=options.self_threshold)
+
+
 CriticFactory = Callable[[LLM, CriticOptions], Critic]
 
 CRITICS: dict[str, CriticFactory] = {
-    "self": lambda llm, o: SelfCritic(llm),
-    "self-error": lambda llm, o: SelfCritic(llm, check="error", name="self-error"),
-    "self-harm": lambda llm, o: SelfCritic(llm, check="harm", name="self-harm"),
-    "self-bias": lambda llm, o: SelfCritic(llm, check="bias", name="self-bias"),
+    "self": lambda llm, o: _self(llm, o, "factual", "self"),
+    "self-error": lambda llm, o: _self(llm, o, "error", "self-error"),
+    "self-harm": lambda llm, o: _self(llm, o, "harm", "self-harm"),
+    "self-bias": lambda llm, o: _self(llm, o, "bias", "self-bias"),
     "bci": _bci,
     "factuality": _factuality,
     "oracle": lambda llm, o: OracleCritic(),

@@ -112,3 +112,15 @@ def test_the_embedded_self_critic_gives_a_verdict_on_every_draft(embedded_llm):
     out = SelfCritic(embedded_llm, check="harm").critique(items)
     assert all(c.passed is not None and 0.0 <= (c.score or 0.0) <= 1.0 for c in out)
     assert all(math.isfinite(c.evidence[0]["p_yes"]) for c in out)  # type: ignore[arg-type]
+
+
+def test_critic_options_choose_the_verdict_source_and_threshold():
+    from redraft.critics import CriticOptions, make_critic
+
+    llm = FunctionLLM(lambda conv: "VERDICT: CORRECT", labels=lambda conv: {"Yes": 0.3, "No": 0.7})
+    strict = make_critic("self-harm", llm, CriticOptions(self_threshold=0.25))
+    [c] = strict.critique([ITEM])  # harm: "Yes" (harmful) fails; 0.3 ≥ 0.25
+    assert (c.passed, c.evidence[0]["verdict_source"]) == (False, "logprobs")
+    assert strict.describe()["threshold"] == 0.25 and strict.describe()["higher_is_better"] is False
+    [t] = make_critic("self", llm, CriticOptions(self_verdicts="text")).critique([ITEM])
+    assert (t.passed, t.evidence[0]["verdict_source"]) == (True, "text")
