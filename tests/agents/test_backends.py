@@ -104,3 +104,17 @@ def test_every_entry_point_loads_through_the_one_registry(tmp_path, monkeypatch)
     assert [(s.backend, s.model) for s in seen] == [("openai", "m"), ("transformers", "embedded"), ("openai", "served")]
     assert seen[2].max_concurrency == 4
     assert set(BACKENDS) == {"transformers", "vllm", "openai"}
+
+
+def test_the_cli_only_parses_and_prints():
+    """The engine lives in its packages: prompt running and resume (redraft.graphs.runs), worker
+    processes (LocalExecutor), model loading (BACKENDS); the CLI keeps no copy."""
+    import inspect
+
+    from redraft.experiments.executors import LocalExecutor
+    from redraft.graphs import runs
+
+    source = inspect.getsource(cli)
+    for engine in ("subprocess", "sqlite_checkpointer", "Progress(", "TransformersLLM", "default_llm("):
+        assert engine not in source, engine
+    assert callable(runs.run_prompts) and LocalExecutor(workers=3).shard == (0, 3)

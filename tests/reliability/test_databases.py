@@ -107,7 +107,9 @@ def test_workers_get_the_database_url_from_the_environment_not_the_command_line(
         def wait(self):
             return 0
 
-    monkeypatch.setattr(cli.subprocess, "Popen", Recorder)
+    from redraft.experiments.executors import local
+
+    monkeypatch.setattr(local.subprocess, "Popen", Recorder)
     use_llm(monkeypatch, FunctionLLM(lambda conv: "ok"))
     db = f"sqlite:///{tmp_path / 'w.db'}"
     spec = tmp_path / "w.yaml"
