@@ -120,6 +120,38 @@ def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None
     console.print(f"  status: [bold]{status}[/]")
 
 
+def _correct(
+    items: list[CorrectionInput],
+    spec: BackendSpec,
+    names: list[str],
+    config: CorrectionConfig,
+    db: str,
+    options: CriticOptions | None,
+    *,
+    quiet: bool,
+    resume: str | None = None,
+    run_name: str | None = None,
+) -> str:
+    """Open the store, then load the model (a database that cannot be written fails before the
+    model loads), then run the prompts, printing each example unless ``quiet``."""
+    from redraft.graphs.runs import run_prompts
+
+    store = SQLStore(_db_url(db))
+    llm = _load(spec)
+    return run_prompts(
+        items,
+        llm=llm,
+        critic_names=names,
+        config=config,
+        store=store,
+        critic_options=options,
+        resume=resume,
+        run_name=run_name,
+        console=console,
+        on_example=None if quiet else _print_example,
+    )
+
+
 def _print_example(out: Any) -> None:
     print_rounds(out["prompt"], [dict(r) for r in out["rounds"]], out.get("status", "?"))
 
@@ -189,24 +221,10 @@ def demo(
             names.append("bci")
         except ModelNotFoundError as exc:
             console.print(f"[yellow]BCI critic skipped:[/] {exc}")
-    store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
-    llm = _load(spec)
     items: list[CorrectionInput] = [
         {"prompt": p, "example_id": f"demo-{i}", "source": "demo"} for i, p in enumerate(DEMO_PROMPTS)
     ]
-    from redraft.graphs.runs import run_prompts
-
-    run_id = run_prompts(
-        items,
-        llm=llm,
-        critic_names=names,
-        config=config,
-        store=store,
-        critic_options=options,
-        run_name="demo",
-        console=console,
-        on_example=_print_example,
-    )
+    run_id = _correct(items, spec, names, config, db, options, run_name="demo", quiet=False)
     shown = escape(redact(db))
     console.print(f"\nrun [bold]{run_id}[/] logged to {shown}. Inspect it with: redraft show {run_id[:8]} --db {shown}")
     console.print(
@@ -246,21 +264,7 @@ def run(
     options = CriticOptions(index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len, kb=kb, verifier=verifier)
     spec = _backend(backend, model, device, base_url)
     preflight(names, options)  # everything checkable without the model, before loading it
-    store = SQLStore(_db_url(db))  # before the model: a database that cannot be written fails fast
-    llm = _load(spec)
-    from redraft.graphs.runs import run_prompts
-
-    run_id = run_prompts(
-        items,
-        llm=llm,
-        critic_names=names,
-        config=config,
-        store=store,
-        critic_options=options,
-        resume=resume,
-        console=console,
-        on_example=None if quiet else _print_example,
-    )
+    run_id = _correct(items, spec, names, config, db, options, resume=resume, quiet=quiet)
     console.print(f"run [bold]{run_id}[/] logged to {escape(redact(db))}")
 
 
