@@ -1,0 +1,71 @@
+"""Experiment throughput on the embedded model: the batched runner against one ``graph.invoke``
+per prompt (the baseline), same prompts, critic, rounds and store, measured in the same run.
+
+    python benchmarks/runner_batching.py [--per-set 8] [--rounds 2] [--batch 8] [--tokens 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from redraft.agents.backends import BackendSpec, load_llm
+from redraft.agents.base import SamplingParams
+from redraft.critics import make_critic
+from redraft.datasets import load
+from redraft.experiments import ExperimentRunner, ExperimentSpec
+from redraft.graphs import CorrectionConfig, build_graph
+from redraft.judges import make_judge
+from redraft.store.sql import SQLStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-set", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=32)
+    args = parser.parse_args()
+    llm = load_llm(BackendSpec())
+    datasets = [{"name": n, "limit": args.per_set, "seed": 0} for n in ("advbench", "benign")]
+    rows = [r for d in datasets for r in load(d["name"], limit=args.per_set, seed=0)]
+    generation = SamplingParams(max_new_tokens=args.tokens)
+    with tempfile.TemporaryDirectory() as d:
+        # Baseline: the graph, one invoke per prompt (every model call at batch size 1).
+        store = SQLStore(f"sqlite:///{Path(d) / 'invoke.db'}")
+        config = CorrectionConfig(max_rounds=args.rounds, mode="cac", generation=generation)
+        judges = {name: make_judge(name) for name in {str(r.labels["judge"]) for r in rows}}
+        graph = build_graph(llm=llm, critics=[make_critic("self-harm", llm)], config=config, store=store, judges=judges)
+        start = time.perf_counter()
+        for r in rows:
+            graph.invoke({"prompt": r.prompt, "example_id": r.key, "source": r.source, "labels": dict(r.labels)})
+        invoke_s = time.perf_counter() - start
+        # The batched runner: round r of `batch` examples is one generate call and one critic call.
+        spec = ExperimentSpec.parse(
+            {
+                "name": "batched",
+                "datasets": datasets,
+                "critics": [["self-harm"]],
+                "max_rounds": args.rounds,
+                "batch_size": args.batch,
+                "generation": {"max_new_tokens": args.tokens},
+            }
+        )
+        store = SQLStore(f"sqlite:///{Path(d) / 'batched.db'}")
+        start = time.perf_counter()
+        ExperimentRunner(spec, store, llm, progress=False).run()
+        batched_s = time.perf_counter() - start
+    n = len(rows)
+    print(f"{n} prompts, self-harm critic, cac, {args.rounds} rounds, {args.tokens}-token drafts, embedded model")
+    print(f"{'path':<34} {'seconds':>8} {'prompts/min':>12} {'ratio':>6}")
+    print(f"{'graph.invoke per prompt (baseline)':<34} {invoke_s:>8.1f} {60 * n / invoke_s:>12.1f} {1.0:>5.2f}x")
+    print(
+        f"{f'batched runner, batch {args.batch}':<34} {batched_s:>8.1f} {60 * n / batched_s:>12.1f} "
+        f"{invoke_s / batched_s:>5.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
