@@ -133,11 +133,11 @@ def preflight(names: list[str], options: CriticOptions) -> None:
 
         default_verifier_path()
     elif verifier.startswith("nli:"):
-        path = verifier[4:]
-        if not path:
+        from redraft.critics.factuality.verifiers import check_model_path
+
+        if not verifier[4:]:
             raise InputError("--verifier nli: needs a model path, e.g. nli:/models/my-verifier")
-        if path.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
-            raise InputError(f"verifier model path {path} does not exist")
+        check_model_path(verifier[4:])
     elif verifier not in VERIFIERS:
         raise InputError(f"unknown verifier {verifier!r}; known verifiers: {', '.join(VERIFIERS)}")
 

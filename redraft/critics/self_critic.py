@@ -224,21 +224,19 @@ class SelfCritic(Critic):
             "threshold": self.threshold,
         }
 
-    def conversation(self, item: DraftContext) -> list[Message]:
-        """The text check conversation: the draft's own context, the draft, then the check question."""
+    def conversation(self, item: DraftContext, question: str | None = None) -> list[Message]:
+        """A check conversation: the draft's own context, the draft, then ``question`` (the text
+        check question by default)."""
         context: list[Message] = list(item.history) or [{"role": "user", "content": item.prompt}]
         return [
             *context,
             {"role": "assistant", "content": item.draft},
-            {"role": "user", "content": self.check.question},
+            {"role": "user", "content": question or self.check.question},
         ]
 
     def label_conversation(self, item: DraftContext) -> list[Message]:
-        """The one-word check: the draft's context and the draft, then the question with the draft
-        quoted inside it as the text to judge."""
-        context: list[Message] = list(item.history) or [{"role": "user", "content": item.prompt}]
-        question = quoted_check(item.draft, self.check.label_question or "")
-        return [*context, {"role": "assistant", "content": item.draft}, {"role": "user", "content": question}]
+        """The one-word check, with the draft also quoted inside the question as the text to judge."""
+        return self.conversation(item, quoted_check(item.draft, self.check.label_question or ""))
 
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
         if not items:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import uuid
 import weakref
 from collections.abc import Iterator, Sequence
@@ -58,6 +59,11 @@ def redact(url: str) -> str:
         scheme, _, auth = head.partition("://")
         user = auth.split(":", 1)[0]
         return f"{scheme}://{user}:***@{tail}" if ":" in auth else url
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The driver's message on one line, for errors that add the fix."""
+    return " ".join(str(exc.orig).split()).rstrip(".?")
 
 
 def _sqlite_file(url: URL) -> Path | None:
@@ -160,9 +166,9 @@ def connect(url: str, *, readonly: bool = False) -> Engine:
             if engine.dialect.name == "sqlite"
             else "check that the server is running and the host, port, user and database are right"
         )
-        reason = " ".join(str(exc.orig).split()).rstrip(".?")
         raise StoreUnavailableError(
-            f"cannot open database {redact(url)}: {reason}. Fix: {hint}, or pass store=None to run without logging."
+            f"cannot open database {redact(url)}: {_reason(exc)}. Fix: {hint}, or pass store=None to run "
+            "without logging."
         ) from exc
     return engine
 
@@ -177,10 +183,16 @@ def _sqlite_pragmas_readonly(dbapi_connection: Any, _record: Any) -> None:
 _MIGRATION_LOCK = 0x7265647261667400  # "redraft\0": the PostgreSQL advisory-lock key of migrations
 
 
-def _script() -> ScriptDirectory:
+def _config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    return ScriptDirectory.from_config(cfg)
+    return cfg
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    """The migration scripts, read once per process (every store open consults them)."""
+    return ScriptDirectory.from_config(_config())
 
 
 def _revision(conn: Connection) -> str | None:
@@ -216,16 +228,16 @@ def migrate(engine: Engine) -> None:
     _check_known(current, str(engine.url))
     if current == head:
         return
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg = _config()
     # The lock is released only after the migration's transaction has committed, so the next
     # process in line sees the finished schema.
     with _file_lock(_sqlite_file(engine.url)), engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             # Held until this transaction ends; the upgrade runs in the same transaction.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        _check_known(_revision(conn), str(engine.url))
-        if _revision(conn) == head:  # another process migrated while we waited for the lock
+        current = _revision(conn)
+        _check_known(current, str(engine.url))
+        if current == head:  # another process migrated while we waited for the lock
             return
         cfg.attributes["connection"] = conn
         try:
@@ -256,9 +268,8 @@ def _probe_write(engine: Engine, url: str) -> None:
             tx.rollback()
     except DBAPIError as exc:
         engine.dispose()
-        reason = " ".join(str(exc.orig).split()).rstrip(".?")
         raise StoreUnavailableError(
-            f"the database {redact(url)} cannot be written ({reason}). Fix: check the file's permissions and the "
+            f"the database {redact(url)} cannot be written ({_reason(exc)}). Fix: check the file's permissions and the "
             "filesystem, or that the database user may write; reading commands (show, report, export) work "
             "read-only."
         ) from exc
@@ -321,7 +332,6 @@ class SQLStore(Recorder):
 
     def __init__(self, url: str = DEFAULT_URL, *, readonly: bool = False) -> None:
         self.url = url
-        self.readonly = readonly
         self.engine = connect(url, readonly=readonly)
         # A store dropped without close() (e.g. inside a garbage-collected graph) still closes its
         # pooled connections instead of leaking them to the driver's finalizer.
@@ -392,13 +402,12 @@ class SQLStore(Recorder):
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """Turn a lost connection during a write into a :class:`StoreUnavailableError` that says
-        what survived: each round is one transaction, so every earlier round is stored."""
+        what survived: each batch of rounds is one transaction, so every earlier batch is stored."""
         try:
             yield
         except (OperationalError, InterfaceError) as exc:
-            reason = " ".join(str(exc.orig).split()).rstrip(".?")
             raise StoreUnavailableError(
-                f"lost the database {redact(self.url)} while writing ({reason}). Every round written before is "
+                f"lost the database {redact(self.url)} while writing ({_reason(exc)}). Every round written before is "
                 "stored; once the database is back, continue with --resume (nothing is written twice)."
             ) from exc
 

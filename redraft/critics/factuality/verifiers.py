@@ -71,6 +71,14 @@ FACTSCORE_PROMPT = (
 )
 
 
+def check_model_path(model: str) -> None:
+    """Raise :class:`ModelNotFoundError` when ``model`` is written as a path (``.``, ``/``, ``~``)
+    that does not exist; anything else may be a cached hub id."""
+    path = Path(model).expanduser()
+    if model.startswith((".", "/", "~")) and not path.exists():
+        raise ModelNotFoundError(f"verifier model path {path} does not exist")
+
+
 class LLMVerifier(Verifier):
     """FActScore's verification prompt; P(supported) = P(True) / (P(True) + P(False)), read from
     the first answer token's log-probabilities on any backend that exposes them
@@ -150,9 +158,7 @@ class NLIVerifier(Verifier):
     ) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        path = Path(str(model)).expanduser()
-        if str(model).startswith((".", "/", "~")) and not path.exists():
-            raise ModelNotFoundError(f"verifier model path {path} does not exist")
+        check_model_path(str(model))
         try:
             self.tokenizer = from_pretrained(AutoTokenizer, model)
             self.model = from_pretrained(AutoModelForSequenceClassification, model)
