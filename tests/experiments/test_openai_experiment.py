@@ -38,6 +38,15 @@ def experiment(tmp_path, url: str, db: str) -> str:
     return str(path)
 
 
+def run_to_the_end(tmp_path, stub: StubServer, db: str) -> None:
+    """The experiment, run to completion against ``stub``, which is stopped afterwards."""
+    try:
+        result = runner.invoke(cli.app, ["experiment", "run", experiment(tmp_path, stub.url, db), "--quiet"])
+        assert result.exit_code == 0, result.output
+    finally:
+        stub.stop()
+
+
 def flat(text: str) -> str:
     return " ".join(text.split())
 
@@ -46,11 +55,7 @@ def test_an_experiment_on_the_openai_backend_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
     stub = StubServer(reply, labels, delay_s=0.02)
     db = f"sqlite:///{tmp_path / 'e.db'}"
-    try:
-        result = runner.invoke(cli.app, ["experiment", "run", experiment(tmp_path, stub.url, db), "--quiet"])
-        assert result.exit_code == 0, result.output
-    finally:
-        stub.stop()
+    run_to_the_end(tmp_path, stub, db)
     # A round's pending examples go out together, bounded by max_concurrency.
     assert 1 < stub.max_in_flight <= 4
     assert all(r["model"] == "stub-model" for r in stub.requests)
@@ -92,14 +97,9 @@ def test_an_experiment_on_the_openai_backend_end_to_end(tmp_path, monkeypatch):
     assert rows and {r["chosen"][0]["content"] for r in rows} == {REFUSE}
 
 
-def test_a_server_that_dies_mid_run_stops_it_cleanly_and_resume_completes_it(tmp_path, monkeypatch):
-    reference_stub = StubServer(reply, labels)
+def test_a_server_that_dies_mid_run_stops_it_cleanly_and_resume_completes_it(tmp_path):
     ref_db = f"sqlite:///{tmp_path / 'ref.db'}"
-    try:
-        ok = runner.invoke(cli.app, ["experiment", "run", experiment(tmp_path, reference_stub.url, ref_db), "--quiet"])
-        assert ok.exit_code == 0, ok.output
-    finally:
-        reference_stub.stop()
+    run_to_the_end(tmp_path, StubServer(reply, labels), ref_db)
 
     stub = StubServer(reply, labels)
     db = f"sqlite:///{tmp_path / 'e.db'}"
