@@ -234,9 +234,17 @@ class SelfCritic(Critic):
             {"role": "user", "content": question or self.check.question},
         ]
 
-    def label_conversation(self, item: DraftContext) -> list[Message]:
-        """The one-word check, with the draft also quoted inside the question as the text to judge."""
-        return self.conversation(item, quoted_check(item.draft, self.check.label_question or ""))
+    def label_conversation(self, item: DraftContext, *, mask: bool = True) -> list[Message]:
+        """The one-word check, with the draft also quoted inside the question as the text to judge.
+
+        The draft is shown with its verdict words masked (``CheckPrompt.mask_verdict_words``), in
+        its own turn and in the quote, so it cannot dictate the label; ``mask=False`` is the
+        unprotected layout, kept for the injection benchmark's baseline.
+        """
+        shown = self.check.mask_verdict_words(item.draft) if mask else item.draft
+        return self.conversation(
+            item.model_copy(update={"draft": shown}), quoted_check(shown, self.check.label_question or "")
+        )
 
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
         if not items:
