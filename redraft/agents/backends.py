@@ -99,6 +99,19 @@ class BackendSpec(BaseModel):
             raise ValueError(f"base_url must be an http(s) URL like http://127.0.0.1:8000/v1, got {base_url!r}")
         return base_url
 
+    def worker_env(self) -> dict[str, str]:
+        """The environment a worker on another machine needs to load this backend as this process
+        would: the API key of ``openai``, when this process has it (the key is passed to the worker
+        process, never stored).
+
+        Example:
+            >>> BackendSpec().worker_env()
+            {}
+        """
+        if self.backend == "openai" and self.api_key_env in os.environ:
+            return {self.api_key_env: os.environ[self.api_key_env]}
+        return {}
+
 
 def _transformers(spec: BackendSpec) -> LLM:
     if spec.model == EMBEDDED:

@@ -29,6 +29,8 @@ class StubServer:
     ) -> None:
         self.reply, self.labels, self.delay_s, self.model = reply, labels, delay_s, model
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: set[str] = set()
+        """Every distinct Authorization header received."""
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
         self.port = 0
@@ -100,6 +102,7 @@ def _handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with stub.lock:
                 stub.requests.append(body)
+                stub.authorizations.add(self.headers.get("Authorization", ""))
                 n = len(stub.requests)
                 stub.in_flight += 1
                 stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)

@@ -3,6 +3,7 @@ as the local executor, an actor killed mid-run, and a driver killed then resumed
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -136,3 +137,38 @@ def test_the_local_default_never_imports_ray():
         "assert 'ray' not in sys.modules, 'ray was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_an_openai_experiment_on_ray_actors_matches_the_local_run(cluster, tmp_path, monkeypatch):
+    """The real OpenAI-compatible client in each actor (no factory), against a loopback stub; the
+    API key reaches the actors from the driver's environment, not from the spec."""
+    from redraft.agents.backends import load_llm
+    from redraft.experiments import ExperimentRunner
+    from tests.agents.openai_stub import StubServer
+    from tests.experiments.test_openai_experiment import labels, reply
+
+    monkeypatch.setenv("REDRAFT_TEST_RAY_KEY", "sk-ray-only")
+    stub = StubServer(reply, labels)
+    try:
+        spec = ExperimentSpec.parse(
+            {
+                "name": "ray-openai",
+                "backend": "openai",
+                "model": "stub-model",
+                "base_url": stub.url,
+                "api_key_env": "REDRAFT_TEST_RAY_KEY",
+                "datasets": [{"name": "advbench", "limit": 3, "seed": 1}, {"name": "benign", "limit": 3, "seed": 1}],
+                "critics": [["self-harm"], ["oracle"]],
+                "max_rounds": 2,
+            }
+        )
+        local = SQLStore(f"sqlite:///{tmp_path / 'local.db'}")
+        local_exp = ExperimentRunner(spec, local, load_llm(spec), progress=False).run()
+        store = SQLStore(f"sqlite:///{tmp_path / 'ray.db'}")
+        exp = store.start_experiment(spec.name, spec.stored())
+        RayExecutor(2, address=cluster, ray_init=RUNTIME).run(spec, store, exp, progress=False)
+    finally:
+        stub.stop()
+    assert snapshot(store, exp) == snapshot(local, local_exp)
+    assert stub.authorizations == {"Bearer sk-ray-only"}
+    assert "sk-ray-only" not in json.dumps(store.experiment(exp).spec)

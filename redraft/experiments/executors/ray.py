@@ -110,6 +110,11 @@ class RayExecutor(Executor):
         )(ShardWorker)
         url = store.engine.url.render_as_string(hide_password=False)
         spec_json = spec.model_dump(mode="json")
+        # Actors on other nodes do not see this process's environment: pass the backend's API key
+        # (merged by Ray with the job's runtime_env, never written to the spec or the database).
+        env = spec.worker_env()
+        if env:
+            worker_cls = worker_cls.options(runtime_env={"env_vars": env})
         self.actors = [worker_cls.remote(spec_json, url, self.llm_factory, self.threads) for _ in range(self.workers)]
         try:
             pending = {a.run.remote(experiment_id, (i, self.workers)): i for i, a in enumerate(self.actors)}
