@@ -2,15 +2,27 @@
 
 LangGraph state machines run generate → critique → revise over several rounds, log every round
 and every critic's verdict to SQL, and export the revisions as DPO training data.
+
+The package face is lazy: ``import redraft`` loads nothing heavy, and ``redraft.build_graph``
+imports the graph (LangGraph) on first use, so ``redraft index build`` never loads it.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("redraft")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+local"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from redraft.graphs import CorrectionConfig, build_graph
+from redraft._version import __version__
+
+if TYPE_CHECKING:
+    from redraft.graphs import CorrectionConfig, build_graph
 
 __all__ = ["CorrectionConfig", "__version__", "build_graph"]
+
+_LAZY = {"CorrectionConfig": "redraft.graphs", "build_graph": "redraft.graphs"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'redraft' has no attribute {name!r}")

@@ -551,15 +551,25 @@ def _open_index(path: Path) -> Any:
     return SuffixIndex.load(path)
 
 
+def _load_tokenizer(spec: str) -> Any:
+    """``--tokenizer``: ``bytes``, ``embedded`` (resolved here, at the edge) or a path / hub id."""
+    from redraft.provenance.tokenizers import load_tokenizer
+
+    if spec == "embedded":
+        from redraft.agents.embedded import embedded_model_dir
+
+        spec = str(embedded_model_dir())
+    return load_tokenizer(spec)
+
+
 def _index_tokenizer(index: Any, tokenizer: str | None) -> Any:
-    from redraft.provenance.tokenizers import ByteTokenizer, load_tokenizer
+    from redraft.provenance.tokenizers import ByteTokenizer
 
     built = index.header.tokenizer
     if built.kind == "bytes":
         return ByteTokenizer()
-    tok = load_tokenizer(tokenizer or built.name)
-    if tok.info.vocab_hash != built.vocab_hash:
-        raise InputError(f"the index was built with tokenizer {built.name!r}, not {tok.info.name!r}")
+    tok = _load_tokenizer(tokenizer or built.name)
+    index.check_tokenizer(tok.info, "the given")
     return tok
 
 
@@ -579,7 +589,6 @@ def index_build(
     import warnings
 
     from redraft.provenance.build import Builder, build_index
-    from redraft.provenance.tokenizers import load_tokenizer
 
     # `out` is the last positional argument; Typer gives every path to `corpus` first.
     if builder not in ("divsufsort", "torch"):
@@ -589,7 +598,7 @@ def index_build(
         header = build_index(
             corpus,
             out,
-            load_tokenizer(tokenizer),
+            _load_tokenizer(tokenizer),
             text_field=text_field,
             shard_tokens=shard_tokens,
             builder=cast("Builder", builder),  # checked just above

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from redraft._atomic import atomic_dir
 from redraft._hf import from_pretrained
 from redraft._paths import cache_dir
 from redraft.agents.transformers_llm import TransformersLLM
@@ -63,18 +62,10 @@ def _build_cache(gguf: Path, target: Path) -> None:
     model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
+    # Another process may convert the same model at once: the first complete copy wins.
+    with atomic_dir(target, existing="keep") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not (target / "config.json").is_file():  # lost a race to another process: theirs is fine
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def embedded_model_dir() -> Path:

@@ -28,12 +28,7 @@ def _tokenizer_for(
             f"the index at {index.root} was built with tokenizer {built.name!r}; pass llm=<that model> or "
             "tokenizer=HFTokenizer.load(...) so drafts are tokenized the same way"
         )
-    if candidate.info.vocab_hash != built.vocab_hash:
-        raise InputError(
-            f"the index at {index.root} was built with tokenizer {built.name!r}, but the critic's tokenizer is "
-            f"{candidate.info.name!r} (a different vocabulary). Rebuild the index with `redraft index build "
-            "--tokenizer <the LLM's tokenizer>` or build it with --tokenizer bytes, which works with any LLM."
-        )
+    index.check_tokenizer(candidate.info, "the critic's")
     return candidate
 
 

@@ -22,9 +22,9 @@ from redraft.datasets import Row, load
 from redraft.errors import InputError
 from redraft.experiments.spec import Cell, ExperimentSpec
 from redraft.graphs.correction import Corrector
-from redraft.graphs.state import CorrectionState, RoundRecord
+from redraft.graphs.state import CorrectionState
 from redraft.judges import Judge, make_judge
-from redraft.store.base import RunInfo
+from redraft.store.base import RoundRecord, RunInfo
 from redraft.store.sql import SQLStore, round_record
 
 _APPENDED = ("messages", "rounds")  # the state keys with operator.add reducers

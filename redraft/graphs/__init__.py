@@ -2,7 +2,8 @@
 
 from redraft.graphs.config import MODES, CorrectionConfig, Mode
 from redraft.graphs.correction import CorrectionGraph, Corrector, ThreadReusedError, build_graph, route
-from redraft.graphs.state import CorrectionInput, CorrectionState, RoundRecord, Status
+from redraft.graphs.state import CorrectionInput, CorrectionState, Status
+from redraft.store.base import RoundRecord
 
 __all__ = [
     "MODES",

@@ -21,9 +21,9 @@ from redraft.agents.prompts import CritiqueNote, external_check_turns, opening, 
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.errors import InputError
 from redraft.graphs.config import CorrectionConfig
-from redraft.graphs.state import CorrectionInput, CorrectionState, RoundRecord, Status
+from redraft.graphs.state import CorrectionInput, CorrectionState, Status
 from redraft.judges.base import Judge, JudgeItem, Label
-from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
+from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RoundRecord, RunInfo
 
 CorrectionGraph = CompiledStateGraph[CorrectionState, None, CorrectionInput, CorrectionState]
 

@@ -14,24 +14,11 @@ from typing import Annotated, Any, Literal, NotRequired
 from typing_extensions import TypedDict
 
 from redraft.agents.base import Message
+from redraft.store.base import RoundRecord
 
 Status = Literal["running", "accepted", "max_rounds", "no_change"]
 """``accepted``: every critic passed. ``max_rounds``: the round budget ran out.
 ``no_change``: a revision repeated the previous draft."""
-
-
-class RoundRecord(TypedDict):
-    """One draft and the critiques it received."""
-
-    index: int
-    draft: str
-    n_tokens: int
-    finish_reason: str
-    gen_latency_s: float
-    critiques: list[dict[str, Any]]
-    judgements: NotRequired[list[dict[str, Any]]]
-    """Ground-truth labels of the draft (``redraft.judges.Label`` dumps), when the example has a
-    judge; the first is the truth critic accuracy is measured against."""
 
 
 class CorrectionInput(TypedDict):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from redraft.errors import InputError
 from redraft.judges.base import Judge, JudgeItem, Label, require
 
-if TYPE_CHECKING:
-    from redraft.critics.factuality.verifiers import Verifier
+SupportScorer = Callable[[Sequence[str], Sequence[Sequence[str]]], Sequence[float]]
+"""(texts, reference texts per text) → P(supported) per text. Every factuality ``Verifier`` is one."""
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation + "\u2018\u2019\u201c\u201d")
@@ -62,8 +62,8 @@ class AnswerJudge(Judge):
     Args:
         threshold: the least :func:`match` score that counts as correct; exact containment of a
             normalized reference always scores 1.
-        verifier: optional factuality verifier; when given, a response that misses the
-            threshold is still correct if the verifier finds it supported by a reference
+        verifier: optional support scorer (any factuality ``Verifier``); when given, a response
+            that misses the threshold is still correct if it finds it supported by a reference
             (P ≥ 0.5), which catches paraphrases the word match cannot.
 
     Example:
@@ -75,7 +75,7 @@ class AnswerJudge(Judge):
 
     name = "answer"
 
-    def __init__(self, threshold: float = 0.8, verifier: Verifier | None = None) -> None:
+    def __init__(self, threshold: float = 0.8, verifier: SupportScorer | None = None) -> None:
         if not 0.0 < threshold <= 1.0:
             raise InputError(f"answer-match threshold must be in (0, 1], got {threshold}")
         self.threshold, self.verifier = threshold, verifier
@@ -87,14 +87,10 @@ class AnswerJudge(Judge):
         if self.verifier is not None:
             todo = [i for i, s in enumerate(scores) if s < self.threshold and items[i].text.strip()]
             if todo:
-                from redraft.critics.factuality.kb import Passage
-
-                evidence = [
-                    [Passage(doc=-1, title="reference", text=f"{items[i].prompt} {r}") for r in refs[i]] for i in todo
-                ]
-                verdicts = self.verifier.verify([items[i].text for i in todo], evidence)
-                for i, v in zip(todo, verdicts, strict=True):
-                    supported[i] = v.p_supported
+                references = [[f"{items[i].prompt} {r}" for r in refs[i]] for i in todo]
+                found = self.verifier([items[i].text for i in todo], references)
+                for i, support in zip(todo, found, strict=True):
+                    supported[i] = support
         labels = []
         for item, score, p in zip(items, scores, supported, strict=True):
             good = score >= self.threshold or (p is not None and p >= 0.5)

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,7 +25,8 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-import redraft
+from redraft._atomic import atomic_dir, remove_stale
+from redraft._version import __version__
 from redraft.errors import InputError
 from redraft.provenance import format as fmt
 from redraft.provenance.tokenizers import ByteTokenizer, HFTokenizer, TokenizerInfo
@@ -350,24 +348,10 @@ def _check_output(out: Path, inputs: Sequence[Path], force: bool) -> None:
         )
 
 
-def _temp_prefix(out: Path, kind: str) -> str:
-    return f".{out.name}.{kind}-"
-
-
 def _remove_stale(out: Path) -> list[Path]:
-    """Delete temporary directories that a killed build of ``out`` left behind.
-
-    Their names carry the builder's pid; a directory whose process is gone is removed, one whose
-    process still runs (a concurrent build) is left alone.
-    """
-    removed = []
-    for kind in ("building", "old"):
-        for tmp in out.parent.glob(f"{_temp_prefix(out, kind)}*"):
-            pid_text = tmp.name[len(_temp_prefix(out, kind)) :].split("-", 1)[0]
-            if not tmp.is_dir() or tmp.is_symlink() or not pid_text.isdigit() or _alive(int(pid_text)):
-                continue
-            shutil.rmtree(tmp, ignore_errors=True)
-            removed.append(tmp)
+    """Delete temporary directories that a killed build of ``out`` left behind, with a warning
+    (a concurrent build's directory is left alone)."""
+    removed = remove_stale(out)
     if removed:
         warnings.warn(
             f"removed {len(removed)} temporary director{'y' if len(removed) == 1 else 'ies'} left by an interrupted "
@@ -375,16 +359,6 @@ def _remove_stale(out: Path) -> list[Path]:
             stacklevel=4,
         )
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
 
 
 def _write_index(
@@ -408,9 +382,8 @@ def _write_index(
     token_dtype = fmt.token_dtype_for(separator)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(out, 'building')}{os.getpid()}-", dir=out.parent))
     start = time.perf_counter()
-    try:
+    with atomic_dir(out, existing="replace" if force else "error") as tmp:
         writer = _ShardWriter(tmp, info, separator, token_dtype, builder, device)
         for ids, meta in documents:
             if ids.size == 0:
@@ -443,7 +416,7 @@ def _write_index(
                 "device": device,
                 "seconds": round(time.perf_counter() - start, 3),
                 "created_at": dt.datetime.now(dt.UTC).isoformat(),
-                "redraft_version": redraft.__version__,
+                "redraft_version": __version__,
                 "sources": stats.sources,
                 "empty_docs_skipped": stats.empty_docs,
                 "invalid_utf8_docs_replaced": stats.invalid_utf8_docs,
@@ -454,13 +427,4 @@ def _write_index(
         if out.exists():
             # Checked again here: the output may have changed during a long build.
             _check_output(out, inputs, force)
-            trash = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(out, 'old')}{os.getpid()}-", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return header

@@ -26,7 +26,7 @@ import torch
 from transformers import LogitsProcessor
 
 from redraft.errors import InputError
-from redraft.provenance.index import SuffixIndex, _Shard
+from redraft.provenance.index import Shard, SuffixIndex
 
 if TYPE_CHECKING:
     from redraft.provenance.tokenizers import HFTokenizer
@@ -35,7 +35,7 @@ Mode = Literal["veto", "penalty"]
 
 
 def _narrow(
-    shard: _Shard, lo: torch.Tensor, hi: torch.Tensor, offset: torch.Tensor, token: torch.Tensor
+    shard: Shard, lo: torch.Tensor, hi: torch.Tensor, offset: torch.Tensor, token: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Within each rank range ``[lo, hi)`` of suffixes that share their first ``offset`` tokens,
     the sub-range whose token at ``offset`` equals ``token``. Those tokens are sorted inside the
@@ -232,13 +232,7 @@ class ProvDecode(LogitsProcessor):
 
     def bind(self, tokenizer: HFTokenizer) -> None:
         """Check that the generating model tokenizes like the index; called by the backends."""
-        built = self.core.index.header.tokenizer
-        if tokenizer.info.vocab_hash != built.vocab_hash:
-            raise InputError(
-                f"Prov-Decode's index {self.core.index.root} was built with tokenizer {built.name!r}, but the model "
-                f"tokenizes with {tokenizer.info.name!r} (a different vocabulary): token ids would not match. "
-                "Rebuild the index with `redraft index build --tokenizer <the model's tokenizer>`."
-            )
+        self.core.index.check_tokenizer(tokenizer.info, "the model's")
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         b, t = input_ids.shape

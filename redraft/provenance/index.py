@@ -24,6 +24,7 @@ import torch
 
 from redraft.errors import InputError
 from redraft.provenance import format as fmt
+from redraft.provenance.tokenizers import TokenizerInfo
 
 CHUNK = 16
 """Tokens compared per gather in a binary-search step."""
@@ -172,7 +173,7 @@ def check_files(root: Path, header: fmt.Header, *, hashes: bool) -> None:
             raise IndexError_(f"{file} does not match its sha256 in the header: the index is corrupt or tampered.")
 
 
-class _Shard:
+class Shard:
     def __init__(self, root: Path, info: fmt.ShardInfo, header: fmt.Header, device: torch.device) -> None:
         d = root / info.dir
         self.info = info
@@ -235,13 +236,31 @@ class SuffixIndex:
 
     def __init__(self, root: Path, header: fmt.Header, device: torch.device) -> None:
         self.root, self.header, self.device = root, header, device
-        self.shards = [_Shard(root, s, header, device) for s in header.shards]
+        self.shards = [Shard(root, s, header, device) for s in header.shards]
         counts = np.fromfile(root / fmt.UNIGRAM, dtype="<u8").astype(np.float64)
         self.unigram = torch.from_numpy(counts).to(device)  # (V,)
 
     @property
     def vocab_size(self) -> int:
         return self.header.tokenizer.vocab_size
+
+    def check_tokenizer(self, tokenizer: TokenizerInfo, whose: str) -> None:
+        """Refuse a tokenizer with another vocabulary than the one this index was built with: its
+        token ids would not match the index's. Every reader of an index (the CLI, the BCI critic,
+        Prov-Decode, CBD) checks through here.
+
+        Args:
+            tokenizer: the tokenizer that will produce the ids to look up (``.info`` of one).
+            whose: who tokenizes, for the message (``"the critic's"``, ``"the model's"``).
+        """
+        built = self.header.tokenizer
+        if tokenizer.vocab_hash != built.vocab_hash:
+            raise InputError(
+                f"the index at {self.root} was built with tokenizer {built.name!r}, but {whose} tokenizer is "
+                f"{tokenizer.name!r} (a different vocabulary: the index's token ids are not the model's). Rebuild "
+                "the index with `redraft index build --tokenizer <the model's tokenizer>`, or with --tokenizer "
+                "bytes, which works with any LLM (the critics only; Prov-Decode and CBD need the model's ids)."
+            )
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", *, verify: bool = True) -> SuffixIndex:
@@ -295,7 +314,7 @@ class SuffixIndex:
         return buf.to(torch.int32).to(d), starts.to(d), lengths.to(d)
 
     def _bisect(
-        self, shard: _Shard, buf: torch.Tensor, start: torch.Tensor, length: torch.Tensor, upper: bool
+        self, shard: Shard, buf: torch.Tensor, start: torch.Tensor, length: torch.Tensor, upper: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For each pattern ``buf[start:start+length]``: the first suffix-array rank whose suffix is
         ``>=`` the pattern (``upper=False``) or ``>`` it when only ``length`` tokens are compared

@@ -129,13 +129,10 @@ class HFTokenizer:
 
 
 def load_tokenizer(spec: str) -> ByteTokenizer | HFTokenizer:
-    """``bytes``, ``embedded`` (the embedded model's tokenizer) or a local path / cached hub id."""
+    """``bytes`` or a local path / cached hub id. (The index layer knows no model names: the CLI
+    resolves ``embedded`` to the embedded model's directory before calling this.)"""
     if spec == "bytes":
         return ByteTokenizer()
-    if spec == "embedded":
-        from redraft.agents.embedded import embedded_model_dir
-
-        return HFTokenizer.load(str(embedded_model_dir()))
     return HFTokenizer.load(spec)
 
 

@@ -20,14 +20,14 @@ import torch
 from redraft.provenance import format as fmt
 
 if TYPE_CHECKING:
-    from redraft.provenance.index import SuffixIndex, _Shard
+    from redraft.provenance.index import Shard, SuffixIndex
 
 SAMPLES = 256
 """Adjacent pairs checked per shard on load: a garbage array has ~half its pairs out of order,
 so a random sample of 256 misses it with probability ~2^-256."""
 
 
-def _tokens_at(shard: _Shard, pos: torch.Tensor, width: int) -> torch.Tensor:
+def _tokens_at(shard: Shard, pos: torch.Tensor, width: int) -> torch.Tensor:
     """``(B, width)`` int64 tokens from each position; past the shard's end reads -1, which sorts
     below every token, as a suffix that is a prefix of another sorts first."""
     cols = pos[:, None] + torch.arange(width, device=pos.device)
@@ -36,7 +36,7 @@ def _tokens_at(shard: _Shard, pos: torch.Tensor, width: int) -> torch.Tensor:
     return torch.where(inside, out, torch.full_like(out, -1))
 
 
-def _misordered(shard: _Shard, first: torch.Tensor, second: torch.Tensor, max_tokens: int | None) -> torch.Tensor:
+def _misordered(shard: Shard, first: torch.Tensor, second: torch.Tensor, max_tokens: int | None) -> torch.Tensor:
     """For suffix pairs ``(first[i], second[i])``, True where the first does not sort strictly
     before the second. Compares up to ``max_tokens`` tokens (all of them when ``None``); a pair
     still equal after that is not flagged."""
@@ -61,7 +61,7 @@ def _misordered(shard: _Shard, first: torch.Tensor, second: torch.Tensor, max_to
     return bad
 
 
-def _prefix_problems(shard: _Shard, ranks: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+def _prefix_problems(shard: Shard, ranks: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """True where the suffix at ``ranks`` lies outside its prefix-table block."""
     first = shard.tokens[pos].to(torch.int64)
     key = first
@@ -71,7 +71,7 @@ def _prefix_problems(shard: _Shard, ranks: torch.Tensor, pos: torch.Tensor) -> t
     return (ranks < shard.prefix[key]) | (ranks >= shard.prefix[key + 1])
 
 
-def _shard_sample(shard: _Shard, samples: int, seed: int) -> list[str]:
+def _shard_sample(shard: Shard, samples: int, seed: int) -> list[str]:
     n = shard.n
     if n < 2:
         return []
@@ -107,7 +107,7 @@ def sampled_problems(index: SuffixIndex, samples: int = SAMPLES) -> list[str]:
     return problems
 
 
-def _full_shard(shard: _Shard, header: fmt.Header, batch: int) -> list[str]:
+def _full_shard(shard: Shard, header: fmt.Header, batch: int) -> list[str]:
     name, n = shard.info.dir, shard.n
     problems: list[str] = []
     tokens = shard.tokens.cpu().numpy()
@@ -145,7 +145,7 @@ def _full_shard(shard: _Shard, header: fmt.Header, batch: int) -> list[str]:
     return problems
 
 
-def _meta_problems(shard: _Shard) -> list[str]:
+def _meta_problems(shard: Shard) -> list[str]:
     offsets = shard.meta_idx
     raw = shard.meta_path.read_bytes()
     name = shard.info.dir

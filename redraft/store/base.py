@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NotRequired
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypedDict
 
-from redraft.graphs.state import RoundRecord
+
+class RoundRecord(TypedDict):
+    """One draft and the critiques it received."""
+
+    index: int
+    draft: str
+    n_tokens: int
+    finish_reason: str
+    gen_latency_s: float
+    critiques: list[dict[str, Any]]
+    judgements: NotRequired[list[dict[str, Any]]]
+    """Ground-truth labels of the draft (``redraft.judges.Label`` dumps), when the example has a
+    judge; the first is the truth critic accuracy is measured against."""
 
 
 class RunInfo(BaseModel):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from redraft._atomic import atomic_dir, atomic_file
 from redraft.errors import InputError
 from redraft.store.models import Example, Round, Run
 from redraft.store.sql import SQLStore
@@ -256,19 +255,11 @@ def sft_rows(store: SQLStore, ident: str, *, fmt: Format = "conversational") -> 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
     """Write rows as JSON lines atomically (temporary file, then rename); return the row count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     n = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(Path(path)) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
     return n
 
 
@@ -284,13 +275,6 @@ def save_to_disk(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
     data = list(rows)
     if not data:
         raise EmptyExportError("nothing to export: no example met the recipe's conditions")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        datasets.Dataset.from_list(data).save_to_disk(str(tmp / "data"))
-        os.replace(tmp / "data", path)
-    finally:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_dir(path) as tmp:
+        datasets.Dataset.from_list(data).save_to_disk(str(tmp))
     return len(data)

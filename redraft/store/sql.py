@@ -29,10 +29,9 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, selectinload
 
-import redraft
+from redraft._version import __version__
 from redraft.errors import StoreUnavailableError
-from redraft.graphs.state import RoundRecord
-from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RunInfo
+from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RoundRecord, RunInfo
 from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Outcome, Round, Run, utcnow
 
 DEFAULT_URL = "sqlite:///redraft.db"
@@ -371,7 +370,7 @@ class SQLStore(Recorder):
                     model_id=info.model_id,
                     config=info.config,
                     critics=info.critics,
-                    redraft_version=redraft.__version__,
+                    redraft_version=__version__,
                     experiment_id=info.experiment_id,
                     cell=info.cell,
                 )

@@ -196,12 +196,7 @@ class CBDDPOTrainer(DPOTrainer):
 def _check_tokenizer(index: SuffixIndex, tokenizer: Any) -> None:
     from redraft.provenance.tokenizers import HFTokenizer
 
-    built = index.header.tokenizer
-    if built.kind != "hf" or HFTokenizer(tokenizer).info.vocab_hash != built.vocab_hash:
-        raise InputError(
-            f"the belief index {index.root} was built with tokenizer {built.name!r}, not the model's; its spans "
-            "would not align with the training tokens. Rebuild it: redraft index build --tokenizer <model path>"
-        )
+    index.check_tokenizer(HFTokenizer(tokenizer).info, "the model's")
 
 
 REQUIRED = ("prompt", "chosen", "rejected")

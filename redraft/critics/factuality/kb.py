@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redraft._atomic import atomic_dir
 from redraft._jsonl import read_objects
 from redraft._paths import cache_dir
 from redraft.errors import InputError, ModelNotFoundError
@@ -146,16 +144,12 @@ class KnowledgeBase:
             if a.get("extract")
         ]
         kb = KnowledgeBase.from_documents(docs)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".kb-", dir=target.parent))
-        try:
+        # Another process may build the same cache at once: the first complete copy wins.
+        with atomic_dir(target, existing="keep") as tmp:
             kb.retriever.save(str(tmp / "bm25"), show_progress=False)
             with (tmp / "passages.jsonl").open("w", encoding="utf-8") as f:
                 for p in kb.passages:
                     f.write(json.dumps({"doc": p.doc, "title": p.title, "text": p.text, "meta": p.meta}) + "\n")
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     # -- retrieval ---------------------------------------------------------------------------------
 

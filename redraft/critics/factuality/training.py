@@ -25,11 +25,9 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import random
 import re
 import shutil
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +37,7 @@ from typing import Any
 
 import torch
 
+from redraft._atomic import atomic_dir, atomic_file
 from redraft._hf import from_pretrained
 from redraft._paths import cache_dir
 from redraft.critics.factuality.kb import Passage, format_passages
@@ -370,9 +369,8 @@ def train_verifier(
     model.eval()
     predictions = predict(model, tokenizer, test, max_length=max_length, window_words=window_words)
     metrics = Metrics.of([e.label for e in test], [int(p >= 0.5) for p in predictions])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    # The old verifier stays in place until the new one is complete, then the two are swapped.
+    with atomic_dir(out, existing="replace") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         info = {
@@ -386,12 +384,7 @@ def train_verifier(
             "created": time.time(),
         }
         (tmp / "redraft_verifier.json").write_text(json.dumps(info, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        shutil.rmtree(resume, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(resume, ignore_errors=True)
     return metrics
 
 
@@ -413,9 +406,8 @@ def _save_checkpoint(dir_: Path, fingerprint: str, step: int, model: Any, optimi
         "schedule": schedule.state_dict(),
         "torch_rng": torch.get_rng_state(),
     }
-    tmp = dir_ / "state.pt.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, dir_ / "state.pt")  # a kill mid-save keeps the previous checkpoint
+    with atomic_file(dir_ / "state.pt", "wb") as f:  # a kill mid-save keeps the previous checkpoint
+        torch.save(state, f)
 
 
 def _load_checkpoint(dir_: Path, fingerprint: str, model: Any, optimizer: Any, schedule: Any) -> int:

@@ -41,6 +41,12 @@ class Verifier(abc.ABC):
     @abc.abstractmethod
     def verify(self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]) -> list[Verdict]: ...
 
+    def __call__(self, claims: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:
+        """P(supported) of each claim by plain reference texts: a verifier as the plain scoring
+        callable a judge takes (``AnswerJudge(verifier=...)``), so judges need no critic types."""
+        evidence = [[Passage(doc=-1, title="reference", text=r) for r in refs] for refs in references]
+        return [v.p_supported for v in self.verify(claims, evidence)]
+
 
 class LexicalVerifier(Verifier):
     """The baseline: share of the claim's content words found in the best passage, zero when a

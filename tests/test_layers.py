@@ -1,0 +1,91 @@
+"""Imports follow the flow: corpus → index → critics → graph → store → export. A module imports
+only from its own package or from a lower layer, so there are no cycles and no upward imports,
+including lazy imports inside functions (a cycle closed by a lazy import is hidden, not absent)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "redraft"
+
+LAYERS = {
+    # Shared helpers: errors, paths, version, atomic writes, package data, model loading rules.
+    "_": 0,
+    "errors": 0,
+    # What the graph stands on: the index, the datasets, the store's contract.
+    "provenance": 1,
+    "datasets": 1,
+    "store": 1,
+    # Models and ground truth.
+    "agents": 2,
+    "judges": 2,
+    "critics": 3,
+    "graphs": 4,
+    "experiments": 5,
+    "training": 5,
+    # The faces: the CLI and the package's own namespace.
+    "cli": 6,
+    "__main__": 6,
+    "": 6,
+}
+
+
+def package_of(module: str) -> str:
+    """``redraft.store.sql`` → ``store``; ``redraft._hf`` → ``_``; ``redraft`` → ``""``."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return ""
+    return "_" if parts[1].startswith("_") and parts[1] != "__main__" else parts[1]
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def redraft_imports(path: Path) -> list[tuple[int, str]]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] if node.module != "redraft" else [f"redraft.{a.name}" for a in node.names]
+            out += [(node.lineno, n) for n in names if n == "redraft" or n.startswith("redraft.")]
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names if a.name == "redraft" or a.name.startswith("redraft.")]
+    return out
+
+
+def test_every_import_goes_to_the_same_package_or_a_lower_layer():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        importer = module_name(path)
+        mine = package_of(importer)
+        for line, imported in redraft_imports(path):
+            theirs = package_of(imported)
+            if theirs not in LAYERS:  # `from redraft import x` of a submodule x
+                theirs = package_of(f"redraft.{imported.split('.')[1]}")
+            if theirs == mine or LAYERS[theirs] == LAYERS[mine] in (0, 6):
+                continue  # within a package, among the shared helpers, among the faces
+            if LAYERS[theirs] >= LAYERS[mine]:
+                wrong.append(f"{importer}:{line} imports {imported} (layer {LAYERS[theirs]} >= {LAYERS[mine]})")
+    assert wrong == []
+
+
+def test_every_package_has_a_layer():
+    packages = {package_of(module_name(p)) for p in PACKAGE.rglob("*.py")}
+    assert packages <= set(LAYERS)
+
+
+def test_the_index_layer_loads_neither_the_graph_nor_the_database():
+    code = (
+        "import sys, redraft, redraft.provenance, redraft.provenance.build; "
+        "heavy = sorted(m for m in ('langgraph', 'sqlalchemy', 'alembic') if m in sys.modules); "
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
