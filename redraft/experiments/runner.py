@@ -22,22 +22,10 @@ from redraft.datasets import Row, load
 from redraft.errors import InputError
 from redraft.experiments.spec import Cell, ExperimentSpec
 from redraft.graphs.correction import Corrector
-from redraft.graphs.state import CorrectionState
+from redraft.graphs.state import CorrectionState, apply_update
 from redraft.judges import Judge, make_judge
 from redraft.store.base import RoundRecord, RunInfo
 from redraft.store.sql import SQLStore, round_record
-
-_APPENDED = ("messages", "rounds")  # the state keys with operator.add reducers
-
-
-def _apply(state: CorrectionState, update: dict[str, Any]) -> None:
-    """Merge a node's update into a state the way LangGraph's reducers would."""
-    for key, value in update.items():
-        if key in _APPENDED:
-            previous: list[Any] = state.get(key, [])  # type: ignore[assignment]
-            state[key] = [*previous, *value]  # type: ignore[literal-required]
-        else:
-            state[key] = value  # type: ignore[literal-required]
 
 
 def load_rows(spec: ExperimentSpec) -> list[Row]:
@@ -68,7 +56,7 @@ def rebuild(corrector: Corrector, row: Row, rounds: Sequence[RoundRecord], run_i
     }
     for r in rounds:
         turns = corrector.opening(row.prompt) if r["index"] == 0 else corrector.revision_turns(state)
-        _apply(state, {"messages": [*turns, {"role": "assistant", "content": r["draft"]}], "rounds": [r]})
+        apply_update(state, {"messages": [*turns, {"role": "assistant", "content": r["draft"]}], "rounds": [r]})
     return state
 
 
@@ -220,13 +208,13 @@ class ExperimentRunner:
         if fresh:
             show(f"round 0: drafting {len(fresh)}")
             for s, u in zip(fresh, corrector.draft(fresh), strict=True):
-                _apply(s, u)
+                apply_update(s, u)
         while True:
             pending = [s for s in batch if s.get("pending")]
             if pending:
                 show(f"round {pending[0]['pending']['index']}: critiquing {len(pending)}")  # type: ignore[index]
                 for s, u in zip(pending, corrector.critique(pending), strict=True):
-                    _apply(s, u)
+                    apply_update(s, u)
                     if bars is not None and u["status"] != "running":
                         bars.advance(task)
             running = [s for s in batch if s.get("status") == "running"]
@@ -234,4 +222,4 @@ class ExperimentRunner:
                 return
             show(f"round {running[0]['rounds'][-1]['index'] + 1}: revising {len(running)}")
             for s, u in zip(running, corrector.revise(running), strict=True):
-                _apply(s, u)
+                apply_update(s, u)

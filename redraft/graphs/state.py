@@ -9,7 +9,8 @@ turns them back into objects.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, NotRequired
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NotRequired, get_origin, get_type_hints
 
 from typing_extensions import TypedDict
 
@@ -49,3 +50,36 @@ class CorrectionState(TypedDict):
     """A draft generated but not yet critiqued."""
     status: NotRequired[Status]
     final: NotRequired[str | None]
+
+
+def _reducers() -> dict[str, Callable[[Any, Any], Any]]:
+    """The reducer of each state key that has one, read from the annotations LangGraph reads."""
+    hints = get_type_hints(CorrectionState, include_extras=True)
+    return {
+        key: meta
+        for key, hint in hints.items()
+        if get_origin(hint) is Annotated
+        for meta in hint.__metadata__[:1]
+        if callable(meta)
+    }
+
+
+REDUCERS = _reducers()
+"""State key → reducer (``messages`` and ``rounds`` append). Code that steps the graph's nodes by
+hand (the batched experiment runner) merges updates with :func:`apply_update`, never its own copy."""
+
+
+def apply_update(state: CorrectionState, update: dict[str, Any]) -> None:
+    """Merge a node's update into ``state`` in place, as LangGraph's channels would: a key with a
+    reducer combines the old value with the update, any other key is overwritten.
+
+    Example:
+        >>> s: CorrectionState = {"prompt": "hi", "messages": [], "rounds": []}
+        >>> apply_update(s, {"messages": [{"role": "user", "content": "hi"}], "status": "running"})
+        >>> len(s["messages"]), s["status"]
+        (1, 'running')
+    """
+    for key, value in update.items():
+        reducer = REDUCERS.get(key)
+        current = state.get(key)
+        state[key] = reducer(current if current is not None else [], value) if reducer else value  # type: ignore[literal-required]

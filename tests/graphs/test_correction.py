@@ -236,3 +236,15 @@ def test_unreachable_database_fails_at_build_time(url):
     with pytest.raises(StoreUnavailableError, match=r"cannot open database .*Fix:"):
         build_graph(llm=llm, critics=[SelfCritic(llm)], store=url)
     assert llm.calls == []
+
+
+def test_the_runners_reducers_are_langgraphs():
+    """The batched runner merges node updates with the reducers LangGraph itself builds from the
+    state's annotations, so the two cannot drift."""
+    from langgraph.graph import StateGraph
+
+    from redraft.graphs.state import REDUCERS, CorrectionState
+
+    channels = StateGraph(CorrectionState).channels
+    built = {k: c.operator for k, c in channels.items() if hasattr(c, "operator")}
+    assert built == REDUCERS and set(built) == {"messages", "rounds"}
