@@ -79,6 +79,22 @@ ModeOpt = Annotated[str, typer.Option("--mode", help="feedback | cac (Checking-a
 TokensOpt = Annotated[int, typer.Option("--max-new-tokens", help="Token budget per draft.")]
 
 
+def _critic_option(field: str) -> Any:
+    """A ``redraft run`` option for a :class:`CriticOptions` field: its flag, help and default
+    come from the field, and an option not given is not passed (the field's default applies)."""
+    info = CriticOptions.model_fields[field]
+    default = "" if info.default is None else f" [default: {info.default}]"
+    return typer.Option(
+        f"--{field.replace('_', '-')}",
+        help=f"{(info.description or '').replace('``', '')}{default}",
+        show_default=False,
+    )
+
+
+def _critic_options(**given: Any) -> CriticOptions:
+    return CriticOptions(**{k: v for k, v in given.items() if v is not None})
+
+
 def _db_url(db: str) -> str:
     return db if "://" in db else f"sqlite:///{db}"
 
@@ -248,11 +264,15 @@ def run(
     device: DeviceOpt = "cpu",
     max_new_tokens: TokensOpt = 256,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue an interrupted run by id.")] = None,
-    index: Annotated[Path | None, typer.Option("--index", help="Suffix index for --critic bci.")] = None,
-    bci_threshold: Annotated[float, typer.Option("--bci-threshold", help="TraceShield τ in nats.")] = 20.0,
-    bci_min_len: Annotated[int, typer.Option("--bci-min-len", help="Minimum span length in tokens.")] = 8,
-    kb: Annotated[Path | None, typer.Option("--kb", help="JSONL knowledge base for --critic factuality.")] = None,
-    verifier: Annotated[str, typer.Option("--verifier", help="default | lexical | llm | nli:<path>")] = "lexical",
+    index: Annotated[Path | None, _critic_option("index")] = None,
+    bci_threshold: Annotated[float | None, _critic_option("bci_threshold")] = None,
+    bci_variant: Annotated[str | None, _critic_option("bci_variant")] = None,
+    bci_min_len: Annotated[int | None, _critic_option("bci_min_len")] = None,
+    kb: Annotated[Path | None, _critic_option("kb")] = None,
+    verifier: Annotated[str | None, _critic_option("verifier")] = None,
+    factuality_threshold: Annotated[float | None, _critic_option("factuality_threshold")] = None,
+    self_verdicts: Annotated[str | None, _critic_option("self_verdicts")] = None,
+    self_threshold: Annotated[float | None, _critic_option("self_threshold")] = None,
     backend: BackendOpt = "transformers",
     base_url: BaseUrlOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
@@ -261,7 +281,17 @@ def run(
     config = _config(max_rounds, mode, max_new_tokens)
     items = _read_prompts(prompt, input_path)
     names = critic or ["self"]
-    options = CriticOptions(index=index, bci_threshold=bci_threshold, bci_min_len=bci_min_len, kb=kb, verifier=verifier)
+    options = _critic_options(
+        index=index,
+        bci_threshold=bci_threshold,
+        bci_variant=bci_variant,
+        bci_min_len=bci_min_len,
+        kb=kb,
+        verifier=verifier,
+        factuality_threshold=factuality_threshold,
+        self_verdicts=self_verdicts,
+        self_threshold=self_threshold,
+    )
     spec = _backend(backend, model, device, base_url)
     preflight(names, options)  # everything checkable without the model, before loading it
     run_id = _correct(items, spec, names, config, db, options, resume=resume, quiet=quiet)

@@ -194,3 +194,20 @@ def test_experiment_workers_split_examples_across_processes(tmp_path):
     examples = list(store.examples(run.id))
     assert sorted(e.key for e in examples) == [f"p:{i}" for i in range(1, 5)]
     assert all(e.outcome is not None and len(e.rounds) == 1 for e in examples)
+
+
+def test_every_critic_option_is_a_run_option_with_the_fields_default():
+    """`redraft run` declares no critic defaults of its own: each option comes from a CriticOptions
+    field, and an option left out leaves the field's default."""
+    import typer.main
+
+    from redraft.critics import CriticOptions
+
+    command = typer.main.get_command(cli.app).commands["run"]  # type: ignore[attr-defined]
+    params = {p.name: p for p in command.params}
+    for name, info in CriticOptions.model_fields.items():
+        assert name in params, name
+        assert params[name].default is None and f"[default: {info.default}]" in (params[name].help or "") or (
+            info.default is None
+        )
+    assert cli._critic_options(bci_threshold=None, verifier="llm") == CriticOptions(verifier="llm")

@@ -19,23 +19,27 @@ if TYPE_CHECKING:
 
 
 class CriticOptions(BaseModel):
-    """Settings the command line passes to critic factories."""
+    """Settings the critic factories take. Each field's default and description are the command
+    line's too: ``redraft run`` builds its options from these fields and passes only the ones given.
+    """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     index: Path | None = None
     """Suffix index directory for the ``bci`` critic."""
     bci_threshold: float = 20.0
     """TraceShield threshold τ in nats (calibrate it with ``redraft index calibrate``)."""
     bci_variant: Literal["sum", "density", "max"] = "sum"
+    """How a span's BCI is aggregated: ``sum``, ``density`` or ``max``."""
     bci_min_len: int = Field(default=8, ge=1)
     """Minimum span length in tokens."""
     kb: Path | None = None
-    """JSONL knowledge base for the ``factuality`` critic; None = the packaged Wikipedia summaries."""
+    """JSONL knowledge base for the ``factuality`` critic (default: the packaged Wikipedia summaries)."""
     verifier: str = "lexical"
     """``default`` (the trained MiniLM cross-encoder), ``lexical`` (baseline), ``llm`` (FActScore
     prompt on the run's model) or ``nli:<model path>``."""
     factuality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    """The least share of supported claims that passes a draft."""
     self_verdicts: Literal["auto", "logprobs", "text"] = "auto"
     """How the self-critics read a verdict: ``auto`` (log-probabilities when the backend gives
     them, else parsed text), ``logprobs`` or ``text``."""
