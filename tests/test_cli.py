@@ -207,7 +207,7 @@ def test_every_critic_option_is_a_run_option_with_the_fields_default():
     params = {p.name: p for p in command.params}
     for name, info in CriticOptions.model_fields.items():
         assert name in params, name
-        assert params[name].default is None and f"[default: {info.default}]" in (params[name].help or "") or (
+        assert (params[name].default is None and f"[default: {info.default}]" in (params[name].help or "")) or (
             info.default is None
         )
     assert cli._critic_options(bci_threshold=None, verifier="llm") == CriticOptions(verifier="llm")
