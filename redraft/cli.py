@@ -22,7 +22,7 @@ from redraft.critics import CriticOptions, preflight
 from redraft.errors import InputError, RedraftError, invalid_fields
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput
-from redraft.store.sql import DB_ENV, SQLStore, redact
+from redraft.store.sql import DB_ENV, DEFAULT_FILE, SQLStore, redact
 
 
 def _group(help_text: str) -> typer.Typer:
@@ -72,8 +72,8 @@ DbOpt = Annotated[
         "command line).",
     ),
 ]
-DEFAULT_DB = "redraft.db"
-"""The one default database of every command: runs and experiments live side by side."""
+DEFAULT_DB = DEFAULT_FILE
+"""The one default database of every command (the store's): runs and experiments live side by side."""
 RoundsOpt = Annotated[int, typer.Option("--max-rounds", help="Most drafts per prompt (1 = critique only).")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="feedback | cac (Checking-as-Context).")]
 TokensOpt = Annotated[int, typer.Option("--max-new-tokens", help="Token budget per draft.")]
@@ -449,7 +449,7 @@ def experiment_run(
     each loads its own model and writes to the same database (use PostgreSQL for many workers).
     """
     from redraft.experiments import ExperimentSpec
-    from redraft.experiments.executors import Executor, LocalExecutor
+    from redraft.experiments.executors import make_executor
 
     if (spec_file is None) == (resume is None):
         raise InputError("pass an experiment file to start, or --resume EXPERIMENT_ID (with --db) to continue")
@@ -462,15 +462,7 @@ def experiment_run(
         experiment = store.experiment(cast(str, resume))
         spec, experiment_id = ExperimentSpec.parse(experiment.spec, f"experiment {experiment.id}"), experiment.id
     preflight(sorted({name for names in spec.critics for name in names}), spec.critic_options)
-    runner: Executor
-    if executor == "ray":
-        from redraft.experiments.executors import RayExecutor
-
-        runner = RayExecutor(workers, console=console)  # fails early, naming the extra, without Ray
-    elif executor == "local":
-        runner = LocalExecutor(llm_factory=_load, shard=_shard(shard), workers=workers, console=console)
-    else:
-        raise InputError(f"unknown executor {executor!r}; known executors: local, ray")
+    runner = make_executor(executor, workers=workers, shard=_shard(shard), llm_factory=_load, console=console)
     if experiment_id is None:
         experiment_id = store.start_experiment(spec.name, spec.stored())
     try:
@@ -618,11 +610,10 @@ def index_build(
     """Build a suffix index (atomic: an interrupted build leaves nothing that loads)."""
     import warnings
 
-    from redraft.provenance.build import Builder, build_index
+    from redraft.provenance.build import build_index, check_builder
 
     # `out` is the last positional argument; Typer gives every path to `corpus` first.
-    if builder not in ("divsufsort", "torch"):
-        raise InputError(f"unknown builder {builder!r}; known builders: divsufsort, torch")
+    check_builder(builder)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         header = build_index(
@@ -631,7 +622,7 @@ def index_build(
             _load_tokenizer(tokenizer),
             text_field=text_field,
             shard_tokens=shard_tokens,
-            builder=cast("Builder", builder),  # checked just above
+            builder=builder,
             device=device,
             force=force,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,7 @@ from redraft.errors import InputError
 
 if TYPE_CHECKING:
     from redraft.critics.bci import BCICritic
+    from redraft.critics.factuality.verifiers import Verifier
 
 
 class CriticOptions(BaseModel):
@@ -63,30 +64,85 @@ def _bci(llm: LLM, options: CriticOptions) -> Critic:
     )
 
 
+def _default_verifier(llm: LLM, arg: str) -> Verifier:
+    from redraft.critics.factuality.verifiers import default_verifier
+
+    return default_verifier()
+
+
+def _check_default_verifier(arg: str) -> None:
+    from redraft.critics.factuality.verifiers import default_verifier_path
+
+    default_verifier_path()
+
+
+def _lexical_verifier(llm: LLM, arg: str) -> Verifier:
+    from redraft.critics.factuality import LexicalVerifier
+
+    return LexicalVerifier()
+
+
+def _llm_verifier(llm: LLM, arg: str) -> Verifier:
+    from redraft.critics.factuality import LLMVerifier
+
+    return LLMVerifier(llm)
+
+
+def _nli_verifier(llm: LLM, path: str) -> Verifier:
+    from redraft.critics.factuality import NLIVerifier
+    from redraft.critics.factuality.verifiers import trained_verifier
+
+    local = Path(path).expanduser()
+    # A verifier trained by redraft is read with its training settings (windows, length).
+    return trained_verifier(local) if (local / "redraft_verifier.json").is_file() else NLIVerifier(path)
+
+
+def _check_nli_verifier(path: str) -> None:
+    from redraft.critics.factuality.verifiers import check_model_path
+
+    if not path:
+        raise InputError("--verifier nli: needs a model path, e.g. nli:/models/my-verifier")
+    check_model_path(path)
+
+
+class VerifierKind(NamedTuple):
+    """How ``--verifier NAME`` (or ``NAME:<model path>``) is checked before the model loads, and built."""
+
+    build: Callable[[LLM, str], Verifier]
+    check: Callable[[str], None] | None = None
+    takes_path: bool = False
+
+
+VERIFIERS: dict[str, VerifierKind] = {
+    "default": VerifierKind(_default_verifier, _check_default_verifier),
+    "lexical": VerifierKind(_lexical_verifier),
+    "llm": VerifierKind(_llm_verifier),
+    "nli": VerifierKind(_nli_verifier, _check_nli_verifier, takes_path=True),
+}
+"""The factuality critic's verifiers by ``CriticOptions.verifier`` name."""
+
+
+def verifier_kind(spec: str) -> tuple[VerifierKind, str]:
+    """The registry entry for a ``--verifier`` value and its path argument, or an error listing them.
+
+    Example:
+        >>> verifier_kind("nli:/models/v")[1]
+        '/models/v'
+    """
+    name, colon, arg = spec.partition(":")
+    kind = VERIFIERS.get(name)
+    if kind is None or bool(colon) != kind.takes_path:
+        known = ", ".join(f"{n}:<model path>" if k.takes_path else n for n, k in VERIFIERS.items())
+        raise InputError(f"unknown verifier {spec!r}; known verifiers: {known}")
+    return kind, arg
+
+
 def _factuality(llm: LLM, options: CriticOptions) -> Critic:
-    from redraft.critics.factuality import FactualityCritic, KnowledgeBase, LexicalVerifier, LLMVerifier, NLIVerifier
-    from redraft.critics.factuality.verifiers import Verifier
+    from redraft.critics.factuality import FactualityCritic, KnowledgeBase
 
     kb = KnowledgeBase.from_jsonl(options.kb) if options.kb else KnowledgeBase.default()
-    verifier: Verifier
-    if options.verifier == "default":
-        from redraft.critics.factuality.verifiers import default_verifier
-
-        verifier = default_verifier()
-    elif options.verifier == "lexical":
-        verifier = LexicalVerifier()
-    elif options.verifier == "llm":
-        verifier = LLMVerifier(llm)
-    elif options.verifier.startswith("nli:"):
-        from redraft.critics.factuality.verifiers import trained_verifier
-
-        path = options.verifier[4:]
-        local = Path(path).expanduser()
-        # A verifier trained by redraft is read with its training settings (windows, length).
-        verifier = trained_verifier(local) if (local / "redraft_verifier.json").is_file() else NLIVerifier(path)
-    else:
-        raise InputError(f"unknown verifier {options.verifier!r}; known verifiers: {', '.join(VERIFIERS)}")
-    return FactualityCritic(kb, verifier, threshold=options.factuality_threshold)
+    kind, arg = verifier_kind(options.verifier)
+    return FactualityCritic(kb, kind.build(llm, arg), threshold=options.factuality_threshold)
 
 
 def _self(llm: LLM, options: CriticOptions, check: str, name: str) -> Critic:
@@ -113,8 +169,6 @@ def check_critic_names(names: list[str]) -> None:
             raise InputError(f"unknown critic {name!r}; known critics: {', '.join(sorted(CRITICS))}")
 
 
-VERIFIERS = ("default", "lexical", "llm", "nli:<model path>")
-
 
 def preflight(names: list[str], options: CriticOptions) -> None:
     """Check everything the critics ``names`` will need that can be checked without a model: the
@@ -131,19 +185,9 @@ def preflight(names: list[str], options: CriticOptions) -> None:
         return
     if options.kb is not None and not options.kb.is_file():
         raise InputError(f"knowledge base {options.kb} does not exist; pass a JSONL file with --kb")
-    verifier = options.verifier
-    if verifier == "default":
-        from redraft.critics.factuality.verifiers import default_verifier_path
-
-        default_verifier_path()
-    elif verifier.startswith("nli:"):
-        from redraft.critics.factuality.verifiers import check_model_path
-
-        if not verifier[4:]:
-            raise InputError("--verifier nli: needs a model path, e.g. nli:/models/my-verifier")
-        check_model_path(verifier[4:])
-    elif verifier not in VERIFIERS:
-        raise InputError(f"unknown verifier {verifier!r}; known verifiers: {', '.join(VERIFIERS)}")
+    kind, arg = verifier_kind(options.verifier)
+    if kind.check is not None:
+        kind.check(arg)
 
 
 def make_critic(name: str, llm: LLM, options: CriticOptions | None = None) -> Critic:

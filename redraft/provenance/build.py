@@ -15,11 +15,11 @@ import datetime as dt
 import json
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +31,8 @@ from redraft.errors import InputError
 from redraft.provenance import format as fmt
 from redraft.provenance.tokenizers import ByteTokenizer, HFTokenizer, TokenizerInfo
 
-Builder = Literal["divsufsort", "torch"]
+Builder = str
+"""A key of :data:`BUILDERS` (checked with :func:`check_builder`)."""
 DEFAULT_SHARD_TOKENS = 1 << 30
 
 
@@ -72,19 +73,37 @@ def torch_suffix_array(tokens: torch.Tensor) -> torch.Tensor:
         k *= 2
 
 
-def suffix_array(tokens: np.ndarray, builder: Builder = "divsufsort", device: str = "cpu") -> np.ndarray:
-    """Suffix array of ``tokens`` as int32 (int64 from 2^31 tokens)."""
-    dtype = np.int32 if tokens.size < 2**31 else np.int64
-    if builder == "divsufsort":
-        from pydivsufsort import divsufsort
+def _divsufsort(tokens: np.ndarray, device: str) -> np.ndarray:
+    from pydivsufsort import divsufsort
 
-        # pydivsufsort refuses read-only arrays (e.g. np.frombuffer): copy only those.
-        data = tokens if tokens.flags.writeable and tokens.flags.c_contiguous else tokens.copy()
-        return np.asarray(divsufsort(data), dtype=dtype)
-    if builder == "torch":
-        sa = torch_suffix_array(torch.from_numpy(tokens.astype(np.int64)).to(device))
-        return sa.cpu().numpy().astype(dtype)
-    raise InputError(f"unknown builder {builder!r}; known builders: divsufsort, torch")
+    # pydivsufsort refuses read-only arrays (e.g. np.frombuffer): copy only those.
+    data = tokens if tokens.flags.writeable and tokens.flags.c_contiguous else tokens.copy()
+    return np.asarray(divsufsort(data))
+
+
+def _torch(tokens: np.ndarray, device: str) -> np.ndarray:
+    return torch_suffix_array(torch.from_numpy(tokens.astype(np.int64)).to(device)).cpu().numpy()
+
+
+BUILDERS: dict[str, Callable[[np.ndarray, str], np.ndarray]] = {"divsufsort": _divsufsort, "torch": _torch}
+"""Suffix-array builders by name: ``divsufsort`` (the CPU library) and ``torch`` (prefix doubling, any device)."""
+
+
+def check_builder(builder: str) -> None:
+    """Raise an error listing the known builders if ``builder`` is not one."""
+    if builder not in BUILDERS:
+        raise InputError(f"unknown builder {builder!r}; known builders: {', '.join(BUILDERS)}")
+
+
+def suffix_array(tokens: np.ndarray, builder: Builder = "divsufsort", device: str = "cpu") -> np.ndarray:
+    """Suffix array of ``tokens`` as int32 (int64 from 2^31 tokens).
+
+    Example:
+        >>> suffix_array(np.array([2, 1, 2, 1], dtype=np.uint16)).tolist()
+        [3, 1, 2, 0]
+    """
+    check_builder(builder)
+    return BUILDERS[builder](tokens, device).astype(np.int32 if tokens.size < 2**31 else np.int64)
 
 
 # -- reading a corpus -------------------------------------------------------------------------------
@@ -376,8 +395,7 @@ def _write_index(
     out = Path(out)
     if shard_tokens < 1:
         raise InputError(f"shard_tokens must be at least 1, got {shard_tokens}")
-    if builder not in ("divsufsort", "torch"):
-        raise InputError(f"unknown builder {builder!r}; known builders: divsufsort, torch")
+    check_builder(builder)
     _check_output(out, inputs, force)
     token_dtype = fmt.token_dtype_for(separator)
     out.parent.mkdir(parents=True, exist_ok=True)

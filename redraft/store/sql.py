@@ -34,7 +34,9 @@ from redraft.errors import StoreUnavailableError
 from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RoundRecord, RunInfo
 from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Outcome, Round, Run, utcnow
 
-DEFAULT_URL = "sqlite:///redraft.db"
+DEFAULT_FILE = "redraft.db"
+"""The default database: a SQLite file in the working directory, for every command and spec."""
+DEFAULT_URL = f"sqlite:///{DEFAULT_FILE}"
 DB_ENV = "REDRAFT_DB"
 """The environment variable every ``--db`` option (and every worker process) reads the database
 URL from: a command line, and the password in it, would be visible to ``ps``."""
