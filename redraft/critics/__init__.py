@@ -194,7 +194,8 @@ def make_critic(name: str, llm: LLM, options: CriticOptions | None = None) -> Cr
     """Build a critic by its command-line name.
 
     Example:
-        >>> make_critic("self", ScriptedLLM([])).name  # doctest: +SKIP
+        >>> from redraft.agents.testing import ScriptedLLM
+        >>> make_critic("self", ScriptedLLM([])).name
         'self'
     """
     check_critic_names([name])
