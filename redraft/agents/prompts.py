@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -195,6 +194,3 @@ def opening(prompt: str, system: str | None) -> list[Message]:
     """The first conversation: an optional system turn and the user's prompt."""
     head: list[Message] = [{"role": "system", "content": system}] if system else []
     return [*head, {"role": "user", "content": prompt}]
-
-
-Mode = Literal["cac", "feedback"]

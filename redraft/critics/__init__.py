@@ -169,7 +169,6 @@ def check_critic_names(names: list[str]) -> None:
             raise InputError(f"unknown critic {name!r}; known critics: {', '.join(sorted(CRITICS))}")
 
 
-
 def preflight(names: list[str], options: CriticOptions) -> None:
     """Check everything the critics ``names`` will need that can be checked without a model: the
     names, the index header, the knowledge base and the verifier. Commands call this before

@@ -12,7 +12,7 @@ from redraft.agents.backends import BackendSpec
 from redraft.agents.base import SamplingParams
 from redraft.critics import CriticOptions, check_critic_names
 from redraft.errors import InputError, invalid_fields
-from redraft.graphs.config import CorrectionConfig, Mode
+from redraft.graphs.config import CorrectionConfig, ReviseMode
 from redraft.store.sql import DEFAULT_URL, redact
 
 EXAMPLE = """\
@@ -57,7 +57,7 @@ class Cell(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     critics: tuple[str, ...]
-    mode: Mode
+    mode: ReviseMode
     max_rounds: int
 
     @property
@@ -84,7 +84,7 @@ class ExperimentSpec(BackendSpec):
     datasets: list[DatasetSpec] = Field(min_length=1)
     critics: list[tuple[str, ...]] = Field(min_length=1)
     """Critic sets; each set is one run. A bare name is a set of one."""
-    modes: list[Mode] = Field(default_factory=lambda: list[Mode](["cac"]), min_length=1)
+    modes: list[ReviseMode] = Field(default_factory=lambda: list[ReviseMode](["cac"]), min_length=1)
     max_rounds: list[int] = Field(default_factory=lambda: [3], min_length=1)
     batch_size: int = Field(default=8, ge=1)
     """Examples whose round r goes to the LLM as one ``generate`` call."""

@@ -1,6 +1,6 @@
 """LangGraph state machines: the generate → critique → revise correction loop."""
 
-from redraft.graphs.config import MODES, CorrectionConfig, Mode
+from redraft.graphs.config import MODES, CorrectionConfig, ReviseMode
 from redraft.graphs.correction import CorrectionGraph, Corrector, ThreadReusedError, build_graph, route
 from redraft.graphs.state import CorrectionInput, CorrectionState, Status
 from redraft.store.base import RoundRecord
@@ -12,7 +12,7 @@ __all__ = [
     "CorrectionInput",
     "CorrectionState",
     "Corrector",
-    "Mode",
+    "ReviseMode",
     "RoundRecord",
     "Status",
     "ThreadReusedError",

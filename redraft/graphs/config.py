@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from redraft.agents.base import SamplingParams
 
-Mode = Literal["cac", "feedback"]
-MODES: tuple[Mode, ...] = ("cac", "feedback")
+ReviseMode = Literal["cac", "feedback"]
+MODES: tuple[ReviseMode, ...] = ("cac", "feedback")
 
 
 class CorrectionConfig(BaseModel):
@@ -26,7 +26,7 @@ class CorrectionConfig(BaseModel):
     """Most drafts critiqued per prompt: round 0 is the first draft, each later round a revision.
     ``max_rounds=1`` only critiques; ``max_rounds=2`` is Wang et al.'s one self-correction step."""
 
-    mode: Mode = "feedback"
+    mode: ReviseMode = "feedback"
     """``feedback``: an explicit revise instruction carrying every critic's feedback.
     ``cac`` (Checking-as-Context, Wang et al. 2024): the checks join the conversation as
     (question, answer) turns and the original prompt is asked again, with no revise instruction."""

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from redraft.errors import InputError
-from redraft.judges.base import Judge, JudgeItem, Label, require
+from redraft.judges.base import Judge, JudgeItem, Label, required_label
 
 SupportScorer = Callable[[Sequence[str], Sequence[Sequence[str]]], Sequence[float]]
 """(texts, reference texts per text) → P(supported) per text. Every factuality ``Verifier`` is one."""
@@ -101,7 +101,7 @@ class AnswerJudge(Judge):
         return labels
 
     def _references(self, item: JudgeItem) -> list[str]:
-        refs = require(item, "references", self.name, "give each QA example a list of reference answers")
+        refs = required_label(item, "references", self.name, "give each QA example a list of reference answers")
         if isinstance(refs, str):
             refs = [refs]
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):

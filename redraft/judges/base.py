@@ -55,7 +55,7 @@ class Judge(abc.ABC):
         return {"name": self.name, "class": type(self).__name__}
 
 
-def require(item: JudgeItem, key: str, judge: str, hint: str) -> JsonValue:
+def required_label(item: JudgeItem, key: str, judge: str, hint: str) -> JsonValue:
     """The ground-truth field ``key`` of ``item``, or an error naming the dataset field to add."""
     from redraft.errors import InputError
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from redraft.errors import InputError
 from redraft.judges.answer import normalize
-from redraft.judges.base import Judge, JudgeItem, Label, require
+from redraft.judges.base import Judge, JudgeItem, Label, required_label
 
 LETTERS = "abcdefgh"
 # "(a)", "a)", "A.", "answer is b", "option C" -- the letter must stand alone, so the article
@@ -50,8 +50,8 @@ class BBQJudge(Judge):
     def judge(self, items: Sequence[JudgeItem]) -> list[Label]:
         labels = []
         for item in items:
-            options = require(item, "options", self.name, "list the answer options")
-            answer = require(item, "answer", self.name, "give the index of the correct option")
+            options = required_label(item, "options", self.name, "list the answer options")
+            answer = required_label(item, "answer", self.name, "give the index of the correct option")
             if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
                 raise InputError(f"labels['options'] must be a list of strings, got {options!r}")
             if not isinstance(answer, int) or not 0 <= answer < len(options):

@@ -31,7 +31,7 @@ from redraft.provenance.index import Shard, SuffixIndex
 if TYPE_CHECKING:
     from redraft.provenance.tokenizers import HFTokenizer
 
-Mode = Literal["veto", "penalty"]
+DecodeMode = Literal["veto", "penalty"]
 
 
 def _narrow(
@@ -208,7 +208,7 @@ class ProvDecode(LogitsProcessor):
         index: SuffixIndex,
         threshold: float = 20.0,
         *,
-        mode: Mode = "veto",
+        mode: DecodeMode = "veto",
         penalty: float = 5.0,
         top_k: int = 16,
         alpha: float = 1.0,

