@@ -39,8 +39,8 @@ class FactualityCritic(Critic):
 
     Args:
         kb: where evidence comes from (``KnowledgeBase.default()`` or ``from_jsonl``).
-        verifier: a :class:`Verifier`; the lexical baseline by default until the trained
-            cross-encoder lands (see the issue notes).
+        verifier: a :class:`Verifier`; the lexical baseline by default (``default_verifier()``
+            is the trained cross-encoder, once ``redraft verifier train`` has cached it).
         threshold: minimum supported share to pass.
         k: passages retrieved per claim.
         support_threshold: P(supported) above which a claim counts as supported.

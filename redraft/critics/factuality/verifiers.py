@@ -18,6 +18,7 @@ import torch
 
 from redraft._hf import from_pretrained
 from redraft.agents.base import LLM, Conversation
+from redraft.agents.prompts import FACTSCORE_PROMPT
 from redraft.critics.factuality.kb import Passage, format_passages
 from redraft.critics.factuality.windows import best_window, content_terms
 from redraft.errors import InputError, ModelNotFoundError
@@ -68,13 +69,6 @@ class LexicalVerifier(Verifier):
                 continue
             out.append(Verdict(max(len(words & bag) / len(words) for bag in bags)))
         return out
-
-
-# FActScore's verification prompt (shmsw25/FActScore), with all retrieved passages as context.
-FACTSCORE_PROMPT = (
-    "Answer the question about {topic} based on the given context.\n\n{context}\n\n"
-    "Input: {claim} True or False?\nOutput:"
-)
 
 
 def check_model_path(model: str) -> None:
