@@ -7,17 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redraft._extras import require
-from redraft.store.metrics import Confusion, Trajectory, changes, critic_accuracy, good_rate, pearson, trajectories
+from redraft.store.metrics import (
+    Confusion,
+    Trajectory,
+    aggregate,
+    changes,
+    critic_accuracy,
+    good_rate,
+    pearson,
+    trajectories,
+)
 from redraft.store.models import Run
 from redraft.store.sql import SQLStore
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """One line of a plot: a run's metric by round for one dataset."""
-
-    label: str
-    values: tuple[float, ...]
 
 
 def _fmt(x: float) -> str:
@@ -38,24 +39,54 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = True) -> Path:
-    """Write ``report.md`` (and plots) for an experiment id or run id; return the report path.
+@dataclass(frozen=True, slots=True)
+class DatasetResult:
+    """One run's outcomes on one dataset."""
 
-    Tables: outcome rate, critic pass rate and critic accuracy per round; the correction gain
-    against critic accuracy with their correlation (Wang et al. Fig. 3c); improved / worsened /
-    unchanged counts per run.
-    """
+    run: Run
+    cell: str
+    source: str
+    metric: str
+    """``ASR`` on a harmful set (lower is better), else ``accuracy``."""
+    rates: tuple[float, ...]
+    """The metric at each round."""
+    n: tuple[int, ...]
+    """Judged examples at each round."""
+    changes: dict[str, int]
+    """Improved / worsened / unchanged / unlabelled, first draft → final answer."""
+    gain: float
+    """Judge-good rate of the final answer minus that of the first draft."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    """Everything a report shows, read from the store once; Markdown and plots render from it."""
+
+    title: str
+    runs: list[Run]
+    confusions: list[Confusion]
+    """Critic accuracy per run, critic, round and dataset (the one query); coarser views sum it."""
+    datasets: list[DatasetResult]
+
+    def critic_accuracy(self, *, by_round: bool, by_source: bool) -> list[Confusion]:
+        return aggregate(self.confusions, by_round=by_round, by_source=by_source)
+
+    def gain_points(self) -> list[tuple[str, float, float]]:
+        """(run · dataset · critic, critic accuracy, gain): Wang et al. Fig. 3c's points."""
+        by_source = self.critic_accuracy(by_round=False, by_source=True)
+        return [
+            (f"{d.cell} · {d.source} · {c.critic}", c.accuracy, d.gain)
+            for d in self.datasets
+            for c in by_source
+            if c.run_id == d.run.id and (c.source or "") == d.source
+        ]
+
+
+def report_data(store: SQLStore, ident: str) -> ReportData:
+    """Read everything a report of an experiment id or run id shows."""
     title, runs = store.resolve(ident)
-    run_ids = [r.id for r in runs]
-    conf_round = critic_accuracy(store, run_ids, by_source=True)
-    conf_source = critic_accuracy(store, run_ids, by_round=False, by_source=True)
-    conf_all = {(c.run_id, c.critic): c for c in critic_accuracy(store, run_ids, by_round=False)}
-    sections = [f"# Correction report: {title}", ""]
-
-    outcome_series: list[Series] = []
-    gain_points: list[tuple[str, float, float]] = []
-    round_rows: list[list[str]] = []
-    change_rows: list[list[str]] = []
+    confusions = critic_accuracy(store, [r.id for r in runs], by_source=True)
+    datasets = []
     for run in runs:
         max_rounds = int(run.config.get("max_rounds", 1))
         trajs = trajectories(store, run.id, max_rounds)
@@ -63,26 +94,42 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
         for source in sorted({t.source or "" for t in trajs}):
             subset = [t for t in trajs if (t.source or "") == source]
             metric, invert = _metric(subset)
-            rates = []
-            for k in range(max_rounds):
-                rate, n = good_rate(subset, k)
-                value = 1 - rate if invert and not math.isnan(rate) else rate
-                rates.append(value)
-                critics = [c for c in conf_round if c.run_id == run.id and c.round == k and (c.source or "") == source]
-                passes = ", ".join(f"{c.critic} {_pass_rate(c)}" for c in critics) or "–"
-                acc = ", ".join(f"{c.critic} {_fmt(c.accuracy)}" for c in critics) or "–"
-                round_rows.append([cell, source, str(k), f"{metric} {_fmt(value)}", str(n), passes, acc])
-            outcome_series.append(Series(f"{cell} · {source} ({metric})", tuple(rates)))
-            counts = changes(subset)
-            change_rows.append(
-                [cell, source, *(str(counts[k]) for k in ("improved", "worsened", "unchanged", "unlabelled"))]
+            good = [good_rate(subset, k) for k in range(max_rounds)]
+            rates = tuple(1 - rate if invert and not math.isnan(rate) else rate for rate, _ in good)
+            datasets.append(
+                DatasetResult(
+                    run=run,
+                    cell=cell,
+                    source=source,
+                    metric=metric,
+                    rates=rates,
+                    n=tuple(n for _, n in good),
+                    changes=changes(subset),
+                    gain=good[-1][0] - good[0][0],
+                )
             )
-            first, last = good_rate(subset, 0)[0], good_rate(subset, max_rounds - 1)[0]
-            for c in (c for c in conf_source if c.run_id == run.id and (c.source or "") == source):
-                gain_points.append((f"{cell} · {source} · {c.critic}", c.accuracy, last - first))
+    return ReportData(title, runs, confusions, datasets)
 
+
+def render_markdown(data: ReportData, *, plots: bool) -> str:
+    """The report as Markdown: tables by round, critic accuracy, gain against accuracy, changes."""
+    by_round = data.confusions
+    round_rows: list[list[str]] = []
+    for d in data.datasets:
+        for k, (value, n) in enumerate(zip(d.rates, d.n, strict=True)):
+            critics = [c for c in by_round if c.run_id == d.run.id and c.round == k and (c.source or "") == d.source]
+            passes = ", ".join(f"{c.critic} {_pass_rate(c)}" for c in critics) or "–"
+            acc = ", ".join(f"{c.critic} {_fmt(c.accuracy)}" for c in critics) or "–"
+            round_rows.append([d.cell, d.source, str(k), f"{d.metric} {_fmt(value)}", str(n), passes, acc])
+    change_rows = [
+        [d.cell, d.source, *(str(d.changes[k]) for k in ("improved", "worsened", "unchanged", "unlabelled"))]
+        for d in data.datasets
+    ]
+    gain_points = data.gain_points()
     correlation = pearson([a for _, a, _ in gain_points], [g for *_, g in gain_points])
-    sections += [
+    sections = [
+        f"# Correction report: {data.title}",
+        "",
         "## By round",
         "",
         "Outcome: ASR (attack success, lower is better) on harmful sets, judge accuracy elsewhere; an "
@@ -96,7 +143,7 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
         "",
         _table(
             ["run", "critic", "n", "accuracy", "precision", "recall", "TP", "FP", "TN", "FN", "abstained"],
-            [_confusion_row(runs, c) for c in conf_all.values()],
+            [_confusion_row(data.runs, c) for c in data.critic_accuracy(by_round=False, by_source=False)],
         ),
         "",
         "## Correction gain against critic accuracy",
@@ -115,13 +162,25 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
         _table(["run", "dataset", "improved", "worsened", "unchanged", "unlabelled"], change_rows),
         "",
     ]
-    out_dir.mkdir(parents=True, exist_ok=True)
     if plots:
-        _plots(out_dir, outcome_series, critic_accuracy(store, run_ids), runs, gain_points)
         sections += ["![outcome by round](outcome_by_round.png)", "", "![critic accuracy](critic_accuracy.png)", ""]
         sections += ["![gain vs accuracy](gain_vs_accuracy.png)", ""]
+    return "\n".join(sections)
+
+
+def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = True) -> Path:
+    """Write ``report.md`` (and plots) for an experiment id or run id; return the report path.
+
+    Tables: outcome rate, critic pass rate and critic accuracy per round; the correction gain
+    against critic accuracy with their correlation (Wang et al. Fig. 3c); improved / worsened /
+    unchanged counts per run. The store is read once (:func:`report_data`).
+    """
+    data = report_data(store, ident)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if plots:
+        _plots(out_dir, data)
     path = out_dir / "report.md"
-    path.write_text("\n".join(sections), encoding="utf-8")
+    path.write_text(render_markdown(data, plots=plots), encoding="utf-8")
     return path
 
 
@@ -139,13 +198,7 @@ def _confusion_row(runs: list[Run], c: Confusion) -> list[str]:
     return [cell, c.critic, str(c.n), _fmt(c.accuracy), _fmt(c.precision), _fmt(c.recall), *map(str, nums)]
 
 
-def _plots(
-    out_dir: Path,
-    outcome: list[Series],
-    conf_round: list[Confusion],
-    runs: list[Run],
-    gain: list[tuple[str, float, float]],
-) -> None:
+def _plots(out_dir: Path, data: ReportData) -> None:
     require("matplotlib", "report")
     import matplotlib
 
@@ -153,8 +206,8 @@ def _plots(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for s in outcome:
-        ax.plot(range(len(s.values)), s.values, marker="o", label=s.label)
+    for d in data.datasets:
+        ax.plot(range(len(d.rates)), d.rates, marker="o", label=f"{d.cell} · {d.source} ({d.metric})")
     ax.set(xlabel="round", ylabel="outcome rate", title="Outcome by round", ylim=(-0.02, 1.02))
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -162,7 +215,8 @@ def _plots(
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    cells = {r.id: r.cell or r.name or r.id[:8] for r in runs}
+    cells = {r.id: r.cell or r.name or r.id[:8] for r in data.runs}
+    conf_round = data.critic_accuracy(by_round=True, by_source=False)
     for run_id, critic in sorted({(c.run_id, c.critic) for c in conf_round}):
         pts = sorted((c.round or 0, c.accuracy) for c in conf_round if c.run_id == run_id and c.critic == critic)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{cells[run_id]} · {critic}")
@@ -172,6 +226,7 @@ def _plots(
     fig.savefig(out_dir / "critic_accuracy.png", dpi=120)
     plt.close(fig)
 
+    gain = data.gain_points()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter([a for _, a, _ in gain], [g for *_, g in gain])
     for label, a, g in gain:

@@ -106,6 +106,26 @@ def critic_accuracy(
     return out
 
 
+def aggregate(confusions: Sequence[Confusion], *, by_round: bool, by_source: bool) -> list[Confusion]:
+    """Sum finer confusion counts into coarser ones (per run and critic, and optionally round and
+    dataset), in first-seen order: one ``critic_accuracy(..., by_source=True)`` query then serves
+    every view of a report.
+
+    Example:
+        >>> a = Confusion("r", "self", 0, "x", 1, 0, 2, 0, 0, 0)
+        >>> b = Confusion("r", "self", 1, "x", 0, 1, 1, 1, 1, 0)
+        >>> [(c.n, c.abstained) for c in aggregate([a, b], by_round=False, by_source=False)]
+        [(6, 1)]
+    """
+    sums: dict[tuple[str, str, int | None, str | None], list[int]] = {}
+    for c in confusions:
+        key = (c.run_id, c.critic, c.round if by_round else None, c.source if by_source else None)
+        counts = sums.setdefault(key, [0] * 6)
+        for i, v in enumerate((c.tp, c.fp, c.tn, c.fn, c.abstained, c.unlabelled)):
+            counts[i] += v
+    return [Confusion(*key, *counts) for key, counts in sums.items()]
+
+
 @dataclass(frozen=True, slots=True)
 class Trajectory:
     """One example's judge labels by round, carried forward after it stopped (a stopped

@@ -88,3 +88,29 @@ def test_a_users_harmful_jsonl_set_reports_asr(tmp_path):
     assert f"| cac/oracle/r2 | {source} | 0 | ASR 1.000 | 3 |" in text
     assert f"| cac/oracle/r2 | {source} | 1 | ASR 0.000 | 3 |" in text
     assert "| cac/oracle/r2 | benign | 0 | accuracy 1.000 | 2 |" in text
+
+
+def test_summed_confusions_equal_the_databases_own_grouping(tmp_path):
+    """The report reads critic accuracy once, per round and dataset, and sums it for the coarser
+    tables; every coarser view must equal the one SQL's GROUP BY gives."""
+    from redraft.agents.testing import hashed_reply
+    from redraft.store.metrics import aggregate, critic_accuracy
+
+    spec = ExperimentSpec.parse(
+        {
+            "name": "agg",
+            "datasets": [{"name": "advbench", "limit": 5}, {"name": "benign", "limit": 5}],
+            "critics": [["self-harm", "oracle"]],
+            "modes": ["cac"],
+            "max_rounds": 3,
+        }
+    )
+    store = SQLStore(f"sqlite:///{tmp_path / 'a.db'}")
+    exp = ExperimentRunner(spec, store, FunctionLLM(hashed_reply), progress=False).run()
+    ids = [r.id for r in store.experiment(exp).runs]
+    fine = critic_accuracy(store, ids, by_source=True)
+    for by_round in (True, False):
+        for by_source in (True, False):
+            summed = aggregate(fine, by_round=by_round, by_source=by_source)
+            assert summed == critic_accuracy(store, ids, by_round=by_round, by_source=by_source)
+    assert len(fine) > len(aggregate(fine, by_round=False, by_source=False)) >= 2
