@@ -810,3 +810,43 @@ def data_list() -> None:
         shown = "[red]missing[/]" if have is None else have if have == p.version else f"[yellow]{have}[/]"
         table.add_row(p.dist, p.version, shown, p.holds)
     console.print(table)
+
+
+# -- redraft view / serve -------------------------------------------------------------------------------
+
+
+@app.command("view")
+@_cli_errors
+def view_command(
+    ident: Annotated[str, typer.Argument(help="A run or experiment id (or a unique prefix).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The HTML file to write.")] = Path("trace.html"),
+    db: DbOpt = DEFAULT_DB,
+    limit: Annotated[int, typer.Option("--limit", help="Most examples written in full.", min=1)] = 2000,
+) -> None:
+    """Write one self-contained HTML page for a run or experiment (no network; opens from disk)."""
+    from redraft._atomic import atomic_file
+    from redraft.view import render_static
+
+    page = render_static(SQLStore(_db_url(db), readonly=True), ident, limit=limit)
+    with atomic_file(out) as f:
+        f.write(page)
+    console.print(f"wrote {out} ({len(page) / 1e6:.1f} MB)")
+
+
+@app.command("serve")
+@_cli_errors
+def serve_command(
+    db: DbOpt = DEFAULT_DB,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind; loopback unless you mean to share it.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
+) -> None:
+    """Browse every run and experiment in a database (read-only, paginated) at http://HOST:PORT/."""
+    from redraft._extras import require
+    from redraft.view import create_app
+
+    uvicorn = require("uvicorn", "view")
+    application = create_app(_db_url(db))
+    console.print(f"serving {escape(redact(db))} read-only at http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")

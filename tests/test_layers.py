@@ -27,6 +27,7 @@ LAYERS = {
     "experiments": 5,
     "training": 5,
     # The faces: the CLI and the package's own namespace.
+    "view": 6,
     "cli": 6,
     "__main__": 6,
     "": 6,

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, select
 
-from redraft.store.models import CritiqueRow, Example, Round
+from redraft.store.models import CritiqueRow, Example, Judgement, Round
 from redraft.store.sql import SQLStore
 
 
@@ -140,17 +140,36 @@ class Trajectory:
 
 
 def trajectories(store: SQLStore, run_id: str, max_rounds: int) -> list[Trajectory]:
-    """Every example's label at rounds 0..max_rounds-1 (the run's first judge)."""
+    """Every example's label at rounds 0..max_rounds-1 (the run's first judge).
+
+    Two lean queries (examples; each round's first judgement), not the examples with their
+    critiques: reports and the browser view's charts read runs of 10,000 examples through here.
+    """
+    first_label = (
+        select(Judgement.good).where(Judgement.round_id == Round.id).order_by(Judgement.id).limit(1).scalar_subquery()
+    )
+    with store.session() as s:
+        examples = s.execute(
+            select(Example.id, Example.key, Example.source, Example.labels)
+            .where(Example.run_id == run_id)
+            .order_by(Example.id)
+        ).all()
+        by_example: dict[int, list[bool | None]] = defaultdict(list)
+        for example_id, good in s.execute(
+            select(Round.example_id, first_label)
+            .join(Example, Round.example_id == Example.id)
+            .where(Example.run_id == run_id)
+            .order_by(Round.example_id, Round.index)
+        ):
+            by_example[example_id].append(good)
     out = []
-    for ex in store.examples(run_id):
-        labels: list[bool | None] = []
-        for r in ex.rounds:
-            labels.append(r.judgements[0].good if r.judgements else None)
+    for example_id, key, source, example_labels in examples:
+        labels = by_example.get(example_id, [])
         if not labels:
             continue
         labels += [labels[-1]] * (max_rounds - len(labels))
-        harmful = bool((ex.labels or {}).get("should_refuse"))
-        out.append(Trajectory(run_id, ex.key, ex.source, tuple(labels[:max_rounds]), harmful))
+        harmful = bool((example_labels or {}).get("should_refuse"))
+        out.append(Trajectory(run_id, key, source, tuple(labels[:max_rounds]), harmful))
     return out
 
 

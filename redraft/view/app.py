@@ -1,0 +1,101 @@
+"""``redraft serve``: a small read-only ASGI app over a store, paginated and queried per page."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode
+
+from redraft._extras import require
+from redraft.errors import InputError
+from redraft.store.sql import SQLStore
+from redraft.view.data import CorpusReader, Filters
+from redraft.view.render import Links, Target, charts, example_page, home_page, resolve, results_page
+
+PER_PAGE = 50
+
+
+def create_app(url: str, *, per_page: int = PER_PAGE) -> Any:
+    """A Starlette app that shows every run and experiment in the database at ``url``, opened
+    read-only (nothing the server does can write to it).
+
+    Example:
+        >>> import uvicorn; uvicorn.run(create_app("sqlite:///redraft.db"), host="127.0.0.1")  # doctest: +SKIP
+    """
+    require("starlette", "view")
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    store = SQLStore(url, readonly=True)
+    corpus = CorpusReader()  # indexes opened once per server, for span sources
+    cached: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
+
+    def chart_specs(target: Target) -> list[dict[str, Any]]:
+        # The charts read every example; a page must not. They are recomputed only when the
+        # experiment has grown (a cheap count), so a running experiment's charts stay current.
+        size = store.progress(target.run_ids)
+        if target.ident not in cached or cached[target.ident][0] != size:
+            cached[target.ident] = (size, charts(store, target.ident))
+        return cached[target.ident][1]
+
+    def _page(request: Request) -> int:
+        try:
+            return max(1, int(request.query_params.get("page", "1")))
+        except ValueError as exc:
+            raise InputError("page must be a positive integer") from exc
+
+    def home(request: Request) -> Response:
+        links = Links(home_url="/", results_url=lambda ident: f"/r/{ident}")
+        return HTMLResponse(home_page(store, page=_page(request), per_page=per_page, links=links))
+
+    def results(request: Request) -> Response:
+        ident = request.path_params["ident"]
+        target = resolve(store, ident)
+        filters = Filters.parse(dict(request.query_params))
+        query = {k: v for k, v in asdict(filters).items() if v}
+        links = Links(
+            home_url="/",
+            page_url=f"/r/{ident}",
+            static_url="/static",
+            example_url=lambda example_id: f"/example/{example_id}",
+            page_link=lambda n: f"/r/{ident}?" + urlencode({**query, "page": n}),
+        )
+        page = results_page(
+            store,
+            target,
+            filters,
+            page=_page(request),
+            per_page=per_page,
+            static=False,
+            links=links,
+            corpus=corpus,
+            chart_specs=chart_specs(target),
+        )
+        return HTMLResponse(page)
+
+    def example(request: Request) -> Response:
+        example_id = request.path_params["example_id"]
+        links = Links(home_url="/", back_url=request.headers.get("referer") or "/")
+        return HTMLResponse(example_page(store, example_id, links=links, corpus=corpus))
+
+    def not_found(request: Request, exc: Exception) -> Response:
+        return HTMLResponse(f"<h1>Not found</h1><p>{html.escape(str(exc))}</p>", status_code=404)
+
+    def bad_request(request: Request, exc: Exception) -> Response:
+        return HTMLResponse(f"<h1>Bad request</h1><p>{html.escape(str(exc))}</p>", status_code=400)
+
+    static = StaticFiles(directory=str(resources.files("redraft.view").joinpath("static")))
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/r/{ident}", results),
+            Route("/example/{example_id:int}", example),
+            Mount("/static", static, name="static"),
+        ],
+        exception_handlers={KeyError: not_found, InputError: bad_request},
+    )

@@ -1,0 +1,144 @@
+"""The view's data and pages without a browser: diffs, span placement, filters against a brute
+force over the store, escaping, and the server's routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from redraft.errors import InputError
+from redraft.store.sql import SQLStore
+from redraft.view.data import Filters, Piece, examples_page, highlight, word_diff
+from redraft.view.render import render_static
+from tests.view.conftest import CLAIM, INJECTED
+
+
+def test_word_diff_by_hand():
+    pieces = word_diff("Curie was born in 1920 in Paris.", "Curie was born in 1867 in Warsaw.")
+    assert [(p.kind, p.text) for p in pieces if p.kind] == [
+        ("del", "1920 "),
+        ("ins", "1867 "),
+        ("del", "Paris."),
+        ("ins", "Warsaw."),
+    ]
+    assert "".join(p.text for p in pieces if p.kind != "del") == "Curie was born in 1867 in Warsaw."
+    assert "".join(p.text for p in pieces if p.kind != "ins") == "Curie was born in 1920 in Paris."
+
+
+def test_highlight_places_spans_and_keeps_every_character():
+    draft = "He said the moon is cheese and the moon is cheese."
+    pieces = highlight(draft, [("the moon is cheese", 30.0), ("is cheese and", 10.0), ("absent", 5.0)])
+    assert "".join(p.text for p in pieces) == draft
+    marked = [(p.text, p.span, p.shade) for p in pieces if p.kind == "span"]
+    assert marked == [("the moon is cheese", 0, 1.0)]  # the overlapping span and the absent one are not marked
+    assert highlight("", []) == [Piece("")]
+
+
+def brute_force(store: SQLStore, exp: str, f: Filters) -> list[str]:
+    """The filters computed in Python from every example, as the oracle for the SQL."""
+    keys = []
+    for run in store.experiment(exp).runs:
+        for e in store.examples(run.id):
+            goods = [r.judgements[0].good if r.judgements else None for r in e.rounds]
+            first, last = goods[0], goods[-1]
+            change = (
+                "unlabelled"
+                if first is None or last is None
+                else "unchanged"
+                if first == last
+                else "improved"
+                if last
+                else "worsened"
+            )
+            verdicts = [c for r in e.rounds for c in r.critiques if not f.critic or c.critic == f.critic]
+            wrong = any(c.correct is False for c in verdicts)
+            right = not wrong and any(c.correct is True for c in verdicts)
+            ok = (
+                (not f.dataset or e.source == f.dataset)
+                and (not f.critic or any(c.critic == f.critic for r in e.rounds for c in r.critiques))
+                and (not f.change or change == f.change)
+                and (not f.verdict or (wrong if f.verdict == "wrong" else right))
+            )
+            if ok:
+                keys.append(e.key)
+    return sorted(keys)
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (Filters(), 6),
+        (Filters(change="improved"), 3),  # harmful: complied, then refused after feedback
+        (Filters(change="worsened"), 3),  # benign: the BCI critic made it refuse
+        (Filters(dataset="benign"), 3),
+        (Filters(critic="bci", verdict="wrong"), 3),  # it failed good benign answers
+        (Filters(critic="bci", verdict="right"), 3),
+        (Filters(critic="oracle", verdict="wrong"), 0),
+        (Filters(dataset="advbench", change="worsened"), 0),
+    ],
+)
+def test_filters_match_a_brute_force_over_the_store(experiment, filters, expected):
+    url, exp = experiment
+    store = SQLStore(url, readonly=True)
+    run_ids = [r.id for r in store.experiment(exp).runs]
+    rows, total = examples_page(store, run_ids, filters, page=1, per_page=100)
+    assert total == len(rows) == expected
+    assert sorted(r.key for r in rows) == brute_force(store, exp, filters)
+    # Pages cut the same list: two pages of 2 hold the first four rows in id order.
+    if total >= 4:
+        first, _ = examples_page(store, run_ids, filters, page=1, per_page=2)
+        second, _ = examples_page(store, run_ids, filters, page=2, per_page=2)
+        assert [r.id for r in first + second] == [r.id for r in rows[:4]]
+
+
+def test_bad_filters_are_refused_by_name():
+    with pytest.raises(InputError, match="change must be improved"):
+        Filters.parse({"change": "better"})
+
+
+def test_the_static_page_escapes_model_text_and_shows_the_span(experiment):
+    url, exp = experiment
+    html = render_static(SQLStore(url, readonly=True), exp)
+    assert INJECTED not in html and "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    assert f">{CLAIM}</mark>" in html  # the whole false claim is one highlighted span
+    assert "truefalse_falseclaims.txt" in html  # its source document's metadata
+    # Self-contained: nothing is loaded from elsewhere (the charts' Vega is inlined).
+    assert "<script src=" not in html and "<link" not in html and "<svg" not in html.split("<main>")[0]
+
+
+def test_the_server_pages_and_filters(experiment):
+    from starlette.testclient import TestClient
+
+    from redraft.view import create_app
+
+    url, exp = experiment
+    client = TestClient(create_app(url, per_page=4))
+    home = client.get("/")
+    assert home.status_code == 200 and exp[:8] in home.text
+    page1 = client.get(f"/r/{exp[:8]}")
+    assert page1.status_code == 200 and page1.text.count('<tr class="row"') == 4 and "page 1 of 2" in page1.text
+    page2 = client.get(f"/r/{exp[:8]}?page=2")
+    assert page2.text.count('<tr class="row"') == 2
+    improved = client.get(f"/r/{exp[:8]}?change=improved")
+    assert improved.text.count('<tr class="row"') == 3 and 'data-dataset="benign"' not in improved.text
+    link = improved.text.split('href="/example/')[1].split('"')[0]
+    example = client.get(f"/example/{link}")
+    assert example.status_code == 200 and "Round 1" in example.text and "<del>" in example.text
+    assert client.get("/r/nosuchid").status_code == 404
+    assert client.get(f"/r/{exp[:8]}?change=better").status_code == 400
+    assert client.get("/static/vega.min.js").status_code == 200
+
+
+def test_the_server_never_writes(experiment, tmp_path):
+    from starlette.testclient import TestClient
+
+    from redraft.view import create_app
+
+    url, exp = experiment
+    path = Path(url.removeprefix("sqlite:///"))
+    before = path.read_bytes()
+    client = TestClient(create_app(url))
+    for route in ("/", f"/r/{exp[:8]}", f"/r/{exp[:8]}?verdict=wrong"):
+        assert client.get(route).status_code == 200
+    assert path.read_bytes() == before
