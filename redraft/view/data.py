@@ -97,7 +97,9 @@ class RoundView:
 
 
 @dataclass(frozen=True, slots=True)
-class ExampleView:
+class ExampleHead:
+    """What names an example on every page: its run, key, dataset, prompt and stop reason."""
+
     id: int
     run_id: str
     run_label: str
@@ -106,6 +108,12 @@ class ExampleView:
     prompt: str
     status: str | None
     """The stop reason: ``accepted``, ``max_rounds``, ``no_change``; None while running."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleView(ExampleHead):
+    """An example in full, round by round."""
+
     rounds: list[RoundView]
 
 
@@ -299,17 +307,10 @@ class Filters:
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
+class Row(ExampleHead):
     """One line of the experiment table."""
 
-    id: int
-    run_id: str
-    run_label: str
-    key: str
-    source: str | None
-    prompt: str
     rounds: int
-    status: str | None
     first_good: bool | None
     final_good: bool | None
     wrong_critics: list[str]
