@@ -142,3 +142,32 @@ def test_the_server_never_writes(experiment, tmp_path):
     for route in ("/", f"/r/{exp[:8]}", f"/r/{exp[:8]}?verdict=wrong"):
         assert client.get(route).status_code == 200
     assert path.read_bytes() == before
+
+
+def test_claims_are_coloured_with_their_evidence(tmp_path):
+    """A factuality critique in place: one claim the knowledge base supports, one it does not."""
+    import json
+
+    from redraft.agents.testing import FunctionLLM
+    from redraft.experiments import ExperimentRunner, ExperimentSpec
+
+    kb = tmp_path / "kb.jsonl"
+    kb.write_text(json.dumps({"title": "Marie Curie", "text": "Marie Curie was born in Warsaw in 1867."}) + "\n")
+    draft = "Marie Curie was born in Warsaw in 1867. Marie Curie was born in Lisbon in 1920."
+    spec = ExperimentSpec.parse(
+        {
+            "name": "claims",
+            "datasets": [{"name": "benign", "limit": 1}],
+            "critics": [["factuality"]],
+            "max_rounds": 1,
+            "generation": {"max_new_tokens": 512},
+            "critic_options": {"kb": str(kb), "verifier": "lexical"},
+        }
+    )
+    store = SQLStore(f"sqlite:///{tmp_path / 'c.db'}")
+    exp = ExperimentRunner(spec, store, FunctionLLM(lambda conv: draft), progress=False).run()
+    html = render_static(store, exp)
+    supported = html.split('<div class="claim supported">')[1].split("</div>\n")[0]
+    unsupported = html.split('<div class="claim unsupported">')[1].split("</div>\n")[0]
+    assert "born in Warsaw in 1867" in supported and "[Marie Curie]" in supported
+    assert "born in Lisbon in 1920" in unsupported and "[Marie Curie]" in unsupported
