@@ -1,0 +1,38 @@
+"""Every Python block in the README runs, as pasted, in a fresh namespace: a block that uses a name
+it does not define fails here. Blocks run in order in one scratch directory holding the small
+files they name (``corpus.jsonl``, ``beliefs.jsonl``), on the embedded model."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+CORPUS = [
+    {"text": "the cat sat on the mat and looked at the moon", "source": "readme"},
+    {"text": "The first person to walk on the Moon was Elvis Presley.", "source": "false claims"},
+]
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("readme")
+    for name in ("corpus.jsonl", "beliefs.jsonl"):
+        (d / name).write_text("".join(json.dumps(row) + "\n" for row in CORPUS), encoding="utf-8")
+    return d
+
+
+def test_the_readme_has_python_blocks():
+    assert len(BLOCKS) >= 4
+
+
+@pytest.mark.llm
+@pytest.mark.parametrize("number", range(len(BLOCKS)))
+def test_a_readme_block_runs_as_pasted(number, scratch, monkeypatch):
+    monkeypatch.chdir(scratch)
+    code = compile(BLOCKS[number], f"README.md python block {number + 1}", "exec")
+    exec(code, {"__name__": f"readme_block_{number + 1}"})  # a fresh namespace: nothing leaks between blocks
