@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
@@ -229,6 +230,22 @@ def _reuse_message(state: CorrectionState) -> str:
     )
 
 
+def _streamed_draft(update: dict[str, Any]) -> dict[str, Any]:
+    """Announce a new draft on ``graph.stream(stream_mode="custom")`` (a no-op outside a stream)."""
+    record = update["pending"]
+    get_stream_writer()(
+        {
+            "event": "draft",
+            "round": record["index"],
+            "text": record["draft"],
+            "n_tokens": record["n_tokens"],
+            "finish_reason": record["finish_reason"],
+            "latency_s": record["gen_latency_s"],
+        }
+    )
+    return update
+
+
 def route(state: CorrectionState) -> Literal["revise", "__end__"]:
     """Revise while the status is ``running``; every stop rule has already set another status."""
     return "revise" if state.get("status") == "running" else "__end__"
@@ -295,13 +312,26 @@ def build_graph(
     def generate(state: CorrectionState) -> dict[str, Any]:
         if state.get("rounds"):
             raise ThreadReusedError(_reuse_message(state))
-        return steps.draft([state])[0]
+        return _streamed_draft(steps.draft([state])[0])
 
     def critique(state: CorrectionState) -> dict[str, Any]:
-        return steps.critique([state])[0]
+        update = steps.critique([state])[0]
+        [record] = update["rounds"]
+        get_stream_writer()(
+            {
+                "event": "critique",
+                "round": record["index"],
+                "critiques": [
+                    {k: c.get(k) for k in ("critic", "passed", "score", "feedback")} for c in record["critiques"]
+                ],
+                "judgements": record.get("judgements", []),
+                "status": update["status"],
+            }
+        )
+        return update
 
     def revise(state: CorrectionState) -> dict[str, Any]:
-        return steps.revise([state])[0]
+        return _streamed_draft(steps.revise([state])[0])
 
     builder = StateGraph(CorrectionState, input_schema=CorrectionInput)
     builder.add_node("generate", generate)

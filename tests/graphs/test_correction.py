@@ -248,3 +248,30 @@ def test_the_runners_reducers_are_langgraphs():
     channels = StateGraph(CorrectionState).channels
     built = {k: c.operator for k, c in channels.items() if hasattr(c, "operator")}
     assert built == REDUCERS and set(built) == {"messages", "rounds"}
+
+
+def test_custom_stream_announces_each_draft_and_its_critiques_in_order():
+    """`graph.stream(stream_mode="custom")` yields one draft event and one critique event per round,
+    the same drafts and verdicts the final state holds."""
+    from redraft.agents.testing import ScriptedLLM
+    from redraft.critics import SelfCritic
+    from redraft.graphs import build_graph
+
+    script = [
+        "Lyon.",
+        "VERDICT: INCORRECT\nIt is Paris.",
+        "Marseille.",
+        "VERDICT: INCORRECT\nNo.",
+        "Paris.",
+        "VERDICT: CORRECT",
+    ]
+    graph = build_graph(llm=(llm := ScriptedLLM(script)), critics=[SelfCritic(llm, verdicts="text")])
+    events = list(graph.stream({"prompt": "Capital of France?"}, stream_mode="custom"))
+    final = build_graph(llm=(llm := ScriptedLLM(script)), critics=[SelfCritic(llm, verdicts="text")]).invoke(
+        {"prompt": "Capital of France?"}
+    )
+    assert [(e["event"], e["round"]) for e in events] == [(kind, r) for r in range(3) for kind in ("draft", "critique")]
+    assert [e["text"] for e in events if e["event"] == "draft"] == [r["draft"] for r in final["rounds"]]
+    verdicts = [[c["passed"] for c in e["critiques"]] for e in events if e["event"] == "critique"]
+    assert verdicts == [[c["passed"] for c in r["critiques"]] for r in final["rounds"]] == [[False], [False], [True]]
+    assert events[-1]["status"] == final["status"] == "accepted"
