@@ -243,6 +243,19 @@ def run_label(run: Run) -> str:
     return run.cell or run.name or run.id[:8]
 
 
+def _head(e: Example) -> dict[str, Any]:
+    """:class:`ExampleHead`'s fields of a stored example (its run and outcome loaded)."""
+    return {
+        "id": e.id,
+        "run_id": e.run_id,
+        "run_label": run_label(e.run),
+        "key": e.key,
+        "source": e.source,
+        "prompt": e.prompt,
+        "status": e.outcome.status if e.outcome else None,
+    }
+
+
 def example_view(store: SQLStore, example_id: int, corpus: CorpusReader | None = None) -> ExampleView:
     """One example, round by round, with every critique's evidence placed in its draft."""
     corpus = corpus or CorpusReader()
@@ -272,16 +285,7 @@ def example_view(store: SQLStore, example_id: int, corpus: CorpusReader | None =
                 )
             )
             previous = r.draft
-        return ExampleView(
-            id=ex.id,
-            run_id=ex.run_id,
-            run_label=run_label(ex.run),
-            key=ex.key,
-            source=ex.source,
-            prompt=ex.prompt,
-            status=ex.outcome.status if ex.outcome else None,
-            rounds=rounds,
-        )
+        return ExampleView(**_head(ex), rounds=rounds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,14 +437,8 @@ def examples_page(
         e = examples[r.id]
         rows.append(
             Row(
-                id=e.id,
-                run_id=e.run_id,
-                run_label=run_label(e.run),
-                key=e.key,
-                source=e.source,
-                prompt=e.prompt,
+                **_head(e),
                 rounds=int(rounds.get(e.id, 0)),
-                status=e.outcome.status if e.outcome else None,
                 first_good=r.first_good,
                 final_good=r.final_good,
                 wrong_critics=wrong.get(e.id, []),
