@@ -830,7 +830,7 @@ def view_command(
     page = render_static(SQLStore(_db_url(db), readonly=True), ident, limit=limit)
     with atomic_file(out) as f:
         f.write(page)
-    console.print(f"wrote {out} ({len(page) / 1e6:.1f} MB)")
+    console.print(f"wrote {out} ({len(page.encode()) / 1e3:,.0f} kB); open it in any browser, offline")
 
 
 @app.command("serve")

@@ -171,3 +171,26 @@ def test_claims_are_coloured_with_their_evidence(tmp_path):
     unsupported = html.split('<div class="claim unsupported">')[1].split("</div>\n")[0]
     assert "born in Warsaw in 1867" in supported and "[Marie Curie]" in supported
     assert "born in Lisbon in 1920" in unsupported and "[Marie Curie]" in unsupported
+
+
+def test_the_view_and_serve_commands(experiment, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from redraft import cli
+
+    url, exp = experiment
+    runner = CliRunner()
+    out = tmp_path / "trace.html"
+    done = runner.invoke(cli.app, ["view", exp[:8], "--db", url, "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert CLAIM in out.read_text(encoding="utf-8") and "wrote" in done.output
+    missing = runner.invoke(cli.app, ["view", "nosuchid", "--db", url, "-o", str(tmp_path / "x.html")])
+    assert missing.exit_code == 2 and not (tmp_path / "x.html").exists()
+    # serve: loopback by default, the app over the given database (uvicorn itself is not started here).
+    import uvicorn
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    served = runner.invoke(cli.app, ["serve", "--db", url])
+    assert served.exit_code == 0, served.output
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8765) and seen["app"] is not None
