@@ -165,7 +165,17 @@ def _correct(
         run_name=run_name,
         console=console,
         on_example=None if quiet else _print_example,
+        ask=_ask_human,
     )
+
+
+def _ask_human(paused: dict[str, Any]) -> dict[str, Any]:
+    """The ``human`` critic at the terminal: show the draft, read a verdict and feedback."""
+    console.print(Panel(escape(str(paused.get("draft", ""))), title=f"round {paused.get('round')}: your verdict"))
+    choice = typer.prompt("pass? [y]es / [n]o / [s]kip", default="s").strip().lower()[:1]
+    passed = {"y": True, "n": False}.get(choice)
+    feedback = typer.prompt("feedback (enter for none)", default="", show_default=False)
+    return {"passed": passed, "feedback": feedback}
 
 
 def _print_example(out: Any) -> None:

@@ -72,7 +72,7 @@ def test_run_reads_jsonl_and_resumes_without_repeating_work(monkeypatch, db, tmp
         (["run"], "nothing to run"),
         (
             ["run", "--prompt", "q", "--critic", "nope"],
-            "known critics: bci, factuality, oracle, self, self-bias, self-error, self-harm",
+            "known critics: bci, factuality, human, oracle, self, self-bias, self-error, self-harm",
         ),
         (["run", "--prompt", "q", "--critic", "bci"], "the bci critic needs an index: pass --index PATH"),
         (["run", "--prompt", "q", "--max-rounds", "0"], "greater than or equal to 1"),

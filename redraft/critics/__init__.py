@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from redraft.agents.base import LLM
 from redraft.critics.base import Critic, Critique, DraftContext
+from redraft.critics.human import HumanCritic, HumanVerdict
 from redraft.critics.oracle import OracleCritic
 from redraft.critics.self_critic import SelfCritic, parse_verdict
 from redraft.errors import InputError
@@ -159,6 +160,7 @@ CRITICS: dict[str, CriticFactory] = {
     "bci": _bci,
     "factuality": _factuality,
     "oracle": lambda llm, o: OracleCritic(),
+    "human": lambda llm, o: HumanCritic(),
 }
 
 
@@ -217,6 +219,8 @@ __all__ = [
     "CriticOptions",
     "Critique",
     "DraftContext",
+    "HumanCritic",
+    "HumanVerdict",
     "OracleCritic",
     "SelfCritic",
     "check_critic_names",

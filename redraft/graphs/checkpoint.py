@@ -30,8 +30,9 @@ class CheckpointError(InputError):
 class StrictJSONSerializer:
     """A LangGraph ``SerializerProtocol`` that writes and reads plain JSON only.
 
-    Nothing is imported, constructed or unpickled on load: ``json.loads`` without hooks gives
-    dicts, lists, strings, numbers, booleans and ``None``.
+    Nothing is imported or unpickled on load: ``json.loads`` gives dicts, lists, strings,
+    numbers, booleans and ``None``. The one object it constructs is LangGraph's own ``Interrupt``
+    (a pause of the ``human`` critic), from a fixed tagged shape whose value is itself plain JSON.
 
     Example:
         >>> serde = StrictJSONSerializer()
@@ -47,7 +48,7 @@ class StrictJSONSerializer:
         if obj is None:
             return "null", b""
         try:
-            return "json", json.dumps(obj, ensure_ascii=False).encode()
+            return "json", json.dumps(obj, ensure_ascii=False, default=_encode).encode()
         except (TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"the graph state holds a value that is not plain JSON ({exc}); redraft checkpoints store JSON "
@@ -60,10 +61,29 @@ class StrictJSONSerializer:
             return None
         if kind == "json":
             try:
-                return json.loads(payload)
+                return json.loads(payload, object_hook=_decode)
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 raise CheckpointError(f"a checkpoint's JSON payload is corrupt ({exc}); {_FIX}") from exc
         raise CheckpointError(f"a checkpoint holds a {kind!r} payload; redraft reads only its own JSON. {_FIX}")
+
+
+_INTERRUPT = "__redraft_interrupt__"
+
+
+def _encode(obj: Any) -> Any:
+    from langgraph.types import Interrupt
+
+    if isinstance(obj, Interrupt):
+        return {_INTERRUPT: {"value": obj.value, "id": obj.id}}
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if set(obj) == {_INTERRUPT} and isinstance(obj[_INTERRUPT], dict) and set(obj[_INTERRUPT]) == {"value", "id"}:
+        from langgraph.types import Interrupt
+
+        return Interrupt(value=obj[_INTERRUPT]["value"], id=str(obj[_INTERRUPT]["id"]))
+    return obj
 
 
 _FIX = (

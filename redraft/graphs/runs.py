@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from langgraph.types import Command
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -61,12 +62,15 @@ def run_prompts(
     run_name: str | None = None,
     console: Console | None = None,
     on_example: Callable[[dict[str, Any]], None] | None = None,
+    ask: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> str:
     """Run the correction graph over ``items``, logging to ``store``; return the run id.
 
     Every prompt is checked (empty, too long for the model's context) before anything is
     generated. ``resume`` continues that run. ``console`` shows a progress bar and, if the run
     stops, the command that continues it; ``on_example`` sees each finished example's state.
+    ``ask`` answers a graph paused by the ``human`` critic: it gets the pause's value (prompt,
+    draft, round) and returns a :class:`~redraft.critics.HumanVerdict` as a dict.
     """
     critics = [make_critic(name, llm, critic_options) for name in critic_names]
     check = Corrector(llm, [], config)
@@ -102,6 +106,16 @@ def run_prompts(
                     cfg: Any = {"configurable": {"thread_id": f"{run_id}/{key}"}}
                     snapshot = graph.get_state(cfg) if saver is not None else None
                     out = graph.invoke(None if snapshot and snapshot.next else item, cfg)
+                    while out.get("__interrupt__"):  # the human critic paused the graph
+                        if ask is None or saver is None:
+                            raise InputError(
+                                "the human critic needs a person and a checkpointer: run it with `redraft run "
+                                "--critic human` at a terminal, on a SQLite run log"
+                            )
+                        progress.stop()
+                        answer = ask(out["__interrupt__"][0].value)
+                        progress.start()
+                        out = graph.invoke(Command(resume=answer), cfg)
                     progress.advance(task)
                     if on_example is not None:
                         progress.stop()

@@ -1,0 +1,75 @@
+"""The human critic: the graph pauses with interrupt() and resumes with a person's verdict."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+from typer.testing import CliRunner
+
+from redraft import cli
+from redraft.agents.testing import FunctionLLM, ScriptedLLM
+from redraft.critics import HumanCritic
+from redraft.errors import InputError
+from redraft.experiments import ExperimentRunner, ExperimentSpec
+from redraft.graphs import CorrectionConfig, build_graph
+from redraft.store.sql import SQLStore
+from tests.graphs.helpers import use_llm
+
+
+def test_a_person_rejects_a_draft_and_accepts_the_revision(tmp_path):
+    llm = ScriptedLLM(["Lyon.", "Paris."])
+    store = SQLStore(f"sqlite:///{tmp_path / 'h.db'}")
+    graph = build_graph(
+        llm=llm,
+        critics=[HumanCritic()],
+        config=CorrectionConfig(max_rounds=3),
+        store=store,
+        checkpointer=InMemorySaver(),
+    )
+    cfg = {"configurable": {"thread_id": "q1"}}
+    paused = graph.invoke({"prompt": "Capital of France?"}, cfg)["__interrupt__"][0].value
+    assert paused == {"critic": "human", "prompt": "Capital of France?", "draft": "Lyon.", "round": 0}
+    paused = graph.invoke(Command(resume={"passed": False, "feedback": "Wrong city."}), cfg)["__interrupt__"][0].value
+    assert (paused["draft"], paused["round"]) == ("Paris.", 1)
+    out = graph.invoke(Command(resume={"passed": True}), cfg)
+    assert (out["status"], out["final"]) == ("accepted", "Paris.")
+    assert "Wrong city." in llm.calls[1][0][-1]["content"]  # the person's feedback reached the reviser
+    [example] = list(store.examples(store.runs()[0].id))
+    assert [(c.critic, c.passed, c.feedback) for r in example.rounds for c in r.critiques] == [
+        ("human", False, "Wrong city."),
+        ("human", True, "(no feedback)"),
+    ]
+
+
+def test_a_malformed_verdict_is_refused_by_field():
+    graph = build_graph(llm=ScriptedLLM(["Lyon."]), critics=[HumanCritic()], checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "q2"}}
+    graph.invoke({"prompt": "Capital?"}, cfg)
+    with pytest.raises(InputError, match="passed"):
+        graph.invoke(Command(resume={"verdict": "yes"}), cfg)
+
+
+def test_experiments_refuse_the_human_critic(tmp_path):
+    spec = ExperimentSpec.parse({"name": "h", "datasets": [{"name": "benign", "limit": 1}], "critics": [["human"]]})
+    runner = ExperimentRunner(
+        spec, SQLStore(f"sqlite:///{tmp_path / 'e.db'}"), FunctionLLM(lambda c: "x"), progress=False
+    )
+    with pytest.raises(InputError, match="not in experiments"):
+        runner.run()
+
+
+def test_redraft_run_asks_at_the_terminal(tmp_path, monkeypatch):
+    use_llm(monkeypatch, ScriptedLLM(["Lyon.", "Paris."]))
+    db = tmp_path / "run.db"
+    args = ["run", "--critic", "human", "--prompt", "Capital of France?", "--db", str(db), "--max-rounds", "3"]
+    result = CliRunner().invoke(cli.app, args, input="n\nWrong city.\ny\n\n")
+    assert result.exit_code == 0, result.output
+    assert "Lyon." in result.output and "your verdict" in result.output
+    store = SQLStore(f"sqlite:///{db}", readonly=True)
+    [example] = list(store.examples(store.runs()[0].id))
+    assert [(c.passed, c.feedback) for r in example.rounds for c in r.critiques] == [
+        (False, "Wrong city."),
+        (True, "(no feedback)"),
+    ]
+    assert example.outcome is not None and example.outcome.status == "accepted"
