@@ -92,7 +92,10 @@ def _critic_option(field: str) -> Any:
 
 
 def _critic_options(**given: Any) -> CriticOptions:
-    return CriticOptions(**{k: v for k, v in given.items() if v is not None})
+    try:
+        return CriticOptions(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        raise invalid_fields("the critic options", exc) from exc
 
 
 def _db_url(db: str) -> str:
@@ -481,8 +484,7 @@ def experiment_run(
         # Every finished round is stored; say how to continue instead of leaving an anonymous stop.
         console.print(f"[yellow]experiment {experiment_id} stopped; continue with --resume {experiment_id[:8]}[/]")
         raise
-    done_id = experiment_id
-    console.print(f"experiment [bold]{done_id}[/] done; report: redraft report {done_id[:8]} -o report/")
+    console.print(f"experiment [bold]{experiment_id}[/] done; report: redraft report {experiment_id[:8]} -o report/")
 
 
 @app.command()

@@ -90,7 +90,7 @@ def report_data(store: SQLStore, ident: str) -> ReportData:
     for run in runs:
         max_rounds = int(run.config.get("max_rounds", 1))
         trajs = trajectories(store, run.id, max_rounds)
-        cell = run.cell or run.name or run.id[:8]
+        cell = run.label
         for source in sorted({t.source or "" for t in trajs}):
             subset = [t for t in trajs if (t.source or "") == source]
             metric, invert = _metric(subset)
@@ -193,7 +193,7 @@ def _pass_rate(c: Confusion) -> str:
 
 
 def _confusion_row(runs: list[Run], c: Confusion) -> list[str]:
-    cell = next((r.cell or r.name or r.id[:8] for r in runs if r.id == c.run_id), c.run_id[:8])
+    cell = next((r.label for r in runs if r.id == c.run_id), c.run_id[:8])
     nums = [c.tp, c.fp, c.tn, c.fn, c.abstained]
     return [cell, c.critic, str(c.n), _fmt(c.accuracy), _fmt(c.precision), _fmt(c.recall), *map(str, nums)]
 
@@ -215,7 +215,7 @@ def _plots(out_dir: Path, data: ReportData) -> None:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    cells = {r.id: r.cell or r.name or r.id[:8] for r in data.runs}
+    cells = {r.id: r.label for r in data.runs}
     conf_round = data.critic_accuracy(by_round=True, by_source=False)
     for run_id, critic in sorted({(c.run_id, c.critic) for c in conf_round}):
         pts = sorted((c.round or 0, c.accuracy) for c in conf_round if c.run_id == run_id and c.critic == critic)

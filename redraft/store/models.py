@@ -60,6 +60,16 @@ class Run(Base):
     experiment: Mapped[Experiment | None] = relationship(back_populates="runs")
     examples: Mapped[list[Example]] = relationship(back_populates="run", order_by="Example.id")
 
+    @property
+    def label(self) -> str:
+        """How reports and pages name the run: its experiment cell, its name, or its short id."""
+        return self.cell or self.name or self.id[:8]
+
+    @property
+    def critic_names(self) -> list[str]:
+        """The names of the run's critics, in the order they ran."""
+        return [str(c["name"]) for c in self.critics if isinstance(c, dict) and c.get("name")]
+
 
 class Example(Base):
     __tablename__ = "examples"

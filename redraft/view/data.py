@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased, selectinload
@@ -27,6 +27,7 @@ _TOKEN = re.compile(r"\S+\s*|\s+")
 CONTEXT_TOKENS = 60
 """Corpus tokens shown on each side of a span's occurrence."""
 Change = Literal["improved", "worsened", "unchanged", "unlabelled"]
+CHANGES: tuple[Change, ...] = get_args(Change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,17 +239,12 @@ def _critique_view(c: CritiqueRow, draft: str, index_path: str | None, corpus: C
     )
 
 
-def run_label(run: Run) -> str:
-    """How a run is named on a page: its experiment cell, its name, or its short id."""
-    return run.cell or run.name or run.id[:8]
-
-
 def _head(e: Example) -> dict[str, Any]:
     """:class:`ExampleHead`'s fields of a stored example (its run and outcome loaded)."""
     return {
         "id": e.id,
         "run_id": e.run_id,
-        "run_label": run_label(e.run),
+        "run_label": e.run.label,
         "key": e.key,
         "source": e.source,
         "prompt": e.prompt,
@@ -272,7 +268,7 @@ def example_view(store: SQLStore, example_id: int, corpus: CorpusReader | None =
         ).one_or_none()
         if ex is None:
             raise KeyError(f"no example {example_id}")
-        indexes = {str(c.get("name")): c.get("index") for c in ex.run.critics if isinstance(c, dict)}
+        indexes = {str(c["name"]): c.get("index") for c in ex.run.critics if isinstance(c, dict) and c.get("name")}
         rounds, previous = [], None
         for r in ex.rounds:
             rounds.append(
@@ -303,8 +299,8 @@ class Filters:
     @classmethod
     def parse(cls, params: dict[str, str]) -> Filters:
         got = {k: params.get(k, "") for k in ("dataset", "critic", "change", "verdict")}
-        if got["change"] not in ("", "improved", "worsened", "unchanged", "unlabelled"):
-            raise InputError(f"change must be improved, worsened, unchanged or unlabelled, not {got['change']!r}")
+        if got["change"] not in ("", *CHANGES):
+            raise InputError(f"change must be {', '.join(CHANGES[:-1])} or {CHANGES[-1]}, not {got['change']!r}")
         if got["verdict"] not in ("", "right", "wrong"):
             raise InputError(f"verdict must be right or wrong, not {got['verdict']!r}")
         return cls(**got)
@@ -373,7 +369,7 @@ def examples_page(
 ) -> tuple[list[Row], int]:
     """One page of an experiment's (or run's) examples with ``filters`` applied in SQL, and the
     number of examples that pass them."""
-    first, last = _good_at("first").label("first_good"), _good_at("last").label("final_good")
+    first, last = _good_at("first"), _good_at("last")
     conditions: list[ColumnElement[bool]] = [Example.run_id.in_(list(run_ids))]
     if filters.dataset:
         conditions.append(Example.source == filters.dataset)
@@ -385,13 +381,12 @@ def examples_page(
     elif filters.verdict == "right":
         conditions += [_examples_with(filters.critic, correct=True), ~_examples_with(filters.critic, correct=False)]
     if filters.change:
-        f, g = _good_at("first"), _good_at("last")
         conditions.append(
             {
-                "improved": and_(f.is_(False), g.is_(True)),
-                "worsened": and_(f.is_(True), g.is_(False)),
-                "unchanged": and_(f.is_not(None), f == g),
-                "unlabelled": f.is_(None) | g.is_(None),
+                "improved": and_(first.is_(False), last.is_(True)),
+                "worsened": and_(first.is_(True), last.is_(False)),
+                "unchanged": and_(first.is_not(None), first == last),
+                "unlabelled": first.is_(None) | last.is_(None),
             }[filters.change]
         )
     with store.session() as s:
@@ -399,7 +394,7 @@ def examples_page(
         # unfiltered page of a 10,000-example experiment does not label all 10,000.
         total = int(s.scalar(select(func.count(Example.id)).where(*conditions)) or 0)
         ids_labels = s.execute(
-            select(Example.id, first, last)
+            select(Example.id, first.label("first_good"), last.label("final_good"))
             .where(*conditions)
             .order_by(Example.id)
             .limit(per_page)
@@ -456,14 +451,13 @@ class Choices:
     critics: list[str]
 
 
-def choices(store: SQLStore, run_ids: Sequence[str]) -> Choices:
+def choices(store: SQLStore, run_ids: Sequence[str], critics: Sequence[str]) -> Choices:
+    """The datasets of ``run_ids`` (read from the store) and the given critics, sorted."""
     with store.session() as s:
         datasets = s.scalars(
             select(Example.source).where(Example.run_id.in_(list(run_ids)), Example.source.is_not(None)).distinct()
         ).all()
-        runs = s.scalars(select(Run).where(Run.id.in_(list(run_ids)))).all()
-    critics = sorted({str(c.get("name")) for r in runs for c in r.critics if isinstance(c, dict) and c.get("name")})
-    return Choices(sorted(d for d in datasets if d), critics)
+    return Choices(sorted(d for d in datasets if d), sorted(set(critics)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,5 +491,5 @@ def listing(store: SQLStore, page: int, per_page: int) -> Listing:
         ).all()
     return Listing(
         [(e[0], e[1], int(e[2]), f"{e[3]:%Y-%m-%d %H:%M}") for e in exps],
-        [(r.id, run_label(r), r.model_id, f"{r.started_at:%Y-%m-%d %H:%M}") for r in runs],
+        [(r.id, r.label, r.model_id, f"{r.started_at:%Y-%m-%d %H:%M}") for r in runs],
     )

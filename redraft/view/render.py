@@ -15,7 +15,7 @@ from typing import Any
 
 from redraft._extras import require
 from redraft.store.sql import SQLStore
-from redraft.view.data import CorpusReader, Filters, choices, example_view, examples_page, listing
+from redraft.view.data import CHANGES, CorpusReader, Filters, choices, example_view, examples_page, listing
 
 STATIC_FILES = {"vega": "vega.min.js", "vega_lite": "vega-lite.min.js"}
 
@@ -52,20 +52,17 @@ class Target:
     run_ids: list[str]
     run_labels: list[str]
     run_critics: dict[str, list[str]]
-    is_experiment: bool
 
 
 def resolve(store: SQLStore, ident: str) -> Target:
     """An experiment or run id (or a unique prefix of one)."""
     title, runs = store.resolve(ident)
-    critics = {r.id: [str(c.get("name")) for c in r.critics if isinstance(c, dict)] for r in runs}
     return Target(
         title=title,
         ident=ident,
         run_ids=[r.id for r in runs],
-        run_labels=[r.cell or r.name or r.id[:8] for r in runs],
-        run_critics=critics,
-        is_experiment=title.startswith("experiment"),
+        run_labels=[r.label for r in runs],
+        run_critics={r.id: r.critic_names for r in runs},
     )
 
 
@@ -80,7 +77,7 @@ def charts(store: SQLStore, ident: str) -> list[dict[str, Any]]:
         for k, v in enumerate(d.rates)
         if not math.isnan(v)
     ]
-    cells = {r.id: r.cell or r.name or r.id[:8] for r in data.runs}
+    cells = {r.id: r.label for r in data.runs}
     accuracy = [
         {"round": c.round, "accuracy": c.accuracy, "series": f"{cells[c.run_id]} · {c.critic}", "n": c.n}
         for c in data.critic_accuracy(by_round=True, by_source=False)
@@ -161,7 +158,8 @@ def results_page(
         page=page,
         pages=pages,
         filters=filters,
-        choices=choices(store, target.run_ids),
+        choices=choices(store, target.run_ids, [c for names in target.run_critics.values() for c in names]),
+        changes=CHANGES,
         examples=examples,
         **links.values(),
     )
