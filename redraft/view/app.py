@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import asdict
-from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +11,7 @@ from redraft._extras import require
 from redraft.errors import InputError
 from redraft.store.sql import SQLStore
 from redraft.view.data import CorpusReader, Filters
-from redraft.view.render import Links, Target, charts, example_page, home_page, resolve, results_page
+from redraft.view.render import STATIC, Links, Target, charts, example_page, home_page, resolve, results_page
 
 PER_PAGE = 50
 
@@ -89,7 +88,7 @@ def create_app(url: str, *, per_page: int = PER_PAGE) -> Any:
     def bad_request(request: Request, exc: Exception) -> Response:
         return HTMLResponse(f"<h1>Bad request</h1><p>{html.escape(str(exc))}</p>", status_code=400)
 
-    static = StaticFiles(directory=str(resources.files("redraft.view").joinpath("static")))
+    static = StaticFiles(directory=str(STATIC))
     return Starlette(
         routes=[
             Route("/", home),

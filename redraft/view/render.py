@@ -17,6 +17,8 @@ from redraft._extras import require
 from redraft.store.sql import SQLStore
 from redraft.view.data import CHANGES, CorpusReader, Filters, choices, example_view, examples_page, listing
 
+STATIC = resources.files("redraft.view").joinpath("static")
+"""The bundled Vega builds: inlined by the static file, served by the server."""
 STATIC_FILES = {"vega": "vega.min.js", "vega_lite": "vega-lite.min.js"}
 
 
@@ -40,7 +42,7 @@ def _render(template: str, **values: Any) -> str:
 
 def static_text(name: str) -> str:
     """A bundled static file's text (the Vega builds)."""
-    return resources.files("redraft.view").joinpath("static", name).read_text(encoding="utf-8")
+    return STATIC.joinpath(name).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True, slots=True)
