@@ -44,7 +44,6 @@ class DatasetResult:
     """One run's outcomes on one dataset."""
 
     run: Run
-    cell: str
     source: str
     metric: str
     """``ASR`` on a harmful set (lower is better), else ``accuracy``."""
@@ -56,6 +55,10 @@ class DatasetResult:
     """Improved / worsened / unchanged / unlabelled, first draft → final answer."""
     gain: float
     """Judge-good rate of the final answer minus that of the first draft."""
+
+    @property
+    def cell(self) -> str:
+        return self.run.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,6 @@ def report_data(store: SQLStore, ident: str) -> ReportData:
     for run in runs:
         max_rounds = int(run.config.get("max_rounds", 1))
         trajs = trajectories(store, run.id, max_rounds)
-        cell = run.label
         for source in sorted({t.source or "" for t in trajs}):
             subset = [t for t in trajs if (t.source or "") == source]
             metric, invert = _metric(subset)
@@ -99,7 +101,6 @@ def report_data(store: SQLStore, ident: str) -> ReportData:
             datasets.append(
                 DatasetResult(
                     run=run,
-                    cell=cell,
                     source=source,
                     metric=metric,
                     rates=rates,
