@@ -162,6 +162,9 @@ CRITICS: dict[str, CriticFactory] = {
     "oracle": lambda llm, o: OracleCritic(),
     "human": lambda llm, o: HumanCritic(),
 }
+INTERACTIVE = frozenset({"human"})
+"""Critics that pause for a person: for ``redraft run`` and graphs with a checkpointer, never for
+unattended experiments (their specs refuse them before anything loads)."""
 
 
 def check_critic_names(names: list[str]) -> None:
@@ -214,6 +217,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CRITICS",
+    "INTERACTIVE",
     "BCICritic",
     "Critic",
     "CriticOptions",

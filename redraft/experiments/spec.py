@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from redraft.agents.backends import BackendSpec
 from redraft.agents.base import SamplingParams
-from redraft.critics import CriticOptions, check_critic_names
+from redraft.critics import INTERACTIVE, CriticOptions, check_critic_names
 from redraft.errors import InputError, invalid_fields
 from redraft.graphs.config import CorrectionConfig, ReviseMode
 from redraft.store.sql import DEFAULT_URL, redact
@@ -106,6 +106,11 @@ class ExperimentSpec(BackendSpec):
             if not names:
                 raise ValueError("a critic set is empty; list at least one critic, e.g. [self-harm]")
             check_critic_names(list(names))
+            if INTERACTIVE & set(names):
+                raise ValueError(
+                    f"{', '.join(sorted(INTERACTIVE & set(names)))} pauses for a person at every draft, so it runs "
+                    "with `redraft run --critic human`, not in experiments (they run unattended)"
+                )
         return value
 
     @field_validator("max_rounds", mode="before")

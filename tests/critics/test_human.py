@@ -51,9 +51,13 @@ def test_a_malformed_verdict_is_refused_by_field():
 
 
 def test_experiments_refuse_the_human_critic(tmp_path):
-    spec = ExperimentSpec.parse({"name": "h", "datasets": [{"name": "benign", "limit": 1}], "critics": [["human"]]})
+    with pytest.raises(InputError, match="not in experiments"):
+        ExperimentSpec.parse({"name": "h", "datasets": [{"name": "benign", "limit": 1}], "critics": [["human"]]})
+    # Built past the spec's check, the critic still refuses to run outside a graph.
+    spec = ExperimentSpec.parse({"name": "h", "datasets": [{"name": "benign", "limit": 1}], "critics": [["oracle"]]})
+    store = SQLStore(f"sqlite:///{tmp_path / 'e.db'}")
     runner = ExperimentRunner(
-        spec, SQLStore(f"sqlite:///{tmp_path / 'e.db'}"), FunctionLLM(lambda c: "x"), progress=False
+        spec, store, FunctionLLM(lambda c: "x"), progress=False, critic_factory=lambda name, llm: HumanCritic()
     )
     with pytest.raises(InputError, match="not in experiments"):
         runner.run()
