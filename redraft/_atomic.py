@@ -2,8 +2,9 @@
 
 Every file or directory redraft writes for later reading (an index, a trained verifier, a cached
 model or knowledge base, an export, a checkpoint) goes through these two helpers, so a crash or a
-kill at any moment leaves either the old target or the new one, never a half-written one, and
-never neither where an old one existed until the final rename.
+kill at any moment leaves either the old target or the new one, never a half-written one. A
+replaced directory is moved aside before the new one is renamed in; a kill between those two
+renames leaves the old one aside, and the next writer puts it back (:func:`remove_stale`).
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ def _rename_dir(tmp: Path, target: Path, existing: Existing) -> None:
 
 def remove_stale(target: Path) -> list[Path]:
     """Delete the temporary directories that killed writers of ``target`` left beside it; a
-    directory whose writer still runs (a concurrent build) is left alone. Returns those removed."""
+    directory whose writer still runs (a concurrent build) is left alone. An old ``target`` that a
+    writer had moved aside, and was killed before renaming its replacement in, is put back first.
+    Returns the directories removed."""
     removed = []
     for kind in ("building", "old"):
         head = f".{target.name}.{kind}-"
@@ -90,6 +93,9 @@ def remove_stale(target: Path) -> list[Path]:
             pid_text = tmp.name[len(head) :].split("-", 1)[0]
             if not tmp.is_dir() or tmp.is_symlink() or not pid_text.isdigit() or _alive(int(pid_text)):
                 continue
+            aside = tmp / target.name
+            if kind == "old" and aside.is_dir() and not target.exists():
+                os.replace(aside, target)
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp)
     return removed

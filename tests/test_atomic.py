@@ -93,3 +93,13 @@ def test_no_module_renames_into_place_by_hand():
                 ):
                     offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {name}")
     assert offenders == []
+
+
+def test_an_old_directory_moved_aside_by_a_killed_writer_is_put_back(tmp_path):
+    out = tmp_path / "verifier"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    aside = tmp_path / f".verifier.old-{dead.stdout.strip()}-x3" / "verifier"
+    aside.mkdir(parents=True)
+    (aside / "weights").write_text("old")  # killed between moving the old one aside and renaming the new in
+    assert remove_stale(out) == [aside.parent]
+    assert (out / "weights").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["verifier"]
