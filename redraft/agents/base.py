@@ -104,6 +104,16 @@ class LLM(abc.ABC):
     model_id: str
     """A stable identifier recorded with every run (a path, a hub id, or a served model name)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every backend's calls report to LangChain callbacks inside a graph (redraft.agents.tracing),
+        # so tracers and stream_mode="messages" see them without each backend doing it.
+        super().__init_subclass__(**kwargs)
+        from redraft.agents.tracing import traced
+
+        for name in ("generate", "label_probs"):
+            if name in cls.__dict__:
+                setattr(cls, name, traced(cls.__dict__[name], name))
+
     @property
     @abc.abstractmethod
     def context_length(self) -> int:

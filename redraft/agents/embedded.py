@@ -70,7 +70,8 @@ def default_llm(*, device: str | torch.device = "cpu") -> TransformersLLM:
     """Load the embedded SmolLM2-135M-Instruct, offline.
 
     Example:
-        >>> llm = default_llm()  # doctest: +SKIP
-        >>> llm.generate([[{"role": "user", "content": "Hi"}]], SamplingParams(max_new_tokens=8))  # doctest: +SKIP
+        >>> llm = default_llm()  # needs: seconds to load; tests/agents runs it  # doctest: +SKIP
+        >>> conv = [{"role": "user", "content": "Hi"}]
+        >>> llm.generate([conv], SamplingParams(max_new_tokens=8))  # needs: the model above  # doctest: +SKIP
     """
     return TransformersLLM(embedded_model_dir(), device=device, model_id=EMBEDDED_MODEL_ID)

@@ -14,7 +14,7 @@ import os
 import random
 import ssl
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -29,6 +29,7 @@ from redraft.agents.base import (
     label_mass,
     template_token_count,
 )
+from redraft.agents.tracing import token_sink
 from redraft.errors import InputError, RedraftError
 
 
@@ -59,7 +60,8 @@ class OpenAICompatLLM(LLM):
             English, so length checks err on the safe side) and token ids are empty.
 
     Example:
-        >>> llm = OpenAICompatLLM("http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-7B-Instruct")  # doctest: +SKIP
+        >>> url, model = "http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-7B-Instruct"
+        >>> llm = OpenAICompatLLM(url, model)  # needs: a running server  # doctest: +SKIP
     """
 
     def __init__(
@@ -125,7 +127,7 @@ class OpenAICompatLLM(LLM):
                 "Use the in-process backend (--backend vllm or transformers) for Prov-Decode."
             )
         bodies = [self.request(c, params) for c in conversations]
-        answers = _run(self._post_all(bodies))
+        answers = _run(self._post_all(bodies, token_sink()))
         return [self._completion(data, body) for data, body in zip(answers, bodies, strict=True)]
 
     def label_probs(
@@ -172,29 +174,43 @@ class OpenAICompatLLM(LLM):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
 
-    async def _post_all(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Every request concurrently, at most ``max_concurrency`` in flight."""
+    async def _post_all(
+        self, bodies: list[dict[str, Any]], sink: Callable[[int, str], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every request concurrently, at most ``max_concurrency`` in flight. With ``sink``, each
+        is streamed (server-sent events) and its text sent to ``sink(i, piece)`` as it arrives."""
         limit = asyncio.Semaphore(self.max_concurrency)
         timeout = httpx.Timeout(self.timeout_s)
         async with httpx.AsyncClient(timeout=timeout, headers=self._headers(), verify=self._ssl) as client:
 
-            async def one(body: dict[str, Any]) -> dict[str, Any]:
+            async def one(i: int, body: dict[str, Any]) -> dict[str, Any]:
                 async with limit:
-                    return await self._post(client, body)
+                    if sink is None:
+                        return await self._post(client, body)
+                    streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
+                    return await self._post(client, streamed, lambda piece: sink(i, piece))
 
-            return list(await asyncio.gather(*(one(b) for b in bodies)))
+            return list(await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies))))
 
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(
+        self, client: httpx.AsyncClient, body: dict[str, Any], on_piece: Callable[[str], None] | None = None
+    ) -> dict[str, Any]:
         url = f"{self.base_url}/chat/completions"
         last = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
                 delay = self.backoff_s * 2 ** (attempt - 1)
                 await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: retries don't stampede
+            if on_piece is not None:
+                streamed = await self._post_stream(client, url, body, on_piece)
+                if isinstance(streamed, dict):
+                    return streamed
+                last = streamed
+                continue
             try:
                 response = await client.post(url, json=body)
             except httpx.TransportError as exc:  # refused, reset, timed out
-                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                last = _transport(exc)
                 continue
             if response.status_code in _RETRY_STATUS:
                 last = f"HTTP {response.status_code}: {_message(response)}"
@@ -218,6 +234,50 @@ class OpenAICompatLLM(LLM):
             f"could not get a completion from {url} after {self.max_retries + 1} attempts (last: {last}). "
             "Check that the server is running (e.g. `vllm serve MODEL`) and the URL is right."
         )
+
+    async def _post_stream(
+        self, client: httpx.AsyncClient, url: str, body: dict[str, Any], on_piece: Callable[[str], None]
+    ) -> dict[str, Any] | str:
+        """One streamed request: the answer in the non-streamed shape, or why it may be retried.
+        Once text has been passed on, a failure is final: a retry would send it twice."""
+        pieces: list[str] = []
+        try:
+            async with client.stream("POST", url, json=body) as response:
+                if response.status_code in _RETRY_STATUS or response.status_code >= 400:
+                    await response.aread()
+                    if response.status_code in _RETRY_STATUS:
+                        return f"HTTP {response.status_code}: {_message(response)}"
+                    raise ServerError(
+                        f"{url} rejected the request with HTTP {response.status_code}: {_message(response)}. "
+                        "Check the model name and the request parameters."
+                    )
+                reason, usage = None, None
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue  # blank separators, comments, event names
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    try:
+                        event = json.loads(payload)
+                        usage = event.get("usage") or usage
+                        for choice in event.get("choices") or []:
+                            piece = (choice.get("delta") or {}).get("content") or ""
+                            reason = choice.get("finish_reason") or reason
+                            if piece:
+                                pieces.append(piece)
+                                on_piece(piece)
+                    except (json.JSONDecodeError, AttributeError, TypeError) as exc:
+                        raise ServerError(
+                            f"{url} sent a malformed stream event ({exc}): {payload[:200]!r}; "
+                            "is this an OpenAI-compatible server?"
+                        ) from exc
+        except httpx.TransportError as exc:
+            if pieces:
+                raise ServerError(f"{url} broke off a streamed reply ({_transport(exc)}) after part of it") from exc
+            return _transport(exc)
+        message = {"role": "assistant", "content": "".join(pieces)}
+        return {"choices": [{"message": message, "finish_reason": reason or "stop"}], "usage": usage or {}}
 
     def _completion(self, data: dict[str, Any], body: dict[str, Any]) -> Completion:
         try:
@@ -272,6 +332,11 @@ def first_token_logprobs(data: dict[str, Any]) -> list[tuple[str, float]] | None
         return [(str(t["token"]), float(t["logprob"])) for t in top]
     except (KeyError, IndexError, TypeError, ValueError):
         return None
+
+
+def _transport(exc: httpx.TransportError) -> str:
+    """A refused, reset or timed-out connection, named for the error message."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _message(response: httpx.Response) -> str:

@@ -24,6 +24,7 @@ from transformers import (
 
 from redraft._hf import from_pretrained
 from redraft.agents.base import LLM, Completion, Conversation, FinishReason, SamplingParams, chat_messages
+from redraft.agents.tracing import token_sink
 from redraft.errors import InputError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -33,6 +34,61 @@ _EMBEDDED_HINT = (
     "Use a local model directory, a .gguf file, or a hub id already in the local Hugging Face cache; "
     "or omit the model to use the embedded default (redraft.agents.default_llm(), SmolLM2-135M-Instruct)."
 )
+
+
+class TextPieces:
+    """A transformers streamer for a whole batch: as each step's tokens arrive, it sends every
+    row's newly decoded text to ``sink(row, piece)``. A row ends at end-of-sequence or at a stop
+    string (which is never sent); text that could be the start of a stop string, or an incomplete
+    UTF-8 character, is held back until the next token decides it. Joined, a row's pieces are its
+    completion's text up to surrounding whitespace."""
+
+    def __init__(self, tokenizer: Any, eos: set[int], stop: Sequence[str], sink: Any) -> None:
+        self.tokenizer, self.eos, self.stop, self.sink = tokenizer, eos, tuple(stop), sink
+        self.hold = max((len(s) for s in self.stop), default=1) - 1
+        self.prompt_seen = False
+        self.ids: list[list[int]] = []
+        self.sent: list[int] = []
+        self.done: list[bool] = []
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate() first hands over the prompt
+            self.prompt_seen = True
+            rows = value.shape[0] if value.dim() > 1 else 1
+            self.ids, self.sent, self.done = [[] for _ in range(rows)], [0] * rows, [False] * rows
+            return
+        for row, tok in enumerate(value.reshape(-1).tolist()):
+            if self.done[row]:
+                continue
+            if tok in self.eos:
+                self._flush(row)
+                continue
+            self.ids[row].append(int(tok))
+            self._send(row, final=False)
+
+    def end(self) -> None:
+        for row in range(len(self.ids)):
+            if not self.done[row]:
+                self._flush(row)
+
+    def _flush(self, row: int) -> None:
+        self._send(row, final=True)
+        self.done[row] = True
+
+    def _send(self, row: int, *, final: bool) -> None:
+        text = str(self.tokenizer.decode(self.ids[row], skip_special_tokens=True))
+        cuts = [i for i in (text.find(s) for s in self.stop) if i >= 0]
+        if cuts:
+            text, final = text[: min(cuts)], True
+            self.done[row] = True
+        end = len(text) if final else max(self.sent[row], len(text) - self.hold)
+        if not final and text.endswith("\ufffd"):  # half of a multi-byte character
+            end = min(end, len(text) - 1)
+        if not text[: self.sent[row]].strip():  # the completion's text is stripped: skip leading whitespace
+            self.sent[row] = len(text[:end]) - len(text[:end].lstrip())
+        if end > self.sent[row]:
+            self.sink(row, text[self.sent[row] : end])
+            self.sent[row] = end
 
 
 def _looks_like_path(model: str) -> bool:
@@ -52,7 +108,7 @@ class TransformersLLM(LLM):
         model_id: name recorded in runs; defaults to ``model``.
 
     Example:
-        >>> llm = TransformersLLM("HuggingFaceTB/SmolLM2-360M-Instruct")  # doctest: +SKIP
+        >>> llm = TransformersLLM("HuggingFaceTB/SmolLM2-360M-Instruct")  # needs: it in the HF cache  # doctest: +SKIP
     """
 
     def __init__(
@@ -176,6 +232,9 @@ class TransformersLLM(LLM):
         if params.stop:
             config.stop_strings = list(params.stop)
             kwargs["tokenizer"] = self.tokenizer
+        sink = token_sink()
+        if sink is not None:  # a stream or tracer listens inside a graph: send text as it is decoded
+            kwargs["streamer"] = TextPieces(self.tokenizer, self._eos, params.stop, sink)
         for processor in logits_processors:
             bind = getattr(processor, "bind", None)  # processors that depend on token ids check them
             if bind is not None:

@@ -67,7 +67,7 @@ class VLLMEngineLLM(LLM):
             ``max_model_len``, ``dtype``...).
 
     Example:
-        >>> llm = VLLMEngineLLM("/models/Qwen2.5-7B-Instruct", tensor_parallel_size=1)  # doctest: +SKIP
+        >>> llm = VLLMEngineLLM("/models/Qwen2.5-7B-Instruct")  # needs: a GPU and vLLM  # doctest: +SKIP
     """
 
     def __init__(self, model: str, *, logits_processors: Sequence[VLLMProcessor] = (), **engine_kwargs: Any) -> None:

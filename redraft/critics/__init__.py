@@ -37,9 +37,10 @@ class CriticOptions(BaseModel):
     """Minimum span length in tokens."""
     kb: Path | None = None
     """JSONL knowledge base for the ``factuality`` critic (default: the packaged Wikipedia summaries)."""
-    verifier: str = "lexical"
-    """``default`` (the trained MiniLM cross-encoder), ``lexical`` (baseline), ``llm`` (FActScore
-    prompt on the run's model) or ``nli:<model path>``."""
+    verifier: str = "default"
+    """``default`` (the MiniLM cross-encoder shipped with redraft, or yours from ``redraft
+    verifier train``), ``lexical`` (the baseline), ``llm`` (FActScore prompt on the run's model)
+    or ``nli:<model path>``."""
     factuality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     """The least share of supported claims that passes a draft."""
     self_verdicts: Literal["auto", "logprobs", "text"] = "auto"

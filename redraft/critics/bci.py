@@ -56,7 +56,8 @@ class BCICritic(Critic):
             be the one the index was built with. Byte-level indexes need neither.
 
     Example:
-        >>> critic = BCICritic(SuffixIndex.load("./belief-index"), threshold=20.0)  # doctest: +SKIP
+        >>> index = SuffixIndex.load("./belief-index")  # needs: an index you built  # doctest: +SKIP
+        >>> critic = BCICritic(index, threshold=20.0)  # needs: an index you built  # doctest: +SKIP
     """
 
     higher_is_better = False  # score: the highest span BCI; more verbatim belief text is worse

@@ -199,8 +199,8 @@ class ProvDecode(LogitsProcessor):
             own process); defaults to ``index.root``.
 
     Example:
-        >>> pd = ProvDecode(SuffixIndex.load("belief-index"), threshold=20.0)  # doctest: +SKIP
-        >>> llm.generate(convs, params, logits_processors=[pd])  # doctest: +SKIP
+        >>> pd = ProvDecode(SuffixIndex.load("belief-index"), threshold=20.0)  # needs: an index  # doctest: +SKIP
+        >>> llm.generate(convs, params, logits_processors=[pd])  # needs: the index above  # doctest: +SKIP
     """
 
     def __init__(

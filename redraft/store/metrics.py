@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, select
 
 from redraft.store.models import CritiqueRow, Example, Judgement, Round
 from redraft.store.sql import SQLStore
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +208,28 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     sxx = sum((x - mx) ** 2 for x, _ in pts)
     syy = sum((y - my) ** 2 for _, y in pts)
     return sxy / math.sqrt(sxx * syy) if sxx and syy else math.nan
+
+
+def bootstrap_ci(
+    stat: Callable[[Sequence[T]], float], data: Sequence[T], *, reps: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat`` over ``data`` (resampled with replacement,
+    ``reps`` times, seeded); resamples where ``stat`` is NaN are dropped.
+
+    Example:
+        >>> lo, hi = bootstrap_ci(lambda xs: sum(xs) / len(xs), [0, 1] * 50)
+        >>> 0.38 < lo < 0.5 < hi < 0.62
+        True
+    """
+    rng = random.Random(seed)
+    n = len(data)
+    values = sorted(
+        v for v in (stat([data[rng.randrange(n)] for _ in range(n)]) for _ in range(reps)) if not math.isnan(v)
+    )
+    if not values:
+        return math.nan, math.nan
+    tail = (1 - level) / 2
+    return values[int(tail * (len(values) - 1))], values[int((1 - tail) * (len(values) - 1))]
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,7 @@ class CBDDPOTrainer(DPOTrainer):
     Example:
         >>> trainer = CBDDPOTrainer(model=model, args=DPOConfig(output_dir="ckpt"), train_dataset=pairs,
         ...                         processing_class=tokenizer, index=index, bci_threshold=20.0,
-        ...                         cbd_lambda=0.01)  # doctest: +SKIP
+        ...                         cbd_lambda=0.01)  # needs: redraft[train], minutes  # doctest: +SKIP
     """
 
     def __init__(

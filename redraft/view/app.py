@@ -21,7 +21,9 @@ def create_app(url: str, *, per_page: int = PER_PAGE) -> Any:
     read-only (nothing the server does can write to it).
 
     Example:
-        >>> import uvicorn; uvicorn.run(create_app("sqlite:///redraft.db"), host="127.0.0.1")  # doctest: +SKIP
+        >>> import uvicorn  # needs: redraft[view]  # doctest: +SKIP
+        >>> app = create_app("sqlite:///redraft.db")  # needs: a redraft database  # doctest: +SKIP
+        >>> uvicorn.run(app, host="127.0.0.1")  # needs: to serve until stopped  # doctest: +SKIP
     """
     require("starlette", "view")
     from starlette.applications import Starlette

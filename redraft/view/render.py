@@ -191,7 +191,8 @@ def render_static(store: SQLStore, ident: str, *, limit: int = STATIC_LIMIT) -> 
     disk. It holds the charts, the table (filtered in the page) and up to ``limit`` examples.
 
     Example:
-        >>> html = render_static(SQLStore("sqlite:///redraft.db", readonly=True), "3f2a")  # doctest: +SKIP
+        >>> store = SQLStore("sqlite:///redraft.db", readonly=True)  # needs: a database  # doctest: +SKIP
+        >>> html = render_static(store, "3f2a")  # needs: a run with this id  # doctest: +SKIP
     """
     target = resolve(store, ident)
     return results_page(store, target, Filters(), page=1, per_page=limit, static=True, links=Links())

@@ -95,6 +95,28 @@ def _handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _send_events(self, answer: dict[str, Any], body: dict[str, Any]) -> None:
+            """The answer as server-sent events, a word at a time, as vLLM and OpenAI stream it:
+            a role delta, content deltas, the finish reason, the usage chunk, then [DONE]."""
+            [choice] = answer["choices"]
+            text = choice["message"]["content"]
+            words = [w for w in text.split(" ")]
+            pieces = [w + " " for w in words[:-1]] + [words[-1]]
+            events = [{"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}]
+            events += [{"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]} for p in pieces if p]
+            events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})
+            if (body.get("stream_options") or {}).get("include_usage"):
+                events.append({"choices": [], "usage": answer["usage"]})
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for event in events:
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.close_connection = True
+
         def do_GET(self) -> None:
             self._send(200, {"data": [{"id": stub.model, "max_model_len": 4096}]})
 
@@ -110,7 +132,10 @@ def _handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
                 if stub.on_request is not None:
                     stub.on_request(n)
                 time.sleep(stub.delay_s)
-                self._send(200, stub.answer(body))
+                if body.get("stream"):
+                    self._send_events(stub.answer(body), body)
+                else:
+                    self._send(200, stub.answer(body))
             finally:
                 with stub.lock:
                     stub.in_flight -= 1

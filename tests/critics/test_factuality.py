@@ -85,10 +85,26 @@ def test_lexical_baseline_on_hand_labelled_claims(kb, claim, supported):
 
 def test_the_issue_example_fails_with_feedback_naming_the_claim_and_evidence(kb):
     draft = "Marie Curie was born in 1920 in Paris and won the Nobel Prize in Literature."
-    c = FactualityCritic(kb, threshold=0.8).critique([DraftContext(prompt=CURIE, draft=draft)])[0]
+    c = FactualityCritic(kb, LexicalVerifier(), threshold=0.8).critique([DraftContext(prompt=CURIE, draft=draft)])[0]
     assert (c.passed, c.score) == (False, 0.0)
     assert f'Unsupported: "{draft}"' in c.feedback and "Best evidence [Marie Curie]" in c.feedback
     assert c.evidence[0]["evidence"][0]["title"] == "Marie Curie"
+
+
+def test_the_default_critic_reads_the_shipped_verifier_and_quotes_the_window_it_read(kb):
+    draft = "Marie Curie was born in 1920 in Paris and won the Nobel Prize in Literature."
+    critic = FactualityCritic(kb)
+    assert critic.verifier.name == "default"
+    c = critic.critique([DraftContext(prompt=CURIE, draft=draft)])[0]
+    assert (c.passed, c.score) == (False, 0.0)
+    window = c.evidence[0]["window"]
+    assert window.startswith("Marie Curie: ") and f'Best evidence: "{window}"' in c.feedback
+
+
+@pytest.mark.parametrize(("claim", "supported"), LABELLED)
+def test_the_shipped_verifier_on_hand_labelled_claims(kb, claim, supported):
+    [verdict] = FactualityCritic(kb).verifier.verify([claim], kb.search([claim], k=3))
+    assert (verdict.p_supported >= 0.5) is supported
 
 
 def test_no_checkable_claim_is_not_applicable(kb):
@@ -106,7 +122,9 @@ def test_the_reviser_sees_the_unsupported_claims(kb):
     wrong = "Marie Curie was born in 1920 in Paris."
     right = "Marie Curie shared the 1903 Nobel Prize in Physics with Pierre Curie."
     llm = scripted([wrong, right], [])
-    graph = build_graph(llm=llm, critics=[FactualityCritic(kb)], config=CorrectionConfig(max_rounds=3))
+    graph = build_graph(
+        llm=llm, critics=[FactualityCritic(kb, LexicalVerifier())], config=CorrectionConfig(max_rounds=3)
+    )
     out = graph.invoke({"prompt": CURIE})
     assert out["status"] == "accepted" and out["final"] == right
     instruction = llm.calls[1][0][-1]["content"]
@@ -230,6 +248,8 @@ def test_cli_runs_the_factuality_critic_on_a_jsonl_kb(tmp_path, monkeypatch):
             "factuality",
             "--kb",
             str(tmp_path / "kb.jsonl"),
+            "--verifier",
+            "lexical",  # the plumbing under test; the shipped verifier scores "Lyon ..." 0.72 here
             "--db",
             str(tmp_path / "r.db"),
         ],

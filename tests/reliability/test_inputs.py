@@ -90,18 +90,6 @@ def test_bad_options_fail_before_the_model_loads(tmp_path, no_model, args, messa
     assert message in flat(result.output)
 
 
-def test_an_untrained_default_verifier_fails_before_the_model_loads(tmp_path, no_model, monkeypatch):
-    monkeypatch.setenv("REDRAFT_CACHE", str(tmp_path / "empty-cache"))
-    from redraft.critics.factuality import training
-
-    monkeypatch.setattr(training, "default_verifier_dir", lambda: tmp_path / "empty-cache" / "v")
-    result = runner.invoke(
-        cli.app,
-        ["run", "--prompt", "q", "--critic", "factuality", "--verifier", "default", "--db", str(tmp_path / "x")],
-    )
-    assert result.exit_code == 2 and "the default verifier is not trained yet" in flat(result.output)
-
-
 EXPERIMENTS = [
     ("unknown-field", "name: x\ndatasets: [{name: benign}]\ncritics: [oracle]\ncolour: red\n", "colour: Extra inputs"),
     ("wrong-type", "name: x\ndatasets: [{name: benign}]\ncritics: [oracle]\nbatch_size: two\n", "batch_size"),

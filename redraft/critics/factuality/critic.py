@@ -12,7 +12,7 @@ from pydantic import JsonValue
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.factuality.claims import split_claims
 from redraft.critics.factuality.kb import KnowledgeBase
-from redraft.critics.factuality.verifiers import LexicalVerifier, Verifier
+from redraft.critics.factuality.verifiers import Verifier, default_verifier
 from redraft.errors import InputError
 
 
@@ -39,8 +39,8 @@ class FactualityCritic(Critic):
 
     Args:
         kb: where evidence comes from (``KnowledgeBase.default()`` or ``from_jsonl``).
-        verifier: a :class:`Verifier`; the lexical baseline by default (``default_verifier()``
-            is the trained cross-encoder, once ``redraft verifier train`` has cached it).
+        verifier: a :class:`Verifier`; by default :func:`default_verifier`, the MiniLM
+            cross-encoder shipped with redraft (``LexicalVerifier()`` is the baseline).
         threshold: minimum supported share to pass.
         k: passages retrieved per claim.
         support_threshold: P(supported) above which a claim counts as supported.
@@ -62,7 +62,7 @@ class FactualityCritic(Critic):
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise InputError(f"threshold must be in [0, 1], got {threshold}")
-        self.kb, self.verifier = kb, verifier or LexicalVerifier()
+        self.kb, self.verifier = kb, verifier if verifier is not None else default_verifier()
         self.threshold, self.k, self.support_threshold, self.gamma = threshold, k, support_threshold, gamma
         self.name = name
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from redraft._hf import from_pretrained
+from redraft._manifest import MANIFEST, check_manifest
 from redraft.agents.base import LLM, Conversation
 from redraft.agents.prompts import FACTSCORE_PROMPT
 from redraft.critics.factuality.kb import Passage, format_passages
@@ -161,7 +162,9 @@ class NLIVerifier(Verifier):
         check_model_path(str(model))
         try:
             self.tokenizer = from_pretrained(AutoTokenizer, model)
-            self.model = from_pretrained(AutoModelForSequenceClassification, model)
+            # float32 whatever the file holds: the shipped verifier is stored in float16 to halve its
+            # size, and float16 matmuls on a CPU are slower, not faster.
+            self.model = from_pretrained(AutoModelForSequenceClassification, model, dtype=torch.float32)
         except OSError as exc:
             raise ModelNotFoundError(f"could not load verifier {str(model)!r} offline ({exc})") from exc
         self.model.to(device).eval()
@@ -240,10 +243,29 @@ class NLIVerifier(Verifier):
         return [Verdict(p, t) for p, t in zip(probs, truncated, strict=True)]
 
 
+SHIPPED = Path(__file__).with_name("verifier")
+"""The default verifier as shipped inside the package: float16 weights and a hash manifest."""
+
+_REINSTALL = (
+    "Reinstall redraft (pip install --force-reinstall --no-deps redraft), or rebuild it with `redraft verifier train`."
+)
+
+
 def trained_verifier(path: str | Path, *, device: str = "cpu") -> NLIVerifier:
-    """A verifier saved by ``redraft verifier train`` (or :func:`~redraft.critics.factuality.training.train_verifier`),
-    read with the settings it was trained with (``redraft_verifier.json``)."""
+    """A verifier saved by ``redraft verifier train`` or ``redraft verifier export`` (or
+    :func:`~redraft.critics.factuality.training.train_verifier`), read with the settings it was
+    trained with (``redraft_verifier.json``). A directory with a ``MANIFEST.json`` is checked
+    against it first: a changed or truncated file is refused by name.
+
+    Example:
+        >>> v = trained_verifier(SHIPPED)
+        >>> claims, references = ["Paris is the capital of France."], [["Paris is the capital of France."]]
+        >>> [round(p) for p in v(claims, references)]
+        [1]
+    """
     path = Path(path)
+    if (path / MANIFEST).is_file() or path == SHIPPED:
+        check_manifest(path, fix=_REINSTALL if path == SHIPPED else "Export it again with `redraft verifier export`.")
     info_file = path / "redraft_verifier.json"
     if not info_file.is_file():
         raise ModelNotFoundError(f"{path} is not a trained redraft verifier (no redraft_verifier.json)")
@@ -261,21 +283,30 @@ def trained_verifier(path: str | Path, *, device: str = "cpu") -> NLIVerifier:
 
 
 def default_verifier_path() -> Path:
-    """Where the trained default verifier is cached; raises, naming the fix, when it is not there."""
+    """The default verifier's directory: one trained into the cache by ``redraft verifier
+    train`` when there is one (it overrides the shipped copy), else the copy shipped with
+    redraft, checked against its manifest. Raises, naming the fix, when neither is usable."""
     from redraft.critics.factuality.training import default_verifier_dir
 
-    path = default_verifier_dir()
-    if not (path / "redraft_verifier.json").is_file():
+    trained = default_verifier_dir()
+    if (trained / "redraft_verifier.json").is_file():
+        return trained
+    if not (SHIPPED / "redraft_verifier.json").is_file():
         raise ModelNotFoundError(
-            f"the default verifier is not trained yet (expected at {path}). Build it once with "
-            "`redraft verifier train` (under an hour on a 2-core CPU; it resumes if interrupted), or pass "
-            "verifier=LexicalVerifier()/NLIVerifier(path)."
+            f"the default verifier that ships with redraft is missing (expected at {SHIPPED}). {_REINSTALL}"
         )
-    return path
+    check_manifest(SHIPPED, fix=_REINSTALL)
+    return SHIPPED
 
 
 def default_verifier(*, device: str = "cpu") -> NLIVerifier:
-    """The trained MiniLM cross-encoder from the cache (``redraft verifier train`` builds it)."""
+    """The default verifier: the MiniLM cross-encoder shipped with redraft, or one you trained
+    with ``redraft verifier train`` (which takes precedence). No training, no download.
+
+    Example:
+        >>> default_verifier().name
+        'default'
+    """
     verifier = trained_verifier(default_verifier_path(), device=device)
     verifier.name = "default"
     return verifier

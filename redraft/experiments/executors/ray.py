@@ -64,7 +64,8 @@ class RayExecutor(Executor):
         ray_init: extra ``ray.init`` arguments (e.g. ``runtime_env``) when this executor starts Ray.
 
     Example:
-        >>> RayExecutor(workers=8, num_gpus=1).run(spec, SQLStore("postgresql+psycopg://..."), exp_id)  # doctest: +SKIP
+        >>> store = SQLStore("postgresql+psycopg://...")  # needs: a PostgreSQL server  # doctest: +SKIP
+        >>> RayExecutor(workers=8, num_gpus=1).run(spec, store, exp_id)  # needs: GPUs and Ray  # doctest: +SKIP
     """
 
     name = "ray"
