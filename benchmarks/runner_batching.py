@@ -1,5 +1,6 @@
-"""Experiment throughput on the embedded model: the batched runner against one ``graph.invoke``
-per prompt (the baseline), same prompts, critic, rounds and store, measured in the same run.
+"""Experiment throughput on the embedded model: the batched runner, and ``graph.batch`` over a
+:class:`~redraft.agents.batching.BatchingLLM`, against one ``graph.invoke`` per prompt (the
+baseline), same prompts, critic, rounds and store, measured in the same run.
 
     python benchmarks/runner_batching.py [--per-set 8] [--rounds 2] [--batch 8] [--tokens 32]
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from redraft.agents.backends import BackendSpec, load_llm
 from redraft.agents.base import SamplingParams
+from redraft.agents.batching import BatchingLLM
 from redraft.critics import make_critic
 from redraft.datasets import load
 from redraft.experiments import ExperimentRunner, ExperimentSpec
@@ -57,6 +59,17 @@ def main() -> None:
         start = time.perf_counter()
         ExperimentRunner(spec, store, llm, progress=False).run()
         batched_s = time.perf_counter() - start
+        # graph.batch over a BatchingLLM: the graph itself, its model calls coalesced across threads.
+        coalescing = BatchingLLM(llm, max_batch=args.batch)
+        store = SQLStore(f"sqlite:///{Path(d) / 'coalesced.db'}")
+        graph = build_graph(
+            llm=coalescing, critics=[make_critic("self-harm", coalescing)], config=config, store=store, judges=judges
+        )
+        inputs = [{"prompt": r.prompt, "example_id": r.key, "source": r.source, "labels": dict(r.labels)} for r in rows]
+        start = time.perf_counter()
+        graph.batch(inputs, {"max_concurrency": args.batch})
+        coalesced_s = time.perf_counter() - start
+        sizes = coalescing.batch_sizes
     n = len(rows)
     print(f"{n} prompts, self-harm critic, cac, {args.rounds} rounds, {args.tokens}-token drafts, embedded model")
     print(f"{'path':<34} {'seconds':>8} {'prompts/min':>12} {'ratio':>6}")
@@ -64,6 +77,10 @@ def main() -> None:
     print(
         f"{f'batched runner, batch {args.batch}':<34} {batched_s:>8.1f} {60 * n / batched_s:>12.1f} "
         f"{invoke_s / batched_s:>5.2f}x"
+    )
+    print(
+        f"{f'graph.batch + BatchingLLM, {args.batch}':<34} {coalesced_s:>8.1f} {60 * n / coalesced_s:>12.1f} "
+        f"{invoke_s / coalesced_s:>5.2f}x   ({len(sizes)} model calls, mean batch {sum(sizes) / len(sizes):.1f})"
     )
 
 

@@ -14,9 +14,10 @@ Outside a runnable, or with no callback attached, a call costs one context-varia
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -65,6 +66,18 @@ def _runs(
     return manager.on_chat_model_start(
         serialized, messages, invocation_params={"model": llm.model_id, **invocation}, name=f"redraft.{name}"
     )
+
+
+@contextlib.contextmanager
+def streaming_to(sink: Callable[[int, str], None] | None) -> Iterator[None]:
+    """Run a model call on behalf of calls that are already traced (a batch of them): it reports
+    no run of its own, and its tokens go to ``sink(row, piece)``."""
+    inside, target = _INSIDE.set(True), _SINK.set(sink)
+    try:
+        yield
+    finally:
+        _SINK.reset(target)
+        _INSIDE.reset(inside)
 
 
 def token_sink() -> Callable[[int, str], None] | None:
