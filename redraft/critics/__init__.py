@@ -73,9 +73,10 @@ def _default_verifier(llm: LLM, arg: str) -> Verifier:
 
 
 def _check_default_verifier(arg: str) -> None:
-    from redraft.critics.factuality.verifiers import default_verifier_path
+    from redraft.critics.factuality.verifiers import check_verifier_files, default_verifier_path
 
-    default_verifier_path()
+    # Before the model loads: a missing or damaged verifier stops the command first.
+    check_verifier_files(default_verifier_path())
 
 
 def _lexical_verifier(llm: LLM, arg: str) -> Verifier:

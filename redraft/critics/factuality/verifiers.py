@@ -251,6 +251,13 @@ _REINSTALL = (
 )
 
 
+def check_verifier_files(path: Path) -> None:
+    """Check a verifier directory against its ``MANIFEST.json`` (the shipped copy must have one;
+    a directory without one, as ``redraft verifier train`` writes it, has nothing to check)."""
+    if path == SHIPPED or (path / MANIFEST).is_file():
+        check_manifest(path, fix=_REINSTALL if path == SHIPPED else "Export it again with `redraft verifier export`.")
+
+
 def trained_verifier(path: str | Path, *, device: str = "cpu") -> NLIVerifier:
     """A verifier saved by ``redraft verifier train`` or ``redraft verifier export`` (or
     :func:`~redraft.critics.factuality.training.train_verifier`), read with the settings it was
@@ -264,8 +271,7 @@ def trained_verifier(path: str | Path, *, device: str = "cpu") -> NLIVerifier:
         [1]
     """
     path = Path(path)
-    if (path / MANIFEST).is_file() or path == SHIPPED:
-        check_manifest(path, fix=_REINSTALL if path == SHIPPED else "Export it again with `redraft verifier export`.")
+    check_verifier_files(path)
     info_file = path / "redraft_verifier.json"
     if not info_file.is_file():
         raise ModelNotFoundError(f"{path} is not a trained redraft verifier (no redraft_verifier.json)")
@@ -285,7 +291,8 @@ def trained_verifier(path: str | Path, *, device: str = "cpu") -> NLIVerifier:
 def default_verifier_path() -> Path:
     """The default verifier's directory: one trained into the cache by ``redraft verifier
     train`` when there is one (it overrides the shipped copy), else the copy shipped with
-    redraft, checked against its manifest. Raises, naming the fix, when neither is usable."""
+    redraft. Raises, naming the fix, when neither is there. Loading it
+    (:func:`trained_verifier`) checks its files."""
     from redraft.critics.factuality.training import default_verifier_dir
 
     trained = default_verifier_dir()
@@ -295,7 +302,6 @@ def default_verifier_path() -> Path:
         raise ModelNotFoundError(
             f"the default verifier that ships with redraft is missing (expected at {SHIPPED}). {_REINSTALL}"
         )
-    check_manifest(SHIPPED, fix=_REINSTALL)
     return SHIPPED
 
 
