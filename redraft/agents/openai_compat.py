@@ -202,38 +202,35 @@ class OpenAICompatLLM(LLM):
                 delay = self.backoff_s * 2 ** (attempt - 1)
                 await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: retries don't stampede
             if on_piece is not None:
-                streamed = await self._post_stream(client, url, body, on_piece)
-                if isinstance(streamed, dict):
-                    return streamed
-                last = streamed
-                continue
-            try:
-                response = await client.post(url, json=body)
-            except httpx.TransportError as exc:  # refused, reset, timed out
-                last = _transport(exc)
-                continue
-            if response.status_code in _RETRY_STATUS:
-                last = f"HTTP {response.status_code}: {_message(response)}"
-                continue
-            if response.status_code >= 400:
-                raise ServerError(
-                    f"{url} rejected the request with HTTP {response.status_code}: {_message(response)}. "
-                    "Check the model name and the request parameters."
-                )
-            try:
-                data = response.json()
-            except json.JSONDecodeError as exc:
-                raise ServerError(
-                    f"{url} answered with malformed JSON ({exc.msg}): {response.text[:200]!r}; "
-                    "is this an OpenAI-compatible server?"
-                ) from exc
-            if not isinstance(data, dict):
-                raise ServerError(f"{url} answered with {type(data).__name__}, not a JSON object")
-            return data
+                outcome = await self._post_stream(client, url, body, on_piece)
+            else:
+                outcome = await self._post_once(client, url, body)
+            if isinstance(outcome, dict):
+                return outcome
+            last = outcome
         raise ServerError(
             f"could not get a completion from {url} after {self.max_retries + 1} attempts (last: {last}). "
             "Check that the server is running (e.g. `vllm serve MODEL`) and the URL is right."
         )
+
+    async def _post_once(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any] | str:
+        """One plain request: the answer, or why it may be retried."""
+        try:
+            response = await client.post(url, json=body)
+        except httpx.TransportError as exc:  # refused, reset, timed out
+            return _transport(exc)
+        if (retry := _failed(url, response)) is not None:
+            return retry
+        try:
+            data = response.json()
+        except json.JSONDecodeError as exc:
+            raise ServerError(
+                f"{url} answered with malformed JSON ({exc.msg}): {response.text[:200]!r}; "
+                "is this an OpenAI-compatible server?"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ServerError(f"{url} answered with {type(data).__name__}, not a JSON object")
+        return data
 
     async def _post_stream(
         self, client: httpx.AsyncClient, url: str, body: dict[str, Any], on_piece: Callable[[str], None]
@@ -243,14 +240,10 @@ class OpenAICompatLLM(LLM):
         pieces: list[str] = []
         try:
             async with client.stream("POST", url, json=body) as response:
-                if response.status_code in _RETRY_STATUS or response.status_code >= 400:
-                    await response.aread()
-                    if response.status_code in _RETRY_STATUS:
-                        return f"HTTP {response.status_code}: {_message(response)}"
-                    raise ServerError(
-                        f"{url} rejected the request with HTTP {response.status_code}: {_message(response)}. "
-                        "Check the model name and the request parameters."
-                    )
+                if response.status_code >= 400:
+                    await response.aread()  # the error body names the problem
+                    if (retry := _failed(url, response)) is not None:
+                        return retry
                 reason, usage = None, None
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
@@ -332,6 +325,19 @@ def first_token_logprobs(data: dict[str, Any]) -> list[tuple[str, float]] | None
         return [(str(t["token"]), float(t["logprob"])) for t in top]
     except (KeyError, IndexError, TypeError, ValueError):
         return None
+
+
+def _failed(url: str, response: httpx.Response) -> str | None:
+    """None for a success; why to retry a transient failure (429, 5xx, ...); raises for a
+    request the server rejected, which a retry would not change."""
+    if response.status_code in _RETRY_STATUS:
+        return f"HTTP {response.status_code}: {_message(response)}"
+    if response.status_code >= 400:
+        raise ServerError(
+            f"{url} rejected the request with HTTP {response.status_code}: {_message(response)}. "
+            "Check the model name and the request parameters."
+        )
+    return None
 
 
 def _transport(exc: httpx.TransportError) -> str:
