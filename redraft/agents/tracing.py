@@ -39,9 +39,10 @@ but is not a message anyone reads."""
 
 
 def _runs(
-    llm: Any, conversations: Sequence[Any], invocation: dict[str, Any], name: str
+    llm: Any, conversations: Sequence[Any], invocation: Callable[[], dict[str, Any]], name: str
 ) -> list[CallbackManagerForLLMRun]:
-    """One callback run per conversation, children of the current node's run; none when nothing listens."""
+    """One callback run per conversation, children of the current node's run; none when nothing
+    listens (then neither the messages nor ``invocation()``, the call's parameters, are built)."""
     from langchain_core.runnables.config import var_child_runnable_config
 
     config = var_child_runnable_config.get()
@@ -64,7 +65,7 @@ def _runs(
     messages = [[kinds[m["role"]](content=m["content"]) for m in conv] for conv in conversations]
     serialized = {"lc": 1, "type": "not_implemented", "id": ["redraft", "agents", type(llm).__name__], "name": name}
     return manager.on_chat_model_start(
-        serialized, messages, invocation_params={"model": llm.model_id, **invocation}, name=f"redraft.{name}"
+        serialized, messages, invocation_params={"model": llm.model_id, **invocation()}, name=f"redraft.{name}"
     )
 
 
@@ -121,12 +122,12 @@ def traced(method: F, name: str) -> F:
             return method(self, conversations, *args, **kwargs)
         token = _INSIDE.set(True)
         try:
-            if name == "generate":
-                params = args[0] if args else kwargs["params"]
-                invocation = params.model_dump(mode="json")
-            else:
-                labels = args[0] if args else kwargs["labels"]
-                invocation = {"labels": list(labels)}
+            # The sampling parameters (generate) or the labels (label_probs), for the trace.
+            arg = args[0] if args else kwargs["params" if name == "generate" else "labels"]
+
+            def invocation() -> dict[str, Any]:
+                return arg.model_dump(mode="json") if name == "generate" else {"labels": list(arg)}
+
             runs = _runs(self, conversations, invocation, name)
             sink = _SINK.set(_sink(runs) if runs and name == "generate" else None)
             try:
