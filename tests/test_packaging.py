@@ -3,11 +3,11 @@ constraints.txt for CI, and the two agree."""
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from redraft._packages import DATA_PACKAGES
@@ -16,16 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def constraints() -> dict[str, Version]:
     pins = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, version = line.split("==")
-            pins[_key(name)] = Version(version)
+            pins[canonicalize_name(name)] = Version(version)
     return pins
 
 
@@ -47,18 +43,19 @@ def test_every_lower_bound_is_the_version_ci_tests():
     """CI installs constraints.txt; a bound below it would be an untested claim."""
     pins = constraints()
     for req in user_requirements():
-        if _key(req.name) not in pins:
-            assert req.name == "vllm" or _key(req.name) == "langgraph-checkpoint-postgres", f"{req.name} is not in CI"
+        name = canonicalize_name(req.name)
+        if name not in pins:
+            assert name in {"vllm", "langgraph-checkpoint-postgres"}, f"{req.name} is not in CI"
             continue
         floor = next(Version(s.version) for s in req.specifier if s.operator == ">=")
-        assert floor == pins[_key(req.name)], f"{req}: CI tests {pins[_key(req.name)]}"
-        assert req.specifier.contains(pins[_key(req.name)])
+        assert floor == pins[name], f"{req}: CI tests {pins[name]}"
+        assert req.specifier.contains(pins[name])
 
 
 def test_constraints_pin_every_dev_tool_and_no_data_package():
     pins = constraints()
     for req in map(Requirement, PROJECT["optional-dependencies"]["dev"]):
-        assert _key(req.name) in pins, f"{req.name} is in the dev extra but not pinned in constraints.txt"
+        assert canonicalize_name(req.name) in pins, f"{req.name} is in the dev extra but not pinned in constraints.txt"
     # The data packages' versions are written once, in redraft/_packages.py.
-    assert not {_key(d) for d in DATA_PACKAGES} & set(pins)
+    assert not {canonicalize_name(d) for d in DATA_PACKAGES} & set(pins)
     assert pins["torch"] == Version("2.13.0")
