@@ -858,13 +858,17 @@ def view_command(
     ident: Annotated[str, typer.Argument(help="A run or experiment id (or a unique prefix).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="The HTML file to write.")] = Path("trace.html"),
     db: DbOpt = DEFAULT_DB,
-    limit: Annotated[int, typer.Option("--limit", help="Most examples written in full.", min=1)] = 2000,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="Most examples written in full (default: the view's STATIC_LIMIT).", min=1),
+    ] = None,
 ) -> None:
     """Write one self-contained HTML page for a run or experiment (no network; opens from disk)."""
     from redraft._atomic import atomic_file
     from redraft.view import render_static
 
-    page = render_static(SQLStore(_db_url(db), readonly=True), ident, limit=limit)
+    store = SQLStore(_db_url(db), readonly=True)
+    page = render_static(store, ident) if limit is None else render_static(store, ident, limit=limit)
     with atomic_file(out) as f:
         f.write(page)
     console.print(f"wrote {out} ({len(page.encode()) / 1e3:,.0f} kB); open it in any browser, offline")
