@@ -15,12 +15,12 @@ import importlib.metadata
 
 from packaging.utils import canonicalize_name
 
-from redraft._packages import DATA_PACKAGES
+from redraft._packages import data_dists
 
 
 def main() -> None:
     # pip is the installer, not something the suite runs against: its version stays the venv's.
-    skip = {canonicalize_name(d) for d in DATA_PACKAGES} | {"redraft", "pip"}
+    skip = {canonicalize_name(d) for d in data_dists()} | {"redraft", "pip"}
     pins = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]

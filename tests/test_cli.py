@@ -72,7 +72,7 @@ def test_run_reads_jsonl_and_resumes_without_repeating_work(monkeypatch, db, tmp
         (["run"], "nothing to run"),
         (
             ["run", "--prompt", "q", "--critic", "nope"],
-            "known critics: bci, factuality, human, oracle, self, self-bias, self-error, self-harm",
+            "known critics: bci, factuality, human, noisy-oracle:P, oracle, self, self-bias, self-error, self-harm",
         ),
         (["run", "--prompt", "q", "--critic", "bci"], "the bci critic needs an index: pass --index PATH"),
         (["run", "--prompt", "q", "--max-rounds", "0"], "greater than or equal to 1"),
@@ -149,7 +149,7 @@ def test_experiment_run_resume_report_and_exports(monkeypatch, tmp_path):
     out = tmp_path / "report"
     reported = runner.invoke(cli.app, ["report", exp_id[:8], "-o", str(out), "--db", db])
     assert reported.exit_code == 0, reported.output
-    assert "| cac/oracle/r2 | advbench | 1 | ASR 0.000 | 3 |" in (out / "report.md").read_text()
+    assert "| cac/oracle/r2 | advbench | 1 | ASR 0.000 [0.00, 0.56] | 3 |" in (out / "report.md").read_text()
 
     pairs = tmp_path / "pairs.jsonl"
     exported = runner.invoke(cli.app, ["export", "dpo", exp_id[:8], "-o", str(pairs), "--db", db, "--judge-only"])

@@ -10,7 +10,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from redraft._packages import DATA_PACKAGES
+from redraft._packages import data_dists
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -57,5 +57,5 @@ def test_constraints_pin_every_dev_tool_and_no_data_package():
     for req in map(Requirement, PROJECT["optional-dependencies"]["dev"]):
         assert canonicalize_name(req.name) in pins, f"{req.name} is in the dev extra but not pinned in constraints.txt"
     # The data packages' versions are written once, in redraft/_packages.py.
-    assert not {canonicalize_name(d) for d in DATA_PACKAGES} & set(pins)
+    assert not {canonicalize_name(d) for d in data_dists()} & set(pins)
     assert pins["torch"] == Version("2.13.0")

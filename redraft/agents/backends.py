@@ -7,8 +7,9 @@ invalid choice fails at validation, naming the field, before anything heavy load
 ==============  ======================================================================
 backend         model
 ==============  ======================================================================
-transformers    ``embedded`` (SmolLM2-135M, shipped in a package), a local directory, a
-                ``.gguf`` file, or a hub id already in the local cache
+transformers    a named model (``embedded``: SmolLM2-135M, shipped in a package;
+                ``qwen2.5-coder-1.5b``: optional, ``redraft data install qwen2.5-coder-1.5b``),
+                a local directory, a ``.gguf`` file, or a hub id already in the local cache
 vllm            a local directory or cached hub id, on an in-process ``vllm.LLM`` (GPU;
                 ``pip install "redraft[vllm]"``)
 openai          the served model name on an OpenAI-compatible server at ``base_url``
@@ -25,12 +26,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from redraft._packages import QWEN_CODER
 from redraft.agents.base import LLM
 from redraft.errors import InputError
 
 Backend = Literal["transformers", "vllm", "openai"]
 EMBEDDED = "embedded"
 """The model name of the embedded SmolLM2-135M-Instruct."""
+NAMED = (EMBEDDED, QWEN_CODER)
+"""Models loaded by name from packaged GGUF files (:mod:`redraft.agents.embedded`)."""
 
 
 class BackendSpec(BaseModel):
@@ -51,7 +55,8 @@ class BackendSpec(BaseModel):
 
     backend: Backend = "transformers"
     model: str = Field(default=EMBEDDED, validate_default=True)
-    """See the table above; ``embedded`` works only with ``transformers``."""
+    """See the table above; the named models (``embedded``, ``qwen2.5-coder-1.5b``) run only on
+    ``transformers``."""
     device: str = "cpu"
     """For ``transformers``: ``cpu``, ``cuda``, ``cuda:1``..."""
     base_url: str | None = Field(default=None, validate_default=True)
@@ -80,10 +85,10 @@ class BackendSpec(BaseModel):
     @classmethod
     def _model(cls, model: str, info: ValidationInfo) -> str:
         backend = info.data.get("backend", "transformers")
-        if backend != "transformers" and model == EMBEDDED:
+        if backend != "transformers" and model in NAMED:
             raise ValueError(
                 f"backend {backend!r} needs model: a model path or hub id (vllm) or the served model name "
-                "(openai); 'embedded' runs on backend 'transformers'"
+                f"(openai); {model!r} runs on backend 'transformers'"
             )
         return model
 
@@ -114,10 +119,10 @@ class BackendSpec(BaseModel):
 
 
 def _transformers(spec: BackendSpec) -> LLM:
-    if spec.model == EMBEDDED:
-        from redraft.agents.embedded import default_llm
+    if spec.model in NAMED:
+        from redraft.agents.embedded import load_named
 
-        return default_llm(device=spec.device)
+        return load_named(spec.model, device=spec.device)
     from redraft.agents.transformers_llm import TransformersLLM
 
     return TransformersLLM(spec.model, device=spec.device)

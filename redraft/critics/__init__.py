@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redraft.agents.base import LLM
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.human import HumanCritic, HumanVerdict
-from redraft.critics.oracle import OracleCritic
+from redraft.critics.oracle import NoisyOracleCritic, OracleCritic
 from redraft.critics.self_critic import SelfCritic, parse_verdict
 from redraft.errors import InputError
 
@@ -48,6 +48,8 @@ class CriticOptions(BaseModel):
     them, else parsed text), ``logprobs`` or ``text``."""
     self_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     """τ on the self-critics' P(fail); pick it with ``redraft calibrate``."""
+    oracle_seed: int = 0
+    """Seed of the ``noisy-oracle:P`` critics' flips (the same seed flips the same verdicts)."""
 
 
 def _bci(llm: LLM, options: CriticOptions) -> Critic:
@@ -154,6 +156,34 @@ def _self(llm: LLM, options: CriticOptions, check: str, name: str) -> Critic:
 
 CriticFactory = Callable[[LLM, CriticOptions], Critic]
 
+
+def _probability(value: str) -> float:
+    try:
+        p = float(value)
+    except ValueError:
+        p = -1.0
+    if not 0.0 <= p <= 1.0:
+        raise InputError(
+            f"noisy-oracle:{value} needs P, the probability that its verdict is right, in [0, 1], e.g. noisy-oracle:0.8"
+        )
+    return p
+
+
+class ParametricCritic(NamedTuple):
+    """A critic named ``NAME:ARG``: how ARG is checked (raising a clear error) and the critic built."""
+
+    parse: Callable[[str], object]
+    build: Callable[[LLM, CriticOptions, str], Critic]
+
+
+PARAMETRIC: dict[str, ParametricCritic] = {
+    "noisy-oracle": ParametricCritic(
+        _probability,
+        lambda llm, o, arg: NoisyOracleCritic(_probability(arg), seed=o.oracle_seed, name=f"noisy-oracle:{arg}"),
+    ),
+}
+"""Critics that take an argument after a colon: ``noisy-oracle:0.7``, one run per value."""
+
 CRITICS: dict[str, CriticFactory] = {
     "self": lambda llm, o: _self(llm, o, "factual", "self"),
     "self-error": lambda llm, o: _self(llm, o, "error", "self-error"),
@@ -170,10 +200,22 @@ unattended experiments (their specs refuse them before anything loads)."""
 
 
 def check_critic_names(names: list[str]) -> None:
-    """Raise an error listing the known names if any name is unknown."""
+    """Raise an error listing the known names if any name is unknown (or its argument is bad).
+
+    Example:
+        >>> check_critic_names(["oracle", "noisy-oracle:0.7"])
+        >>> check_critic_names(["noisy-oracle:2"])
+        Traceback (most recent call last):
+        ...
+        redraft.errors.InputError: noisy-oracle:2 needs P, the probability that its verdict is right, in [0, 1], ...
+    """
     for name in names:
-        if name not in CRITICS:
-            raise InputError(f"unknown critic {name!r}; known critics: {', '.join(sorted(CRITICS))}")
+        base, colon, arg = name.partition(":")
+        if colon and base in PARAMETRIC:
+            PARAMETRIC[base].parse(arg)
+        elif name not in CRITICS:
+            known = [*CRITICS, *(f"{n}:P" for n in PARAMETRIC)]
+            raise InputError(f"unknown critic {name!r}; known critics: {', '.join(sorted(known))}")
 
 
 def preflight(names: list[str], options: CriticOptions) -> None:
@@ -205,6 +247,9 @@ def make_critic(name: str, llm: LLM, options: CriticOptions | None = None) -> Cr
         'self'
     """
     check_critic_names([name])
+    base, colon, arg = name.partition(":")
+    if colon:
+        return PARAMETRIC[base].build(llm, options or CriticOptions(), arg)
     return CRITICS[name](llm, options or CriticOptions())
 
 
@@ -227,6 +272,7 @@ __all__ = [
     "DraftContext",
     "HumanCritic",
     "HumanVerdict",
+    "NoisyOracleCritic",
     "OracleCritic",
     "SelfCritic",
     "check_critic_names",

@@ -1,21 +1,36 @@
-"""``report.md`` and PNG plots for an experiment (or a single run), from the store alone."""
+"""``report.md`` and PNG plots for an experiment (or a single run), from the store alone, and
+``compare.md`` for two of them.
+
+Every rate carries its n and a 95% interval: Wilson's for proportions, a percentile bootstrap for
+differences (paired by example where both sides ran the same prompts) and for correlations. The
+report opens with what a reader needs to reproduce it: the model, the command, redraft's and the
+data packages' versions, and every seed.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from redraft._extras import require
+from redraft.errors import InputError
 from redraft.store.metrics import (
     Confusion,
     Trajectory,
     aggregate,
+    bootstrap_ci,
     changes,
     critic_accuracy,
+    diff_ci,
     good_rate,
+    mean,
     pearson,
+    pearson_ci,
     trajectories,
+    wilson,
 )
 from redraft.store.models import Run
 from redraft.store.sql import SQLStore
@@ -23,6 +38,20 @@ from redraft.store.sql import SQLStore
 
 def _fmt(x: float) -> str:
     return "–" if math.isnan(x) else f"{x:.3f}"
+
+
+def _ci(lo_hi: tuple[float, float]) -> str:
+    lo, hi = lo_hi
+    return "" if math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]"
+
+
+def _proportion(k: int, n: int) -> str:
+    """``k/n`` with its Wilson 95% interval: ``0.750 [0.47, 0.91]``."""
+    return _fmt(k / n) + _ci(wilson(k, n)) if n else "–"
+
+
+def _signed(x: float, lo_hi: tuple[float, float]) -> str:
+    return "–" if math.isnan(x) else f"{x:+.3f}{_ci(lo_hi)}"
 
 
 def _metric(trajs: list[Trajectory]) -> tuple[str, bool]:
@@ -51,14 +80,46 @@ class DatasetResult:
     """The metric at each round."""
     n: tuple[int, ...]
     """Judged examples at each round."""
+    hits: tuple[int, ...]
+    """Examples counted by the metric at each round (attacks that succeeded, or right answers)."""
     changes: dict[str, int]
     """Improved / worsened / unchanged / unlabelled, first draft → final answer."""
     gain: float
     """Judge-good rate of the final answer minus that of the first draft."""
+    gain_ci: tuple[float, float]
+    """Bootstrap 95% interval of the gain, over examples labelled at both ends (paired)."""
+    trajectories: tuple[Trajectory, ...] = ()
 
     @property
     def cell(self) -> str:
         return self.run.label
+
+    @property
+    def inverted(self) -> bool:
+        return self.metric == "ASR"
+
+    def final_values(self) -> dict[str, float]:
+        """Each labelled example's metric value (1 or 0) in the final round, by example key."""
+        return {
+            t.key: float(t.labels[-1] != self.inverted)
+            for t in self.trajectories
+            if t.labels and t.labels[-1] is not None
+        }
+
+    def gains(self) -> dict[str, float]:
+        """Each example's gain (final good − first good: −1, 0 or 1), where both are labelled."""
+        return example_gains(self.trajectories)
+
+
+def example_gains(trajs: Sequence[Trajectory]) -> dict[str, float]:
+    """Each example's gain, final good − first good (−1, 0 or 1), by key, where both are labelled.
+    Their mean is the gain over those examples, so resampling them gives the gain's interval."""
+    out = {}
+    for t in trajs:
+        first, last = (t.labels[0], t.labels[-1]) if t.labels else (None, None)
+        if first is not None and last is not None:
+            out[t.key] = float(last) - float(first)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +131,20 @@ class ReportData:
     confusions: list[Confusion]
     """Critic accuracy per run, critic, round and dataset (the one query); coarser views sum it."""
     datasets: list[DatasetResult]
+    spec: dict[str, Any] | None = None
+    """The stored experiment spec with its provenance (None for a run outside an experiment)."""
 
     def critic_accuracy(self, *, by_round: bool, by_source: bool) -> list[Confusion]:
         return aggregate(self.confusions, by_round=by_round, by_source=by_source)
 
     def gain_points(self) -> list[tuple[str, float, float]]:
         """(run · dataset · critic, critic accuracy, gain): Wang et al. Fig. 3c's points."""
+        return [(label, c.accuracy, d.gain) for label, c, d in self.gain_rows()]
+
+    def gain_rows(self) -> list[tuple[str, Confusion, DatasetResult]]:
         by_source = self.critic_accuracy(by_round=False, by_source=True)
         return [
-            (f"{d.cell} · {d.source} · {c.critic}", c.accuracy, d.gain)
+            (f"{d.cell} · {d.source} · {c.critic}", c, d)
             for d in self.datasets
             for c in by_source
             if c.run_id == d.run.id and (c.source or "") == d.source
@@ -98,18 +164,61 @@ def report_data(store: SQLStore, ident: str) -> ReportData:
             metric, invert = _metric(subset)
             good = [good_rate(subset, k) for k in range(max_rounds)]
             rates = tuple(1 - rate if invert and not math.isnan(rate) else rate for rate, _ in good)
+            n = tuple(k for _, k in good)
             datasets.append(
                 DatasetResult(
                     run=run,
                     source=source,
                     metric=metric,
                     rates=rates,
-                    n=tuple(n for _, n in good),
+                    n=n,
+                    hits=tuple(_hits(subset, k, invert) for k in range(max_rounds)),
                     changes=changes(subset),
                     gain=good[-1][0] - good[0][0],
+                    gain_ci=bootstrap_ci(mean, list(example_gains(subset).values())),
+                    trajectories=tuple(subset),
                 )
             )
-    return ReportData(title, runs, confusions, datasets)
+    experiment_id = runs[0].experiment_id if runs else None
+    spec = store.experiment(experiment_id).spec if experiment_id is not None else None
+    return ReportData(title, runs, confusions, datasets, spec)
+
+
+def _hits(trajs: list[Trajectory], round_: int, invert: bool) -> int:
+    """How many labelled examples the metric counts at ``round_``: bad ones for ASR, else good ones."""
+    return sum(1 for t in trajs if t.labels[round_] is not None and t.labels[round_] != invert)
+
+
+def provenance_lines(data: ReportData) -> list[str]:
+    """What produced the numbers: model, command, versions, datasets and seeds, as Markdown bullets."""
+    models = sorted({r.model_id for r in data.runs})
+    lines = [f"- **model**: {', '.join(models) or '–'}"]
+    versions = sorted({r.redraft_version for r in data.runs})
+    spec = data.spec or {}
+    prov = spec.get("provenance") or {}
+    command = prov.get("command")
+    lines.append(
+        f"- **command**: `{command}`" if command else "- **command**: started from Python (no command recorded)"
+    )
+    lines.append(f"- **redraft**: {', '.join(versions)}")
+    if prov.get("data"):
+        lines.append("- **data packages**: " + ", ".join(f"{k} {v}" for k, v in sorted(prov["data"].items())))
+    if spec.get("datasets"):
+        shown = [
+            f"{d['name']}"
+            + (f" ({d['path']})" if d.get("path") else "")
+            + f" limit {d.get('limit') or 'all'} seed {d.get('seed', 0)}"
+            for d in spec["datasets"]
+        ]
+        lines.append("- **datasets**: " + "; ".join(shown))
+        generation = spec.get("generation") or {}
+        options = spec.get("critic_options") or {}
+        seed = generation.get("seed")
+        lines.append(
+            f"- **seeds**: generation {'none' if seed is None else seed}, noisy-oracle flips "
+            f"{options.get('oracle_seed', 0)}, bootstrap 0 (2,000 resamples)"
+        )
+    return lines
 
 
 def render_markdown(data: ReportData, *, plots: bool) -> str:
@@ -117,19 +226,25 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
     by_round = data.confusions
     round_rows: list[list[str]] = []
     for d in data.datasets:
-        for k, (value, n) in enumerate(zip(d.rates, d.n, strict=True)):
+        for k, (hits, n) in enumerate(zip(d.hits, d.n, strict=True)):
             critics = [c for c in by_round if c.run_id == d.run.id and c.round == k and (c.source or "") == d.source]
             passes = ", ".join(f"{c.critic} {_pass_rate(c)}" for c in critics) or "–"
-            acc = ", ".join(f"{c.critic} {_fmt(c.accuracy)}" for c in critics) or "–"
-            round_rows.append([d.cell, d.source, str(k), f"{d.metric} {_fmt(value)}", str(n), passes, acc])
+            acc = ", ".join(f"{c.critic} {_proportion(c.tp + c.tn, c.n)} (n={c.n})" for c in critics) or "–"
+            round_rows.append([d.cell, d.source, str(k), f"{d.metric} {_proportion(hits, n)}", str(n), passes, acc])
     change_rows = [
         [d.cell, d.source, *(str(d.changes[k]) for k in ("improved", "worsened", "unchanged", "unlabelled"))]
         for d in data.datasets
     ]
-    gain_points = data.gain_points()
-    correlation = pearson([a for _, a, _ in gain_points], [g for *_, g in gain_points])
+    gain_rows = data.gain_rows()
+    xs, ys = [c.accuracy for _, c, _ in gain_rows], [d.gain for *_, d in gain_rows]
+    correlation = pearson(xs, ys)
     sections = [
         f"# Correction report: {data.title}",
+        "",
+        *provenance_lines(data),
+        "",
+        "Intervals are 95%: Wilson's for rates, a percentile bootstrap (2,000 resamples) for gains "
+        "(paired by example) and for the correlation (over points).",
         "",
         "## By round",
         "",
@@ -150,13 +265,18 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         "## Correction gain against critic accuracy",
         "",
         "Gain = judge-good rate of the final answer minus that of the first draft (on harmful sets, the "
-        "drop in ASR); critic accuracy is over the same run and dataset (Wang et al. Fig. 3c).",
+        "drop in ASR), over the examples labelled at both; critic accuracy is over the same run and "
+        "dataset (Wang et al. Fig. 3c).",
         "",
         _table(
-            ["run · dataset · critic", "critic accuracy", "gain"], [[p, _fmt(a), _fmt(g)] for p, a, g in gain_points]
+            ["run · dataset · critic", "critic accuracy", "n", "gain", "n"],
+            [
+                [label, _proportion(c.tp + c.tn, c.n), str(c.n), _signed(d.gain, d.gain_ci), str(len(d.gains()))]
+                for label, c, d in gain_rows
+            ],
         ),
         "",
-        f"Pearson correlation over {len(gain_points)} points: {_fmt(correlation)}",
+        f"Pearson correlation over {len(gain_rows)} points: {_fmt(correlation)}{_ci(pearson_ci(xs, ys))}",
         "",
         "## Outcome changes, first draft → final answer",
         "",
@@ -185,18 +305,158 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
     return path
 
 
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One dataset under a pair of runs, A and B: B − A of the final outcome and of the gain."""
+
+    a: DatasetResult
+    b: DatasetResult
+    paired: bool
+    """Both runs judged the same examples (same keys), so differences are paired by example."""
+    outcome_diff: float
+    outcome_ci: tuple[float, float]
+    gain_diff: float
+    gain_ci: tuple[float, float]
+
+
+def _difference(a: dict[str, float], b: dict[str, float]) -> tuple[bool, float, tuple[float, float]]:
+    common = sorted(a.keys() & b.keys())
+    # Paired when both sides ran the same prompts (the same dataset seed and limit); otherwise two samples.
+    paired = bool(common) and len(common) == len(a) == len(b)
+    xs, ys = ([a[k] for k in common], [b[k] for k in common]) if paired else (list(a.values()), list(b.values()))
+    return paired, mean(ys) - mean(xs), diff_ci(xs, ys, paired=paired)
+
+
+def _pair_runs(a: ReportData, b: ReportData) -> list[tuple[Run, Run]]:
+    cells_b = {r.label: r for r in b.runs}
+    pairs = [(r, cells_b[r.label]) for r in a.runs if r.label in cells_b]
+    if pairs:
+        return pairs
+    if len(a.runs) == 1 and len(b.runs) == 1:
+        return [(a.runs[0], b.runs[0])]
+    raise InputError(
+        f"cannot pair the runs: A has cells {', '.join(r.label for r in a.runs)} and B has "
+        f"{', '.join(r.label for r in b.runs)}; compare experiments with the same cells, or two single runs"
+    )
+
+
+def compare(a: ReportData, b: ReportData) -> list[Comparison]:
+    """Each dataset both sides ran, for each pair of runs (same cell, or the only run of each)."""
+    out = []
+    for run_a, run_b in _pair_runs(a, b):
+        by_source = {d.source: d for d in b.datasets if d.run.id == run_b.id}
+        for da in (d for d in a.datasets if d.run.id == run_a.id):
+            db = by_source.get(da.source)
+            if db is None or da.metric != db.metric:
+                continue
+            paired, outcome, outcome_ci = _difference(da.final_values(), db.final_values())
+            _, gain, gain_ci = _difference(da.gains(), db.gains())
+            out.append(Comparison(da, db, paired, outcome, outcome_ci, gain, gain_ci))
+    return out
+
+
+def render_comparison(a: ReportData, b: ReportData) -> str:
+    """``compare.md``: B − A for every dataset and paired run, then critic accuracy side by side."""
+    rows = []
+    for c in compare(a, b):
+        da, db = c.a, c.b
+        rows.append(
+            [
+                da.cell if da.cell == db.cell else f"{da.cell} → {db.cell}",
+                da.source,
+                f"{da.metric} {_proportion(da.hits[-1], da.n[-1])}",
+                str(da.n[-1]),
+                f"{db.metric} {_proportion(db.hits[-1], db.n[-1])}",
+                str(db.n[-1]),
+                _signed(c.outcome_diff, c.outcome_ci),
+                _signed(c.gain_diff, c.gain_ci),
+                "paired" if c.paired else "independent",
+            ]
+        )
+    crit_rows = []
+    acc_b = {
+        (r.label, c.critic): c
+        for r in b.runs
+        for c in b.critic_accuracy(by_round=False, by_source=False)
+        if c.run_id == r.id
+    }
+    for r in a.runs:
+        for ca in (c for c in a.critic_accuracy(by_round=False, by_source=False) if c.run_id == r.id):
+            cb = acc_b.get((r.label, ca.critic))
+            if cb is None:
+                continue
+            diff = cb.accuracy - ca.accuracy
+            crit_rows.append(
+                [
+                    r.label,
+                    ca.critic,
+                    f"{_proportion(ca.tp + ca.tn, ca.n)} (n={ca.n})",
+                    f"{_proportion(cb.tp + cb.tn, cb.n)} (n={cb.n})",
+                    _signed(diff, diff_ci(_outcomes(ca), _outcomes(cb), paired=False)),
+                ]
+            )
+    return "\n".join(
+        [
+            "# Comparison: B − A",
+            "",
+            f"**A**: {a.title}",
+            "",
+            *provenance_lines(a),
+            "",
+            f"**B**: {b.title}",
+            "",
+            *provenance_lines(b),
+            "",
+            "Differences are B − A with 95% percentile-bootstrap intervals (2,000 resamples): paired by "
+            "example where both ran the same prompts, else two independent samples. Outcome is the final "
+            "answer's ASR (lower is better) or accuracy; gain is final − first judge-good rate.",
+            "",
+            "## Outcomes",
+            "",
+            _table(["run", "dataset", "A final", "n", "B final", "n", "B − A outcome", "B − A gain", "pairing"], rows),
+            "",
+            "## Critic accuracy (whole run)",
+            "",
+            _table(["run", "critic", "A", "B", "B − A"], crit_rows) if crit_rows else "No critic ran under both.",
+            "",
+        ]
+    )
+
+
+def _outcomes(c: Confusion) -> list[float]:
+    """A critic's verdicts as 1 (right) and 0 (wrong), for bootstrapping its accuracy."""
+    return [1.0] * (c.tp + c.tn) + [0.0] * (c.fp + c.fn)
+
+
+def write_comparison(store: SQLStore, ident_a: str, ident_b: str, out_dir: Path) -> Path:
+    """Write ``compare.md`` for two experiments or runs (B − A); return its path."""
+    text = render_comparison(report_data(store, ident_a), report_data(store, ident_b))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "compare.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def _pass_rate(c: Confusion) -> str:
     """Pass rate over the critic's verdicts, with how many drafts it abstained on (``passed=None``
     never counts as a pass, but a rate over 2 verdicts out of 24 drafts must say so)."""
     passed, failed = c.tn + c.fn, c.tp + c.fp
-    rate = _fmt(passed / (passed + failed)) if passed + failed else "–"
+    rate = _proportion(passed, passed + failed)
     return f"{rate} ({c.abstained} abstained)" if c.abstained else rate
 
 
 def _confusion_row(runs: list[Run], c: Confusion) -> list[str]:
     cell = next((r.label for r in runs if r.id == c.run_id), c.run_id[:8])
     nums = [c.tp, c.fp, c.tn, c.fn, c.abstained]
-    return [cell, c.critic, str(c.n), _fmt(c.accuracy), _fmt(c.precision), _fmt(c.recall), *map(str, nums)]
+    return [
+        cell,
+        c.critic,
+        str(c.n),
+        _proportion(c.tp + c.tn, c.n),
+        _proportion(c.tp, c.tp + c.fp),
+        _proportion(c.tp, c.tp + c.fn),
+        *map(str, nums),
+    ]
 
 
 def _plots(out_dir: Path, data: ReportData) -> None:

@@ -30,6 +30,10 @@ generation: {max_new_tokens: 64}
 """
 
 
+PROVENANCE = "provenance"
+"""The key :meth:`ExperimentSpec.stored` adds beside the spec's fields."""
+
+
 class DatasetSpec(BaseModel):
     """One dataset of the experiment."""
 
@@ -125,12 +129,32 @@ class ExperimentSpec(BackendSpec):
             raise ValueError(f"every max_rounds must be >= 1, got {value}")
         return value
 
-    def stored(self) -> dict[str, Any]:
+    def stored(self, command: str | None = None) -> dict[str, Any]:
         """The spec as it is saved with the experiment: JSON, with the database password masked
-        (the database row must not hold the credentials that open it)."""
+        (the database row must not hold the credentials that open it), and under ``provenance``
+        the command that started it (None from Python), redraft's version and the installed data
+        packages' versions, which reports cite.
+
+        Example:
+            >>> spec = ExperimentSpec.parse({"name": "x", "datasets": [{"name": "benign"}], "critics": ["oracle"]})
+            >>> stored = spec.stored("redraft experiment run x.yaml")
+            >>> stored["provenance"]["command"], ExperimentSpec.from_stored(stored) == spec
+            ('redraft experiment run x.yaml', True)
+        """
+        from redraft._packages import installed_data_versions
+        from redraft._version import __version__
+
         data = self.model_dump(mode="json")
         data["database"] = redact(self.database)
+        data[PROVENANCE] = {"command": command, "redraft": __version__, "data": installed_data_versions()}
         return data
+
+    @classmethod
+    def from_stored(cls, data: Any, where: str = "experiment") -> ExperimentSpec:
+        """The spec of a stored experiment (:meth:`stored`'s output), for ``--resume``."""
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k != PROVENANCE}
+        return cls.parse(data, where)
 
     def cells(self) -> list[Cell]:
         """The grid, one cell per run, critic sets outermost."""

@@ -210,6 +210,75 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sxy / math.sqrt(sxx * syy) if sxx and syy else math.nan
 
 
+Z95 = 1.959963984540054
+"""The standard normal's 97.5th percentile: two-sided 95% intervals."""
+
+
+def wilson(k: int, n: int, *, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (95% by default); NaNs when n is 0.
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at k = 0 or k = n,
+    which small experiment cells often hit.
+
+    Example:
+        >>> tuple(round(x, 4) for x in wilson(81, 263))  # Newcombe (1998), Table I
+        (0.2553, 0.3662)
+        >>> wilson(0, 0)
+        (nan, nan)
+    """
+    if n == 0:
+        return math.nan, math.nan
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # At k = 0 and k = n the bounds are exactly 0 and 1; say so rather than 1 − 1e-16.
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+
+
+def mean(xs: Sequence[float]) -> float:
+    """The arithmetic mean; NaN for no values."""
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def diff_ci(
+    a: Sequence[float], b: Sequence[float], *, paired: bool, reps: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of mean(b) − mean(a).
+
+    ``paired``: a[i] and b[i] are the same example (the same prompt before and after, or under
+    two runs), so pairs are resampled together, which removes the between-example variance;
+    otherwise each side is resampled on its own.
+
+    Example:
+        >>> before, after = [0, 0, 1, 1] * 25, [1, 0, 1, 1] * 25
+        >>> lo, hi = diff_ci(before, after, paired=True)
+        >>> 0.1 < lo < 0.25 < hi < 0.4
+        True
+    """
+    if paired:
+        if len(a) != len(b):
+            raise ValueError("paired samples need the same length")
+        pairs = list(zip(a, b, strict=True))
+        return bootstrap_ci(lambda ps: mean([y for _, y in ps]) - mean([x for x, _ in ps]), pairs, reps=reps, seed=seed)
+    if not a or not b:
+        return math.nan, math.nan
+    rng = random.Random(seed)
+    values = sorted(
+        mean([b[rng.randrange(len(b))] for _ in b]) - mean([a[rng.randrange(len(a))] for _ in a]) for _ in range(reps)
+    )
+    return values[int(0.025 * (reps - 1))], values[int(0.975 * (reps - 1))]
+
+
+def pearson_ci(xs: Sequence[float], ys: Sequence[float], *, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of Pearson's r over (x, y) points resampled together; NaNs with
+    fewer than 3 points. With few points it is wide, as it should be."""
+    points = [(x, y) for x, y in zip(xs, ys, strict=True) if not (math.isnan(x) or math.isnan(y))]
+    if len(points) < 3:
+        return math.nan, math.nan
+    return bootstrap_ci(lambda ps: pearson([x for x, _ in ps], [y for _, y in ps]), points, reps=reps, seed=seed)
+
+
 def bootstrap_ci(
     stat: Callable[[Sequence[T]], float], data: Sequence[T], *, reps: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:

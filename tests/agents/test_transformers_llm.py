@@ -99,7 +99,7 @@ def test_missing_embedded_package_names_the_install_command(monkeypatch):
 def test_cache_is_built_in_a_temporary_dir_and_renamed(tmp_path, monkeypatch):
     monkeypatch.setenv("REDRAFT_CACHE_DIR", str(tmp_path))
 
-    def interrupted(gguf, target):  # a build killed halfway leaves only a temp dir
+    def interrupted(gguf, target, dtype):  # a build killed halfway leaves only a temp dir
         (target.parent / ".tmp-partial").mkdir(parents=True)
         raise KeyboardInterrupt
 

@@ -59,9 +59,14 @@ def test_report_of_an_experiment(tmp_path):
     path = write_report(store, exp[:8], tmp_path / "report")
     text = path.read_text()
     # Critic pass rates are per dataset: the oracle fails every harmful first draft, passes every benign one.
-    assert "| cac/oracle/r2 | advbench | 0 | ASR 1.000 | 4 | oracle 0.000 | oracle 1.000 |" in text
-    assert "| cac/oracle/r2 | advbench | 1 | ASR 0.000 | 4 | oracle 1.000 | oracle 1.000 |" in text
-    assert "| cac/oracle/r2 | benign | 0 | accuracy 1.000 | 4 | oracle 1.000 | oracle 1.000 |" in text
+    # Wilson 95% intervals of 4/4 and 0/4: [0.510, 1] and [0, 0.490] (hand-computed).
+    hi, lo = "1.000 [0.51, 1.00]", "0.000 [0.00, 0.49]"
+    assert f"| cac/oracle/r2 | advbench | 0 | ASR {hi} | 4 | oracle {lo} | oracle {hi} (n=4) |" in text
+    assert f"| cac/oracle/r2 | advbench | 1 | ASR {lo} | 4 | oracle {hi} | oracle {hi} (n=4) |" in text
+    assert f"| cac/oracle/r2 | benign | 0 | accuracy {hi} | 4 | oracle {hi} | oracle {hi} (n=4) |" in text
+    # Every harmful example improved: the gain is +1 with no spread.
+    assert "| cac/oracle/r2 · advbench · oracle | 1.000 [0.68, 1.00] | 8 | +1.000 [1.00, 1.00] | 4 |" in text
+    assert "- **model**: function" in text and "- **datasets**: advbench limit 4 seed 0; benign limit 4 seed 0" in text
     assert "| cac/oracle/r2 | advbench | 4 | 0 | 0 | 0 |" in text  # improved, worsened, unchanged, unlabelled
     for png in ("outcome_by_round.png", "critic_accuracy.png", "gain_vs_accuracy.png"):
         assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG"
@@ -85,9 +90,9 @@ def test_a_users_harmful_jsonl_set_reports_asr(tmp_path):
     exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback), progress=False).run()
     text = write_report(store, exp[:8], tmp_path / "report", plots=False).read_text()
     [source] = {t.source for t in trajectories(store, store.experiment(exp).runs[0].id, 2)} - {"benign"}
-    assert f"| cac/oracle/r2 | {source} | 0 | ASR 1.000 | 3 |" in text
-    assert f"| cac/oracle/r2 | {source} | 1 | ASR 0.000 | 3 |" in text
-    assert "| cac/oracle/r2 | benign | 0 | accuracy 1.000 | 2 |" in text
+    assert f"| cac/oracle/r2 | {source} | 0 | ASR 1.000 [0.44, 1.00] | 3 |" in text
+    assert f"| cac/oracle/r2 | {source} | 1 | ASR 0.000 [0.00, 0.56] | 3 |" in text
+    assert "| cac/oracle/r2 | benign | 0 | accuracy 1.000 [0.34, 1.00] | 2 |" in text
 
 
 def test_summed_confusions_equal_the_databases_own_grouping(tmp_path):
@@ -114,3 +119,68 @@ def test_summed_confusions_equal_the_databases_own_grouping(tmp_path):
             summed = aggregate(fine, by_round=by_round, by_source=by_source)
             assert summed == critic_accuracy(store, ids, by_round=by_round, by_source=by_source)
     assert len(fine) > len(aggregate(fine, by_round=False, by_source=False)) >= 2
+
+
+def always_comply(conv):
+    return "Sure, here is how."
+
+
+def refuse_some_after_feedback(conv):
+    # Refuses after feedback only when the prompt's text has an even length: a known, mixed share.
+    if len(conv) > 2 and len(conv[0]["content"]) % 2 == 0:
+        return "I cannot help with that."
+    return "Sure, here is how."
+
+
+def test_comparing_two_experiments_gives_paired_differences_computed_by_hand(tmp_path):
+    from typer.testing import CliRunner
+
+    from redraft import cli
+    from redraft.datasets import load
+
+    spec = {"name": "cmp", "datasets": [{"name": "advbench", "limit": 12, "seed": 5}], "critics": ["oracle"]}
+    spec["max_rounds"] = 2
+    db = tmp_path / "c.db"
+    store = SQLStore(f"sqlite:///{db}")
+    parsed = ExperimentSpec.parse(spec)
+    a = ExperimentRunner(parsed, store, FunctionLLM(always_comply), progress=False).run()
+    b = ExperimentRunner(parsed, store, FunctionLLM(refuse_some_after_feedback), progress=False).run()
+    prompts = [r.prompt for r in load("advbench", limit=12, seed=5)]
+    fixed = sum(len(p) % 2 == 0 for p in prompts)  # the examples B corrects
+    assert 0 < fixed < 12
+
+    out = CliRunner().invoke(cli.app, ["report", a[:8], b[:8], "-o", str(tmp_path / "cmp"), "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    text = (tmp_path / "cmp" / "compare.md").read_text()
+    # A: ASR 12/12 at the end; B: (12 - fixed)/12. Same prompts, so the difference is paired.
+    row = next(line for line in text.splitlines() if line.startswith("| cac/oracle/r2 | advbench |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2].startswith("ASR 1.000 [0.76, 1.00]") and cells[3] == "12"
+    assert cells[4].startswith(f"ASR {(12 - fixed) / 12:.3f}")
+    assert cells[6].startswith(f"{-fixed / 12:+.3f} [") and cells[7].startswith(f"{fixed / 12:+.3f} [")
+    assert cells[8] == "paired"
+    lo, hi = (float(x) for x in cells[6].split("[")[1].rstrip("]").split(","))
+    assert lo <= -fixed / 12 <= hi < 0  # a real drop: the interval excludes 0
+    assert "**A**: experiment cmp" in text and text.count("- **model**: function") == 2
+
+
+def test_runs_that_cannot_be_paired_are_refused_with_their_cells(tmp_path):
+    from redraft.errors import InputError
+    from redraft.experiments.report import render_comparison, report_data
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'p.db'}")
+    base = {"name": "p", "datasets": [{"name": "advbench", "limit": 2}], "max_rounds": 1}
+    a = ExperimentRunner(
+        ExperimentSpec.parse({**base, "critics": [["oracle"], ["self-harm"]]}),
+        store,
+        FunctionLLM(always_comply),
+        progress=False,
+    ).run()
+    b = ExperimentRunner(
+        ExperimentSpec.parse({**base, "critics": [["noisy-oracle:0.5"], ["noisy-oracle:0.9"]]}),
+        store,
+        FunctionLLM(always_comply),
+        progress=False,
+    ).run()
+    with pytest.raises(InputError, match=r"cannot pair the runs: A has cells cac/oracle/r1, cac/self-harm/r1"):
+        render_comparison(report_data(store, a), report_data(store, b))
