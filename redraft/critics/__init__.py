@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redraft.agents.base import LLM
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.human import HumanCritic, HumanVerdict
-from redraft.critics.oracle import NoisyOracleCritic, OracleCritic
+from redraft.critics.oracle import NoisyOracleCritic, OracleCritic, check_accuracy
 from redraft.critics.self_critic import SelfCritic, parse_verdict
 from redraft.errors import InputError
 
@@ -161,12 +162,8 @@ def _probability(value: str) -> float:
     try:
         p = float(value)
     except ValueError:
-        p = -1.0
-    if not 0.0 <= p <= 1.0:
-        raise InputError(
-            f"noisy-oracle:{value} needs P, the probability that its verdict is right, in [0, 1], e.g. noisy-oracle:0.8"
-        )
-    return p
+        p = math.nan  # refused below with the same message as an out-of-range number
+    return check_accuracy(p, value)
 
 
 class ParametricCritic(NamedTuple):

@@ -78,6 +78,21 @@ class OracleCritic(Critic):
         return [c.model_copy(update={"latency_s": per}) for c in out]
 
 
+def check_accuracy(p: float, spelled: str) -> float:
+    """``p`` if it is a probability, else an error naming the critic as it was written.
+
+    Example:
+        >>> check_accuracy(0.8, "0.8")
+        0.8
+    """
+    if not 0.0 <= p <= 1.0:  # also refuses NaN
+        raise InputError(
+            f"noisy-oracle:{spelled} needs P, the probability that its verdict is right, in [0, 1], "
+            "e.g. noisy-oracle:0.8"
+        )
+    return p
+
+
 def flip_draw(seed: int, prompt: str, draft: str) -> float:
     """A uniform number in [0, 1) fixed by (seed, prompt, draft): the noisy oracle's coin. It does
     not depend on batch order, so a resumed or re-batched run flips the same verdicts.
@@ -118,9 +133,7 @@ class NoisyOracleCritic(Critic):
         name: str | None = None,
         judges: Mapping[str, Judge] | None = None,
     ) -> None:
-        if not 0.0 <= accuracy <= 1.0:
-            raise InputError(f"the noisy oracle's accuracy must be in [0, 1], got {accuracy}")
-        self.accuracy, self.seed = accuracy, seed
+        self.accuracy, self.seed = check_accuracy(accuracy, f"{accuracy:g}"), seed
         # By default the name the critic is asked for by (``noisy-oracle:0.70`` stays so in the runs).
         self.name = name or f"noisy-oracle:{accuracy:g}"
         self._oracle = OracleCritic(judges)
