@@ -109,6 +109,7 @@ def test_unknown_names_list_the_known_ones():
     with pytest.raises(InputError, match="known: bias, error, factual, harm, hhh"):
         SelfCritic(ScriptedLLM([]), check="nope")
     with pytest.raises(
-        InputError, match="known critics: bci, factuality, human, oracle, self, self-bias, self-error, self-harm"
+        InputError,
+        match="known critics: bci, factuality, human, noisy-oracle:P, oracle, self, self-bias, self-error, self-harm",
     ):
         make_critic("nope", ScriptedLLM([]))
