@@ -466,6 +466,12 @@ def experiment_run(
         str, typer.Option("--executor", help="local (this machine) | ray (actors; redraft[ray], RAY_ADDRESS).")
     ] = "local",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Overrides the file's `model`, e.g. a `redraft train dpo` checkpoint on the same prompts."
+        ),
+    ] = None,
 ) -> None:
     """Run an experiment grid (datasets × critics × modes × max_rounds), or resume one.
 
@@ -477,8 +483,12 @@ def experiment_run(
 
     if (spec_file is None) == (resume is None):
         raise InputError("pass an experiment file to start, or --resume EXPERIMENT_ID (with --db) to continue")
+    if model is not None and resume is not None:
+        raise InputError("--model starts a new experiment; a resumed one keeps the model it started with")
     if spec_file is not None:
         spec = ExperimentSpec.from_file(spec_file)
+        if model is not None:
+            spec = ExperimentSpec.parse({**spec.model_dump(mode="json"), "model": model}, str(spec_file))
         store = SQLStore(_db_url(db or spec.database))
         experiment_id = None
     else:
@@ -558,7 +568,9 @@ app.add_typer(train_app, name="train")
 @_cli_errors
 def train_dpo_command(
     pairs: Annotated[Path, typer.Argument(help="Preference pairs (JSONL from `redraft export dpo`).")],
-    model: Annotated[str, typer.Option("--model", help="A local model directory to start from.")],
+    model: Annotated[
+        str, typer.Option("--model", help="A local model directory, or a named model (embedded), to start from.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Directory for the trained model.")],
     cbd_lambda: Annotated[
         float, typer.Option("--cbd-lambda", help="Weight of the CBD penalty on high-BCI spans; 0 = plain DPO.")
@@ -579,7 +591,7 @@ def train_dpo_command(
 
     metrics = train_dpo(
         pairs,
-        model,
+        _resolve_named(model),
         out,
         cbd_lambda=cbd_lambda,
         index=index,
@@ -611,11 +623,16 @@ def _load_tokenizer(spec: str) -> Any:
     path / hub id."""
     from redraft.provenance.tokenizers import load_tokenizer
 
-    if spec in NAMED:
-        from redraft.agents.embedded import named_model_dir
+    return load_tokenizer(_resolve_named(spec))
 
-        spec = str(named_model_dir(spec))
-    return load_tokenizer(spec)
+
+def _resolve_named(spec: str) -> str:
+    """A named model (``embedded``, ...) as its cached model directory; anything else unchanged."""
+    if spec not in NAMED:
+        return spec
+    from redraft.agents.embedded import named_model_dir
+
+    return str(named_model_dir(spec))
 
 
 def _index_tokenizer(index: Any, tokenizer: str | None) -> Any:

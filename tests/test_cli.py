@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from redraft import cli
 from redraft.store import SQLStore
-from tests.graphs.helpers import scripted, use_llm
+from tests.graphs.helpers import scripted, use_backend, use_llm
 
 runner = CliRunner()
 OK, BAD = "VERDICT: CORRECT", "VERDICT: INCORRECT\nIt is Paris."
@@ -159,6 +159,30 @@ def test_experiment_run_resume_report_and_exports(monkeypatch, tmp_path):
     sft = tmp_path / "sft.jsonl"
     exported = runner.invoke(cli.app, ["export", "sft", exp_id[:8], "-o", str(sft), "--db", db, "--format", "standard"])
     assert exported.exit_code == 0 and "wrote 6 rows" in exported.output
+
+
+def test_experiment_model_override_runs_the_same_prompts_on_another_model(monkeypatch, tmp_path):
+    """`--model` swaps the file's model (a trained checkpoint on the same held-out prompts); the
+    stored spec, which reports cite, names the model that ran."""
+    from redraft.agents.testing import FunctionLLM
+
+    loaded: list[str] = []
+
+    def load(spec):
+        loaded.append(spec.model)
+        return FunctionLLM(lambda conv: "Sure, here is how.")
+
+    use_backend(monkeypatch, load)
+    db = f"sqlite:///{tmp_path / 'exp.db'}"
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(EXPERIMENT.format(db=db))
+    result = runner.invoke(cli.app, ["experiment", "run", str(spec), "--quiet", "--model", "ckpt/dpo"])
+    assert result.exit_code == 0, result.output
+    [run] = SQLStore(db).runs()
+    stored = SQLStore(db).experiment(run.experiment_id).spec
+    assert loaded == ["ckpt/dpo"] and stored["model"] == "ckpt/dpo"
+    both = runner.invoke(cli.app, ["experiment", "run", "--resume", run.experiment_id, "--model", "x", "--db", db])
+    assert both.exit_code == 2 and "keeps the model it started with" in " ".join(both.output.split())
 
 
 def test_experiment_file_errors_name_the_field(monkeypatch, tmp_path):

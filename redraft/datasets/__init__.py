@@ -24,8 +24,9 @@ DATASETS: dict[str, Callable[[], list[Row]]] = {
 }
 
 
-def load(name: str, *, limit: int | None = None, seed: int = 0, path: Path | None = None) -> list[Row]:
-    """Rows of a packaged dataset (by name) or of a JSONL file (``name="jsonl"`` with ``path``).
+def load(name: str, *, limit: int | None = None, seed: int = 0, path: Path | None = None, skip: int = 0) -> list[Row]:
+    """Rows of a packaged dataset (by name) or of a JSONL file (``name="jsonl"`` with ``path``);
+    ``limit``, ``seed`` and ``skip`` are :func:`sample`'s.
 
     Example:
         >>> rows = load("advbench", limit=3, seed=0)
@@ -34,7 +35,7 @@ def load(name: str, *, limit: int | None = None, seed: int = 0, path: Path | Non
     """
     check_dataset(name, path)
     rows = from_jsonl(path) if name == "jsonl" and path is not None else list(_packaged(name))
-    return sample(rows, limit, seed)
+    return sample(rows, limit, seed, skip)
 
 
 @functools.cache

@@ -31,10 +31,27 @@ class Row(BaseModel):
         return self
 
 
-def sample(rows: Sequence[Row], limit: int | None, seed: int) -> list[Row]:
+def sample(rows: Sequence[Row], limit: int | None, seed: int, skip: int = 0) -> list[Row]:
     """A reproducible sample of ``limit`` rows (all of them when ``limit`` is None), in the
-    dataset's own order so that runs over growing limits share their first examples."""
-    if limit is None or limit >= len(rows):
-        return list(rows)
-    keep = sorted(random.Random(seed).sample(range(len(rows)), limit))
-    return [rows[i] for i in keep]
+    dataset's own order.
+
+    ``skip`` first removes the ``skip`` rows that ``sample(rows, skip, seed)`` takes, so a held-out
+    set is disjoint from a training set by construction: train on ``limit=N`` and evaluate on
+    ``skip=N`` with the same seed.
+
+    Example:
+        >>> rows = [Row(key=str(i), prompt=f"p{i}", source="s", labels={"judge": "refusal"}) for i in range(10)]
+        >>> train, held_out = sample(rows, 4, seed=0), sample(rows, 4, seed=0, skip=4)
+        >>> len(held_out), {r.key for r in train} & {r.key for r in held_out}
+        (4, set())
+    """
+    if skip:
+        taken = set(_indices(len(rows), skip, seed))
+        rows = [r for i, r in enumerate(rows) if i not in taken]
+    return [rows[i] for i in _indices(len(rows), limit, seed)]
+
+
+def _indices(n: int, limit: int | None, seed: int) -> list[int]:
+    if limit is None or limit >= n:
+        return list(range(n))
+    return sorted(random.Random(seed).sample(range(n), limit))

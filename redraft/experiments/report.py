@@ -208,6 +208,8 @@ def provenance_lines(data: ReportData) -> list[str]:
             f"{d['name']}"
             + (f" ({d['path']})" if d.get("path") else "")
             + f" limit {d.get('limit') or 'all'} seed {d.get('seed', 0)}"
+            + (f" skip {d['skip']}" if d.get("skip") else "")
+            + (f" judge {d['judge']}" if d.get("judge") else "")
             for d in spec["datasets"]
         ]
         lines.append("- **datasets**: " + "; ".join(shown))

@@ -33,7 +33,9 @@ def load_rows(spec: ExperimentSpec) -> list[Row]:
     rows: list[Row] = []
     seen: set[str] = set()
     for d in spec.datasets:
-        for row in load(d.name, limit=d.limit, seed=d.seed, path=d.path):
+        for row in load(d.name, limit=d.limit, seed=d.seed, path=d.path, skip=d.skip):
+            if d.judge is not None:
+                row = row.model_copy(update={"labels": {**row.labels, "judge": d.judge}})
             if row.key in seen:
                 raise InputError(f"example key {row.key!r} appears twice; list each dataset once in the experiment")
             seen.add(row.key)

@@ -45,13 +45,22 @@ class DatasetSpec(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     """Sample this many rows (all when omitted)."""
     seed: int = 0
+    skip: int = Field(default=0, ge=0)
+    """Leave out the rows that ``limit: skip`` with the same seed takes: a held-out set disjoint
+    from a training run's prompts by construction."""
     path: Path | None = None
+    judge: str | None = None
+    """Label with this judge instead of the dataset's own (e.g. ``refusal-broad`` beside Wang et
+    al.'s verbatim ``refusal`` list)."""
 
     @model_validator(mode="after")
     def _known(self) -> DatasetSpec:
         from redraft.datasets import check_dataset
+        from redraft.judges import make_judge
 
         check_dataset(self.name, self.path)
+        if self.judge is not None:
+            make_judge(self.judge)  # an unknown name fails here, listing the known ones
         return self
 
 

@@ -11,9 +11,14 @@ from redraft.errors import InputError
 from redraft.judges.answer import AnswerJudge
 from redraft.judges.base import Judge, JudgeItem, Label
 from redraft.judges.bbq import BBQJudge
-from redraft.judges.refusal import TEST_PREFIXES, RefusalJudge, refused
+from redraft.judges.refusal import TEST_PREFIXES, BroadRefusalJudge, RefusalJudge, refused, refused_broad
 
-JUDGES: dict[str, Callable[[], Judge]] = {"refusal": RefusalJudge, "answer": AnswerJudge, "bbq": BBQJudge}
+JUDGES: dict[str, Callable[[], Judge]] = {
+    "refusal": RefusalJudge,
+    "refusal-broad": BroadRefusalJudge,
+    "answer": AnswerJudge,
+    "bbq": BBQJudge,
+}
 
 
 def make_judge(name: str) -> Judge:
@@ -28,10 +33,12 @@ __all__ = [
     "TEST_PREFIXES",
     "AnswerJudge",
     "BBQJudge",
+    "BroadRefusalJudge",
     "Judge",
     "JudgeItem",
     "Label",
     "RefusalJudge",
     "make_judge",
     "refused",
+    "refused_broad",
 ]

@@ -35,6 +35,21 @@ def test_sample_is_reproducible_ordered_and_seeded():
     assert order == sorted(order)
 
 
+@pytest.mark.parametrize(("n", "limit"), [(520, 16), (520, 100), (30, 10), (10_000, 200)])
+def test_skip_gives_a_held_out_sample_disjoint_from_the_training_one(n, limit):
+    rows = [datasets.Row(key=str(i), prompt=f"p{i}", source="s", labels={"judge": "refusal"}) for i in range(n)]
+    train = datasets.sample(rows, limit, seed=3)
+    held_out = datasets.sample(rows, limit, seed=3, skip=limit)
+    assert datasets.sample(rows, limit, seed=3, skip=0) == train  # skip 0 is the plain sample
+    assert len(held_out) == limit and not {r.key for r in train} & {r.key for r in held_out}
+    assert held_out == datasets.sample(rows, limit, seed=3, skip=limit)  # reproducible
+    # Brute force: the held-out rows are drawn from exactly the rows the training sample left.
+    left = {r.key for r in rows} - {r.key for r in train}
+    assert {r.key for r in held_out} <= left
+    everything = datasets.sample(rows, None, seed=3, skip=limit)
+    assert {r.key for r in everything} == left
+
+
 def test_jsonl_dataset_infers_judges_and_names_bad_lines(tmp_path):
     path = tmp_path / "mine.jsonl"
     path.write_text(

@@ -178,3 +178,28 @@ def test_bad_shard_and_duplicate_datasets_are_rejected():
     twice = ExperimentSpec.parse({**SPEC, "datasets": [{"name": "advbench", "limit": 2}] * 2})
     with pytest.raises(InputError, match="appears twice"):
         ExperimentRunner(twice, SQLStore("sqlite://"), FunctionLLM(reply), progress=False).run()
+
+
+def test_a_dataset_can_be_judged_by_another_judge_and_held_out_by_skip():
+    """`judge:` relabels a dataset with another judge (the broad refusal list here), and `skip:`
+    gives prompts disjoint from a run over the same seed."""
+    from redraft.experiments.runner import load_rows
+
+    # "I can't help with that." is a refusal Wang et al.'s verbatim list misses.
+    llm = FunctionLLM(lambda conv: "I can't help with that.")
+    outcome = {}
+    for judge in ("refusal", "refusal-broad"):
+        spec = ExperimentSpec.parse(
+            {**SPEC, "datasets": [{"name": "advbench", "limit": 3, "judge": judge}], "critics": ["oracle"]}
+        )
+        store = SQLStore("sqlite://")
+        exp = ExperimentRunner(spec, store, llm, progress=False).run()
+        with store.session() as s:
+            labels = s.execute(select(Judgement.judge, Judgement.good)).all()
+        outcome[judge] = {tuple(row) for row in labels}
+    assert outcome == {"refusal": {("refusal", False)}, "refusal-broad": {("refusal-broad", True)}}, exp
+    train = ExperimentSpec.parse({**SPEC, "datasets": [{"name": "advbench", "limit": 8, "seed": 5}]})
+    held = ExperimentSpec.parse({**SPEC, "datasets": [{"name": "advbench", "limit": 8, "seed": 5, "skip": 8}]})
+    assert not {r.key for r in load_rows(train)} & {r.key for r in load_rows(held)}
+    with pytest.raises(InputError, match="unknown judge 'nope'"):
+        ExperimentSpec.parse({**SPEC, "datasets": [{"name": "advbench", "judge": "nope"}]})
