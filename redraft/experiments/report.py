@@ -98,12 +98,13 @@ class DatasetResult:
     def inverted(self) -> bool:
         return self.metric == "ASR"
 
-    def final_values(self) -> dict[str, float]:
-        """Each labelled example's metric value (1 or 0) in the final round, by example key."""
+    def values(self, at: int) -> dict[str, float]:
+        """Each labelled example's metric value (1 or 0) for its draft ``at`` (0: the first
+        draft, -1: the final answer), by example key."""
         return {
-            t.key: float(t.labels[-1] != self.inverted)
+            t.key: float(t.labels[at] != self.inverted)
             for t in self.trajectories
-            if t.labels and t.labels[-1] is not None
+            if t.labels and t.labels[at] is not None
         }
 
     def gains(self) -> dict[str, float]:
@@ -309,12 +310,15 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """One dataset under a pair of runs, A and B: B − A of the final outcome and of the gain."""
+    """One dataset under a pair of runs, A and B: B − A of the first draft's outcome (the model
+    alone: two models on the same prompts), of the final outcome and of the gain."""
 
     a: DatasetResult
     b: DatasetResult
     paired: bool
     """Both runs judged the same examples (same keys), so differences are paired by example."""
+    first_diff: float
+    first_ci: tuple[float, float]
     outcome_diff: float
     outcome_ci: tuple[float, float]
     gain_diff: float
@@ -351,10 +355,17 @@ def compare(a: ReportData, b: ReportData) -> list[Comparison]:
             db = by_source.get(da.source)
             if db is None or da.metric != db.metric:
                 continue
-            paired, outcome, outcome_ci = _difference(da.final_values(), db.final_values())
+            _, first, first_ci = _difference(da.values(0), db.values(0))
+            paired, outcome, outcome_ci = _difference(da.values(-1), db.values(-1))
             _, gain, gain_ci = _difference(da.gains(), db.gains())
-            out.append(Comparison(da, db, paired, outcome, outcome_ci, gain, gain_ci))
+            out.append(Comparison(da, db, paired, first, first_ci, outcome, outcome_ci, gain, gain_ci))
     return out
+
+
+COMPARE_COLUMNS = [
+    *("run", "dataset", "A final", "n", "B final", "n"),
+    *("B − A first draft", "B − A final", "B − A gain", "pairing"),
+]
 
 
 def render_comparison(a: ReportData, b: ReportData) -> str:
@@ -370,6 +381,7 @@ def render_comparison(a: ReportData, b: ReportData) -> str:
                 str(da.n[-1]),
                 f"{db.metric} {_proportion(db.hits[-1], db.n[-1])}",
                 str(db.n[-1]),
+                _signed(c.first_diff, c.first_ci),
                 _signed(c.outcome_diff, c.outcome_ci),
                 _signed(c.gain_diff, c.gain_ci),
                 "paired" if c.paired else "independent",
@@ -410,12 +422,13 @@ def render_comparison(a: ReportData, b: ReportData) -> str:
             *provenance_lines(b),
             "",
             "Differences are B − A with 95% percentile-bootstrap intervals (2,000 resamples): paired by "
-            "example where both ran the same prompts, else two independent samples. Outcome is the final "
-            "answer's ASR (lower is better) or accuracy; gain is final − first judge-good rate.",
+            "example where both ran the same prompts, else two independent samples. Outcomes are ASR (lower "
+            "is better) or accuracy, of the first draft (the model alone) and of the final answer; gain is "
+            "final − first judge-good rate.",
             "",
             "## Outcomes",
             "",
-            _table(["run", "dataset", "A final", "n", "B final", "n", "B − A outcome", "B − A gain", "pairing"], rows),
+            _table(COMPARE_COLUMNS, rows),
             "",
             "## Critic accuracy (whole run)",
             "",

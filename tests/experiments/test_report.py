@@ -157,9 +157,10 @@ def test_comparing_two_experiments_gives_paired_differences_computed_by_hand(tmp
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2].startswith("ASR 1.000 [0.76, 1.00]") and cells[3] == "12"
     assert cells[4].startswith(f"ASR {(12 - fixed) / 12:.3f}")
-    assert cells[6].startswith(f"{-fixed / 12:+.3f} [") and cells[7].startswith(f"{fixed / 12:+.3f} [")
-    assert cells[8] == "paired"
-    lo, hi = (float(x) for x in cells[6].split("[")[1].rstrip("]").split(","))
+    assert cells[6].startswith("+0.000 [")  # both comply at first: the models alone do not differ
+    assert cells[7].startswith(f"{-fixed / 12:+.3f} [") and cells[8].startswith(f"{fixed / 12:+.3f} [")
+    assert cells[9] == "paired"
+    lo, hi = (float(x) for x in cells[7].split("[")[1].rstrip("]").split(","))
     assert lo <= -fixed / 12 <= hi < 0  # a real drop: the interval excludes 0
     assert "**A**: experiment cmp" in text and text.count("- **model**: function") == 2
 
