@@ -585,8 +585,14 @@ def train_dpo_command(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per step.")] = 2,
     max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after this many steps (-1: epochs).")] = -1,
     device: DeviceOpt = "cpu",
+    save_steps: Annotated[
+        int, typer.Option("--save-steps", min=1, help="Checkpoint every this many steps; a rerun resumes from it.")
+    ] = 50,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of initialization and data order.")] = 42,
 ) -> None:
-    """DPO (TRL) on exported pairs, plus the CBD penalty when --cbd-lambda > 0."""
+    """DPO (TRL) on exported pairs, plus the CBD penalty when --cbd-lambda > 0.
+
+    Interrupted? Run the same command again: it resumes from the last checkpoint in --out."""
     from redraft.training.cbd import train_dpo
 
     metrics = train_dpo(
@@ -602,8 +608,14 @@ def train_dpo_command(
         batch_size=batch_size,
         max_steps=max_steps,
         device=device,
+        save_steps=save_steps,
+        seed=seed,
     )
-    console.print(f"trained {int(metrics['steps'])} steps, loss {metrics['train_loss']:.4f}; saved to {out}")
+    resumed = f" (resumed at step {int(metrics['resumed_from'])})" if metrics["resumed_from"] else ""
+    spans = f"; {int(metrics['span_tokens'])} high-BCI span tokens penalized" if "span_tokens" in metrics else ""
+    console.print(
+        f"trained {int(metrics['steps'])} steps{resumed}, loss {metrics['train_loss']:.4f}{spans}; saved to {out}"
+    )
 
 
 # -- redraft index ------------------------------------------------------------------------------------

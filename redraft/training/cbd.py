@@ -235,11 +235,21 @@ def train_dpo(
     batch_size: int = 2,
     max_steps: int = -1,
     device: str = "cpu",
+    save_steps: int = 50,
+    seed: int = 42,
 ) -> dict[str, float]:
     """Train ``model`` (a local directory) with DPO (+ CBD when ``cbd_lambda > 0``) on exported
-    pairs, save it to ``out``, and return the final training metrics."""
+    pairs, save it to ``out``, and return the final training metrics: ``train_loss``, ``steps``,
+    ``resumed_from`` (the step a previous, interrupted call had saved; 0 for a fresh start) and,
+    with CBD, ``span_tokens`` (tokens inside high-BCI spans, summed over steps).
+
+    Every ``save_steps`` steps a checkpoint (weights, optimizer, scheduler, RNG and data order)
+    replaces the previous one under ``out``; calling again with the same arguments resumes from
+    it, and ends where an uninterrupted run would.
+    """
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.trainer_utils import get_last_checkpoint
 
     rows = read_pairs(pairs)
     if cbd_lambda > 0 and index is None:
@@ -258,9 +268,12 @@ def train_dpo(
         max_steps=max_steps,
         per_device_train_batch_size=batch_size,
         report_to=[],
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=1,
         logging_steps=1,
         use_cpu=device == "cpu",
+        seed=seed,
     )
     trainer = CBDDPOTrainer(
         model=policy,
@@ -272,7 +285,16 @@ def train_dpo(
         bci_threshold=bci_threshold,
         cbd_lambda=cbd_lambda,
     )
-    result = trainer.train()
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None  # type: ignore[no-untyped-call]
+    result = trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
-    return {"train_loss": float(result.training_loss), "steps": float(result.global_step)}
+    spans = [float(h["cbd/span_tokens"]) for h in trainer.state.log_history if "cbd/span_tokens" in h]
+    metrics = {
+        "train_loss": float(result.training_loss),
+        "steps": float(result.global_step),
+        "resumed_from": float(last.rsplit("-", 1)[1]) if last else 0.0,
+    }
+    if cbd_lambda > 0:
+        metrics["span_tokens"] = sum(spans)
+    return metrics

@@ -199,3 +199,40 @@ def test_experiment_export_train_end_to_end(tokenizer, index, tmp_path, monkeypa
     assert not torch.equal(
         reloaded.model.embed_tokens.weight, LlamaForCausalLM.from_pretrained(model_dir).model.embed_tokens.weight
     )
+
+
+def test_an_interrupted_training_resumes_and_ends_where_an_uninterrupted_one_does(
+    tokenizer, index, tmp_path, monkeypatch
+):
+    """A crash after the step-4 checkpoint, then the same call again: it resumes at step 4 and
+    its weights equal those of a run that was never interrupted."""
+    from redraft.training.cbd import train_dpo
+
+    pairs_path = tmp_path / "pairs.jsonl"
+    pairs_path.write_text("".join(json.dumps(p) + "\n" for p in pairs(6)))
+    model_dir = tmp_path / "tiny"
+    tiny_model(tokenizer).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    common = {"cbd_lambda": 0.5, "index": index.root, "bci_threshold": 10.0, "max_steps": 7, "save_steps": 2}
+    common |= {"learning_rate": 5e-3, "batch_size": 2}
+    whole = train_dpo(pairs_path, str(model_dir), tmp_path / "whole", **common)
+    assert (whole["steps"], whole["resumed_from"]) == (7, 0) and whole["span_tokens"] > 0
+
+    step = CBDDPOTrainer.training_step
+
+    def power_cut(self, *args, **kwargs):
+        if self.state.global_step == 5:
+            raise RuntimeError("power cut")
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(CBDDPOTrainer, "training_step", power_cut)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train_dpo(pairs_path, str(model_dir), tmp_path / "cut", **common)
+    monkeypatch.setattr(CBDDPOTrainer, "training_step", step)
+    assert [p.name for p in (tmp_path / "cut").glob("checkpoint-*")] == ["checkpoint-4"]
+    resumed = train_dpo(pairs_path, str(model_dir), tmp_path / "cut", **common)
+    assert (resumed["steps"], resumed["resumed_from"]) == (7, 4)
+    a = LlamaForCausalLM.from_pretrained(tmp_path / "whole").state_dict()
+    b = LlamaForCausalLM.from_pretrained(tmp_path / "cut").state_dict()
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert not torch.allclose(a["lm_head.weight"], LlamaForCausalLM.from_pretrained(model_dir).lm_head.weight)
