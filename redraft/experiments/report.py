@@ -138,11 +138,9 @@ class ReportData:
     def critic_accuracy(self, *, by_round: bool, by_source: bool) -> list[Confusion]:
         return aggregate(self.confusions, by_round=by_round, by_source=by_source)
 
-    def gain_points(self) -> list[tuple[str, float, float]]:
-        """(run · dataset · critic, critic accuracy, gain): Wang et al. Fig. 3c's points."""
-        return [(label, c.accuracy, d.gain) for label, c, d in self.gain_rows()]
-
     def gain_rows(self) -> list[tuple[str, Confusion, DatasetResult]]:
+        """(run · dataset · critic, the critic's confusion counts there, the dataset's result):
+        Wang et al. Fig. 3c's points."""
         by_source = self.critic_accuracy(by_round=False, by_source=True)
         return [
             (f"{d.cell} · {d.source} · {c.critic}", c, d)
@@ -280,6 +278,7 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         ),
         "",
         f"Pearson correlation over {len(gain_rows)} points: {_fmt(correlation)}{_ci(pearson_ci(xs, ys))}",
+        *_per_dataset_correlations(gain_rows),
         "",
         "## Outcome changes, first draft → final answer",
         "",
@@ -474,6 +473,21 @@ def _confusion_row(runs: list[Run], c: Confusion) -> list[str]:
     ]
 
 
+def _per_dataset_correlations(gain_rows: list[tuple[str, Confusion, DatasetResult]]) -> list[str]:
+    """Pearson's r within each dataset with 3 points or more: pooled points mix datasets whose
+    gains sit at different levels (a sweep of one critic over several sets)."""
+    sources = sorted({d.source for *_, d in gain_rows})
+    if len(sources) < 2:
+        return []
+    lines = []
+    for source in sources:
+        rows = [(c.accuracy, d.gain) for _, c, d in gain_rows if d.source == source]
+        if len(rows) >= 3:
+            xs, ys = [x for x, _ in rows], [y for _, y in rows]
+            lines.append(f"- {source}: {_fmt(pearson(xs, ys))}{_ci(pearson_ci(xs, ys))} over {len(rows)} points")
+    return ["", "Within each dataset:", "", *lines] if lines else []
+
+
 def _plots(out_dir: Path, data: ReportData) -> None:
     require("matplotlib", "report")
     import matplotlib
@@ -502,11 +516,32 @@ def _plots(out_dir: Path, data: ReportData) -> None:
     fig.savefig(out_dir / "critic_accuracy.png", dpi=120)
     plt.close(fig)
 
-    gain = data.gain_points()
+    # One colour per dataset, with both intervals as error bars; labels per point would overlap.
+    rows = data.gain_rows()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter([a for _, a, _ in gain], [g for *_, g in gain])
-    for label, a, g in gain:
-        ax.annotate(label, (a, g), fontsize=6)
+    for source in sorted({d.source for *_, d in rows}):
+        points = [(c, d) for _, c, d in rows if d.source == source]
+        acc = [c.accuracy for c, _ in points]
+        acc_ci = [wilson(c.tp + c.tn, c.n) for c, _ in points]
+        gains = [d.gain for _, d in points]
+        gain_ci = [d.gain_ci for _, d in points]
+        ax.errorbar(
+            acc,
+            gains,
+            xerr=[
+                [a - lo for a, (lo, _) in zip(acc, acc_ci, strict=True)],
+                [hi - a for a, (_, hi) in zip(acc, acc_ci, strict=True)],
+            ],
+            yerr=[
+                [g - lo for g, (lo, _) in zip(gains, gain_ci, strict=True)],
+                [hi - g for g, (_, hi) in zip(gains, gain_ci, strict=True)],
+            ],
+            fmt="o",
+            capsize=2,
+            elinewidth=0.7,
+            label=f"{source} ({points[0][1].metric})",
+        )
+    ax.legend(fontsize=7)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set(xlabel="critic accuracy", ylabel="gain (final − first good rate)", title="Gain vs critic accuracy")
     fig.tight_layout()

@@ -185,3 +185,38 @@ def test_runs_that_cannot_be_paired_are_refused_with_their_cells(tmp_path):
     ).run()
     with pytest.raises(InputError, match=r"cannot pair the runs: A has cells cac/oracle/r1, cac/self-harm/r1"):
         render_comparison(report_data(store, a), report_data(store, b))
+
+
+def test_per_dataset_correlations_match_numpy_over_the_gain_table(tmp_path):
+    """A noisy-oracle sweep over two datasets: each dataset's r equals numpy's over that dataset's
+    rows of the gain table, and the pooled r is over all rows."""
+    import re
+
+    import numpy as np
+
+    spec = ExperimentSpec.parse(
+        {
+            "name": "sweep",
+            "datasets": [{"name": "advbench", "limit": 10}, {"name": "benign", "limit": 10}],
+            "critics": [["noisy-oracle:0.5"], ["noisy-oracle:0.7"], ["noisy-oracle:0.9"], ["noisy-oracle:1.0"]],
+            "max_rounds": 2,
+        }
+    )
+    store = SQLStore(f"sqlite:///{tmp_path / 's.db'}")
+    # Refuses whenever a check is in the conversation: a wrong "fail" on a benign draft over-refuses.
+    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback), progress=False).run()
+    text = write_report(store, exp[:8], tmp_path / "report", plots=False).read_text()
+    rows = re.findall(r"^\| \S+ · (\w+) · \S+ \| ([\d.]+) \[[^]]*\] \| \d+ \| ([+-][\d.]+) \[", text, re.M)
+    points: dict[str, list[tuple[float, float]]] = {}
+    for source, acc, gain in rows:
+        points.setdefault(source, []).append((float(acc), float(gain)))
+    assert sorted(points) == ["advbench", "benign"] and all(len(p) == 4 for p in points.values())
+    for source, pts in points.items():
+        expected = np.corrcoef([a for a, _ in pts], [g for _, g in pts])[0, 1]
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"- {source}: "))
+        assert float(line.split()[2]) == pytest.approx(expected, abs=2e-3)  # the table rounds to 3 places
+    pooled = [p for pts in points.values() for p in pts]
+    line = next(ln for ln in text.splitlines() if ln.startswith("Pearson correlation over 8 points"))
+    assert float(line.split(": ")[1].split()[0]) == pytest.approx(
+        np.corrcoef([a for a, _ in pooled], [g for _, g in pooled])[0, 1], abs=2e-3
+    )
