@@ -18,6 +18,7 @@ from typing import Any
 from redraft._extras import require
 from redraft.errors import InputError
 from redraft.store.metrics import (
+    PEARSON_CI_MIN,
     Confusion,
     Trajectory,
     aggregate,
@@ -245,7 +246,7 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         *provenance_lines(data),
         "",
         "Intervals are 95%: Wilson's for rates, a percentile bootstrap (2,000 resamples) for gains "
-        "(paired by example) and for the correlation (over points).",
+        f"(paired by example) and for the correlation (over points; {PEARSON_CI_MIN} or more).",
         "",
         "## By round",
         "",

@@ -270,11 +270,17 @@ def diff_ci(
     return values[int(0.025 * (reps - 1))], values[int(0.975 * (reps - 1))]
 
 
+PEARSON_CI_MIN = 5
+"""Fewest points for an interval on r. With 3 or 4, most resamples repeat points, and r over two
+distinct points is ±1, so the percentile interval comes out spuriously narrow (3 points at
+r = 0.97 gave [0.97, 1.00]); no interval is more honest than that one."""
+
+
 def pearson_ci(xs: Sequence[float], ys: Sequence[float], *, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95% bootstrap interval of Pearson's r over (x, y) points resampled together; NaNs with
-    fewer than 3 points. With few points it is wide, as it should be."""
+    fewer than :data:`PEARSON_CI_MIN` points. With few points it is wide, as it should be."""
     points = [(x, y) for x, y in zip(xs, ys, strict=True) if not (math.isnan(x) or math.isnan(y))]
-    if len(points) < 3:
+    if len(points) < PEARSON_CI_MIN:
         return math.nan, math.nan
     return bootstrap_ci(lambda ps: pearson([x for x, _ in ps], [y for _, y in ps]), points, reps=reps, seed=seed)
 

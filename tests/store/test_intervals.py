@@ -67,6 +67,10 @@ def test_pearson_interval_matches_fishers_z_for_many_points_and_widens_for_few()
     few = pearson_ci(xs[:8], ys[:8])
     assert few[1] - few[0] > 2 * (hi - lo)
     assert all(math.isnan(x) for x in pearson_ci([1.0, 2.0], [1.0, 2.0]))
+    # Three or four points: resamples mostly repeat points (r = ±1), so no interval is given.
+    assert all(math.isnan(x) for x in pearson_ci([0.5, 0.75, 1.0], [-0.125, -0.125, 0.0]))
+    assert all(math.isnan(x) for x in pearson_ci(xs[:4], ys[:4]))
+    assert not any(math.isnan(x) for x in pearson_ci(xs[:5], ys[:5]))
 
 
 def test_bootstrap_is_seeded():
