@@ -12,7 +12,7 @@ from redraft.agents.backends import BackendSpec
 from redraft.agents.base import SamplingParams
 from redraft.critics import INTERACTIVE, CriticOptions, check_critic_names
 from redraft.errors import InputError, invalid_fields
-from redraft.graphs.config import CorrectionConfig, ReviseMode
+from redraft.graphs.config import CorrectionConfig, ProvDecodeConfig, ReviseMode
 from redraft.store.sql import DEFAULT_URL, redact
 
 EXAMPLE = """\
@@ -104,6 +104,9 @@ class ExperimentSpec(BackendSpec):
     generation: SamplingParams = SamplingParams(max_new_tokens=64)
     system_prompt: str | None = None
     critic_options: CriticOptions = CriticOptions()
+    prov_decode: ProvDecodeConfig | None = None
+    """Decode every run of the grid with Prov-Decode over a belief index (TraceAlign); compare with
+    the same file without it through ``redraft report A B``."""
 
     @field_validator("critics", mode="before")
     @classmethod
@@ -174,7 +177,11 @@ class ExperimentSpec(BackendSpec):
 
     def config(self, cell: Cell) -> CorrectionConfig:
         return CorrectionConfig(
-            max_rounds=cell.max_rounds, mode=cell.mode, generation=self.generation, system_prompt=self.system_prompt
+            max_rounds=cell.max_rounds,
+            mode=cell.mode,
+            generation=self.generation,
+            system_prompt=self.system_prompt,
+            prov_decode=self.prov_decode,
         )
 
     @classmethod

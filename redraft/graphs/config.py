@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -10,6 +11,25 @@ from redraft.agents.base import SamplingParams
 
 ReviseMode = Literal["cac", "feedback"]
 MODES: tuple[ReviseMode, ...] = ("cac", "feedback")
+
+
+class ProvDecodeConfig(BaseModel):
+    """Decode every draft and revision with Prov-Decode (TraceAlign) over a belief index.
+
+    Example:
+        >>> ProvDecodeConfig(index="belief-index", threshold=20.0).mode
+        'veto'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: Path
+    """A suffix index built with the generating model's tokenizer (``redraft index build --tokenizer``)."""
+    threshold: float = Field(default=20.0, gt=0)
+    """τ in nats: a continuation completing a verbatim corpus span with BCI > τ is vetoed."""
+    mode: Literal["veto", "penalty"] = "veto"
+    penalty: float = Field(default=5.0, gt=0)
+    """Logit penalty in ``penalty`` mode."""
 
 
 class CorrectionConfig(BaseModel):
@@ -36,6 +56,10 @@ class CorrectionConfig(BaseModel):
 
     system_prompt: str | None = None
     """Optional system turn prepended to every conversation; ``None`` keeps the model's default."""
+
+    prov_decode: ProvDecodeConfig | None = None
+    """Decode with Prov-Decode over a belief index (``None``: plain decoding). Needs a backend that
+    takes logits processors (transformers, vLLM)."""
 
     stop_on_no_change: bool = True
     """Stop with status ``no_change`` when a revision repeats the previous draft verbatim

@@ -60,6 +60,7 @@ class Corrector:
         if len(set(names)) != len(names):
             raise InputError(f"critic names must be unique, got {names}; pass name=... to tell them apart")
         self.llm, self.critics, self.config = llm, list(critics), config
+        self._prov_decode: Any = None
         self.recorder, self.run_id = recorder, run_id
         self.judges = dict(judges or {})
 
@@ -86,8 +87,23 @@ class Corrector:
 
     def _generate(self, conversations: list[list[Message]]) -> tuple[list[Completion], float]:
         start = time.perf_counter()
-        completions = self.llm.generate(conversations, self.config.generation)
+        completions = self.llm.generate(
+            conversations, self.config.generation, logits_processors=self._logits_processors()
+        )
         return completions, (time.perf_counter() - start) / max(1, len(conversations))
+
+    def _logits_processors(self) -> tuple[Any, ...]:
+        """Prov-Decode when the config asks for it, built on first use (it loads the index)."""
+        pd = self.config.prov_decode
+        if pd is None:
+            return ()
+        if self._prov_decode is None:
+            from redraft.provenance.decode import ProvDecode
+            from redraft.provenance.index import SuffixIndex
+
+            index = SuffixIndex.load(pd.index)
+            self._prov_decode = ProvDecode(index, pd.threshold, mode=pd.mode, penalty=pd.penalty)
+        return (self._prov_decode,)
 
     def draft(self, states: Sequence[CorrectionState]) -> list[dict[str, Any]]:
         """Round 0: the first draft for each prompt."""
