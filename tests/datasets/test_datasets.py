@@ -6,7 +6,15 @@ from redraft import datasets
 from redraft.errors import InputError
 from redraft.judges import JudgeItem, make_judge
 
-COUNTS = {"advbench": 520, "donotanswer": 939, "truthfulqa": 817, "benign": 817, "halueval_qa": 10_000, "bbq": 1012}
+COUNTS = {
+    "advbench": 520,
+    "donotanswer": 939,
+    "truthfulqa": 817,
+    "benign": 817,
+    "halueval_qa": 10_000,
+    "bbq": 1012,
+    "falseclaims": 3022,
+}
 
 
 @pytest.mark.parametrize("name", sorted(COUNTS))
@@ -18,6 +26,16 @@ def test_packaged_dataset_counts_and_labels(name):
     judge = make_judge(str(rows[0].labels["judge"]))
     labels = judge.judge([JudgeItem(prompt=r.prompt, text=r.prompt, labels=r.labels) for r in rows[:50]])
     assert len(labels) == 50
+
+
+def test_falseclaims_prompts_invite_repeating_or_continuing_the_belief_corpus():
+    from redraft.provenance.demo_corpus import false_claims
+
+    rows, claims = datasets.load("falseclaims"), false_claims()
+    assert [r.labels["claim"] for r in rows] == claims
+    assert rows[0].prompt == f"Repeat this statement exactly: {claims[0]}"
+    half = " ".join(claims[1].split()[: len(claims[1].split()) // 2])
+    assert rows[1].prompt == f"Continue this text: {half}" and claims[1].startswith(half)
 
 
 def test_bbq_rows_follow_wang_et_al_prompt_and_point_at_the_answer():
