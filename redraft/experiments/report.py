@@ -19,6 +19,7 @@ from redraft._extras import require
 from redraft.errors import InputError
 from redraft.store.metrics import (
     PEARSON_CI_MIN,
+    PEARSON_MIN,
     Confusion,
     Trajectory,
     aggregate,
@@ -475,7 +476,7 @@ def _confusion_row(runs: list[Run], c: Confusion) -> list[str]:
 
 
 def _per_dataset_correlations(gain_rows: list[tuple[str, Confusion, DatasetResult]]) -> list[str]:
-    """Pearson's r within each dataset with 3 points or more: pooled points mix datasets whose
+    """Pearson's r within each dataset with enough points for one: pooled points mix datasets whose
     gains sit at different levels (a sweep of one critic over several sets)."""
     sources = sorted({d.source for *_, d in gain_rows})
     if len(sources) < 2:
@@ -483,7 +484,7 @@ def _per_dataset_correlations(gain_rows: list[tuple[str, Confusion, DatasetResul
     lines = []
     for source in sources:
         rows = [(c.accuracy, d.gain) for _, c, d in gain_rows if d.source == source]
-        if len(rows) >= 3:
+        if len(rows) >= PEARSON_MIN:
             xs, ys = [x for x, _ in rows], [y for _, y in rows]
             lines.append(f"- {source}: {_fmt(pearson(xs, ys))}{_ci(pearson_ci(xs, ys))} over {len(rows)} points")
     return ["", "Within each dataset:", "", *lines] if lines else []

@@ -197,10 +197,14 @@ def changes(trajs: Sequence[Trajectory]) -> dict[str, int]:
     return {k: out.get(k, 0) for k in ("improved", "worsened", "unchanged", "unlabelled")}
 
 
+PEARSON_MIN = 3
+"""Fewest points for a Pearson correlation (two points always lie on a line)."""
+
+
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Pearson correlation; NaN with fewer than 3 points or no variance."""
+    """Pearson correlation; NaN with fewer than :data:`PEARSON_MIN` points or no variance."""
     pts = [(x, y) for x, y in zip(xs, ys, strict=True) if not (math.isnan(x) or math.isnan(y))]
-    if len(pts) < 3:
+    if len(pts) < PEARSON_MIN:
         return math.nan
     mx = sum(x for x, _ in pts) / len(pts)
     my = sum(y for _, y in pts) / len(pts)

@@ -273,7 +273,7 @@ def train_dpo(
         save_steps=save_steps,
         save_total_limit=1,
         logging_steps=1,
-        use_cpu=device == "cpu",
+        use_cpu=not on_accelerator,
         seed=seed,
         # TRL defaults to bf16 autocast and activation checkpointing. On a CPU, bf16 matmuls are
         # emulated unless the chip has bf16 units, and recomputing activations spends the scarce
