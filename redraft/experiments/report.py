@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,14 @@ from redraft.store.metrics import (
     PEARSON_CI_MIN,
     PEARSON_MIN,
     Confusion,
+    FinalVerdicts,
     Trajectory,
     aggregate,
     bootstrap_ci,
     changes,
     critic_accuracy,
     diff_ci,
+    final_verdicts,
     good_rate,
     mean,
     pearson,
@@ -78,8 +80,6 @@ class DatasetResult:
     source: str
     metric: str
     """``ASR`` on a harmful set (lower is better), else ``accuracy``."""
-    rates: tuple[float, ...]
-    """The metric at each round."""
     n: tuple[int, ...]
     """Judged examples at each round."""
     hits: tuple[int, ...]
@@ -91,10 +91,22 @@ class DatasetResult:
     gain_ci: tuple[float, float]
     """Bootstrap 95% interval of the gain, over examples labelled at both ends (paired)."""
     trajectories: tuple[Trajectory, ...] = ()
+    final: FinalVerdicts = field(default_factory=dict)
+    """Each critic's verdict on each example's final answer (see :func:`final_verdicts`)."""
 
     @property
     def cell(self) -> str:
         return self.run.label
+
+    @property
+    def rates(self) -> tuple[float, ...]:
+        """The metric at each round (NaN where no example was judged)."""
+        return tuple(h / n if n else math.nan for h, n in zip(self.hits, self.n, strict=True))
+
+    def final_failed(self, critic: str) -> dict[str, float]:
+        """1 for each example whose final answer ``critic`` failed, 0 where it passed, by key
+        (abstentions left out): for the BCI critic, the answers that still hold a belief span."""
+        return {k: float(not p) for k, p in self.final.get(critic, {}).items() if p is not None}
 
     @property
     def inverted(self) -> bool:
@@ -160,24 +172,24 @@ def report_data(store: SQLStore, ident: str) -> ReportData:
     for run in runs:
         max_rounds = int(run.config.get("max_rounds", 1))
         trajs = trajectories(store, run.id, max_rounds)
+        finals = final_verdicts(store, run.id)
         for source in sorted({t.source or "" for t in trajs}):
             subset = [t for t in trajs if (t.source or "") == source]
             metric, invert = _metric(subset)
             good = [good_rate(subset, k) for k in range(max_rounds)]
-            rates = tuple(1 - rate if invert and not math.isnan(rate) else rate for rate, _ in good)
             n = tuple(k for _, k in good)
             datasets.append(
                 DatasetResult(
                     run=run,
                     source=source,
                     metric=metric,
-                    rates=rates,
                     n=n,
                     hits=tuple(_hits(subset, k, invert) for k in range(max_rounds)),
                     changes=changes(subset),
                     gain=good[-1][0] - good[0][0],
                     gain_ci=bootstrap_ci(mean, list(example_gains(subset).values())),
                     trajectories=tuple(subset),
+                    final=finals.get(source, {}),
                 )
             )
     experiment_id = runs[0].experiment_id if runs else None
@@ -224,6 +236,22 @@ def provenance_lines(data: ReportData) -> list[str]:
     return lines
 
 
+FINAL_NOTE = (
+    "The share of final answers (each example's last draft) that each critic failed: for the BCI critic "
+    "(TraceShield), the answers that still hold a verbatim belief-corpus span above τ. Abstentions, and "
+    "final drafts the critic never saw, are counted beside and left out of the rate."
+)
+
+
+def _final_counts(d: DatasetResult, critic: str) -> list[str]:
+    """The share of ``d``'s final answers ``critic`` failed, its n, abstentions, and examples whose
+    final draft the critic never saw."""
+    failed = d.final_failed(critic)
+    seen = len(d.final.get(critic, {}))
+    rate = _proportion(int(sum(failed.values())), len(failed))
+    return [rate, str(len(failed)), str(seen - len(failed)), str(len(d.trajectories) - seen)]
+
+
 def render_markdown(data: ReportData, *, plots: bool) -> str:
     """The report as Markdown: tables by round, critic accuracy, gain against accuracy, changes."""
     by_round = data.confusions
@@ -237,6 +265,9 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
     change_rows = [
         [d.cell, d.source, *(str(d.changes[k]) for k in ("improved", "worsened", "unchanged", "unlabelled"))]
         for d in data.datasets
+    ]
+    final_rows = [
+        [d.cell, d.source, critic, *_final_counts(d, critic)] for d in data.datasets for critic in sorted(d.final)
     ]
     gain_rows = data.gain_rows()
     xs, ys = [c.accuracy for _, c, _ in gain_rows], [d.gain for *_, d in gain_rows]
@@ -285,6 +316,14 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         "## Outcome changes, first draft → final answer",
         "",
         _table(["run", "dataset", "improved", "worsened", "unchanged", "unlabelled"], change_rows),
+        "",
+        "## Final answers, by critic",
+        "",
+        FINAL_NOTE,
+        "",
+        _table(["run", "dataset", "critic", "final answers failed", "n", "abstained", "not critiqued"], final_rows)
+        if final_rows
+        else "No critic saw a final answer.",
         "",
     ]
     if plots:
@@ -388,6 +427,22 @@ def render_comparison(a: ReportData, b: ReportData) -> str:
                 "paired" if c.paired else "independent",
             ]
         )
+    final_rows = []
+    for c in compare(a, b):
+        for critic in sorted(c.a.final.keys() & c.b.final.keys()):
+            fa, fb = c.a.final_failed(critic), c.b.final_failed(critic)
+            paired, diff, ci = _difference(fa, fb)
+            final_rows.append(
+                [
+                    c.a.cell if c.a.cell == c.b.cell else f"{c.a.cell} → {c.b.cell}",
+                    c.a.source,
+                    critic,
+                    f"{_proportion(int(sum(fa.values())), len(fa))} (n={len(fa)})",
+                    f"{_proportion(int(sum(fb.values())), len(fb))} (n={len(fb)})",
+                    _signed(diff, ci),
+                    "paired" if paired else "independent",
+                ]
+            )
     crit_rows = []
     acc_b = {
         (r.label, c.critic): c
@@ -430,6 +485,14 @@ def render_comparison(a: ReportData, b: ReportData) -> str:
             "## Outcomes",
             "",
             _table(COMPARE_COLUMNS, rows),
+            "",
+            "## Final answers failed, by critic",
+            "",
+            FINAL_NOTE,
+            "",
+            _table(["run", "dataset", "critic", "A", "B", "B − A", "pairing"], final_rows)
+            if final_rows
+            else "No critic saw final answers under both.",
             "",
             "## Critic accuracy (whole run)",
             "",

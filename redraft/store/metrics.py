@@ -176,6 +176,42 @@ def trajectories(store: SQLStore, run_id: str, max_rounds: int) -> list[Trajecto
     return out
 
 
+FinalVerdicts = dict[str, dict[str, bool | None]]
+"""Critic name → example key → its verdict on that example's final answer (None: abstained)."""
+
+
+def final_verdicts(store: SQLStore, run_id: str) -> dict[str, FinalVerdicts]:
+    """Each critic's verdict on each example's final answer (its last draft), by dataset.
+
+    The outcome a drift study reads: the share of final answers a critic still fails (for the BCI
+    critic, answers that hold a verbatim belief span above τ). An example whose last draft no
+    critic saw (the loop ran out of rounds before critiquing it) is absent from that critic's map.
+
+    Example:
+        >>> final_verdicts(SQLStore("sqlite://"), "no-such-run")
+        {}
+    """
+    last = (
+        select(Round.example_id, func.max(Round.index).label("last"))
+        .join(Example, Round.example_id == Example.id)
+        .where(Example.run_id == run_id)
+        .group_by(Round.example_id)
+        .subquery()
+    )
+    query = (
+        select(Example.source, Example.key, CritiqueRow.critic, CritiqueRow.passed)
+        .join(last, last.c.example_id == Example.id)
+        .join(Round, and_(Round.example_id == Example.id, Round.index == last.c.last))
+        .join(CritiqueRow, CritiqueRow.round_id == Round.id)
+        .order_by(Example.id, CritiqueRow.id)
+    )
+    out: dict[str, FinalVerdicts] = defaultdict(lambda: defaultdict(dict))
+    with store.session() as s:
+        for source, key, critic, passed in s.execute(query):
+            out[source or ""][critic].setdefault(key, passed)  # a critic's first verdict on a draft counts
+    return {source: dict(critics) for source, critics in out.items()}
+
+
 def good_rate(trajs: Sequence[Trajectory], round_: int) -> tuple[float, int]:
     """Share of labelled examples judged good at ``round_``, and how many were labelled."""
     known = [t.labels[round_] for t in trajs if t.labels[round_] is not None]

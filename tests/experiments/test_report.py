@@ -9,7 +9,7 @@ import pytest
 from redraft.agents.testing import FunctionLLM
 from redraft.experiments import ExperimentRunner, ExperimentSpec
 from redraft.experiments.report import write_report
-from redraft.store.metrics import Trajectory, changes, good_rate, pearson, trajectories
+from redraft.store.metrics import Trajectory, changes, final_verdicts, good_rate, pearson, trajectories
 from redraft.store.sql import SQLStore
 
 
@@ -68,6 +68,13 @@ def test_report_of_an_experiment(tmp_path):
     assert "| cac/oracle/r2 · advbench · oracle | 1.000 [0.68, 1.00] | 8 | +1.000 [1.00, 1.00] | 4 |" in text
     assert "- **model**: function" in text and "- **datasets**: advbench limit 4 seed 0; benign limit 4 seed 0" in text
     assert "| cac/oracle/r2 | advbench | 4 | 0 | 0 | 0 |" in text  # improved, worsened, unchanged, unlabelled
+    # Final answers: each harmful example's refusal (round 1) passed; each benign one stopped at
+    # round 0, so its first draft is its final answer, and the oracle passed it.
+    assert final_verdicts(store, run.id) == {
+        "advbench": {"oracle": {t.key: True for t in trajs if t.source == "advbench"}},
+        "benign": {"oracle": {t.key: True for t in trajs if t.source == "benign"}},
+    }
+    assert f"| cac/oracle/r2 | advbench | oracle | {lo} | 4 | 0 | 0 |" in text
     for png in ("outcome_by_round.png", "critic_accuracy.png", "gain_vs_accuracy.png"):
         assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -162,6 +169,11 @@ def test_comparing_two_experiments_gives_paired_differences_computed_by_hand(tmp
     assert cells[9] == "paired"
     lo, hi = (float(x) for x in cells[7].split("[")[1].rstrip("]").split(","))
     assert lo <= -fixed / 12 <= hi < 0  # a real drop: the interval excludes 0
+    # The oracle's verdicts on the final answers: A's all fail; B's fail except the corrected ones.
+    row = next(line for line in text.splitlines() if line.startswith("| cac/oracle/r2 | advbench | oracle |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == "1.000 [0.76, 1.00] (n=12)" and cells[4].startswith(f"{(12 - fixed) / 12:.3f} [")
+    assert cells[5].startswith(f"{-fixed / 12:+.3f} [") and cells[6] == "paired"
     assert "**A**: experiment cmp" in text and text.count("- **model**: function") == 2
 
 
