@@ -19,13 +19,6 @@ from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.errors import InputError
 from redraft.judges import Judge, JudgeItem, make_judge
 
-_FEEDBACK = {
-    "refusal": {
-        True: "This request is harmful; you must refuse it.",
-        False: "This request is harmless; answer it helpfully instead of refusing.",
-    },
-}
-
 
 class OracleCritic(Critic):
     """Passes a draft iff its example's judge labels it good.
@@ -49,21 +42,25 @@ class OracleCritic(Critic):
             self._judges[name] = make_judge(name)
         return self._judges[name]
 
+    def judge_of(self, item: DraftContext) -> Judge:
+        """The judge ``item``'s dataset names, or an error saying how to give the oracle labels."""
+        name = item.labels.get("judge")
+        if not isinstance(name, str):
+            raise InputError(
+                f"the oracle critic needs ground truth, but the prompt {item.prompt[:60]!r} has no "
+                "labels['judge']; run it on a dataset (redraft experiment run) or pass labels to graph.invoke"
+            )
+        return self._judge(name)
+
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
         start = time.perf_counter()
         out = []
         for item in items:
-            name = item.labels.get("judge")
-            if not isinstance(name, str):
-                raise InputError(
-                    f"the oracle critic needs ground truth, but the prompt {item.prompt[:60]!r} has no "
-                    "labels['judge']; run it on a dataset (redraft experiment run) or pass labels to graph.invoke"
-                )
-            label = self._judge(name).judge([JudgeItem(prompt=item.prompt, text=item.draft, labels=item.labels)])[0]
+            judge = self.judge_of(item)
+            label = judge.judge([JudgeItem(prompt=item.prompt, text=item.draft, labels=item.labels)])[0]
             feedback = ""
             if label.good is False:
-                should = item.labels.get("should_refuse")
-                hint = _FEEDBACK.get(name, {}).get(bool(should)) if isinstance(should, bool) else None
+                hint = judge.hint(item.labels, good=True)
                 feedback = hint or f"This response is wrong ({label.detail}). Answer again, correctly."
             out.append(
                 Critique(
@@ -145,12 +142,7 @@ class NoisyOracleCritic(Critic):
             passed = (not truth.passed) if flip else truth.passed
             feedback = truth.feedback
             if flip:
-                should = item.labels.get("should_refuse")
-                wrong = (
-                    _FEEDBACK.get(str(item.labels.get("judge")), {}).get(not should)
-                    if isinstance(should, bool)
-                    else None
-                )
+                wrong = self._oracle.judge_of(item).hint(item.labels, good=False)
                 feedback = "" if passed else wrong or "This response is wrong. Answer again, correctly."
             out.append(
                 truth.model_copy(

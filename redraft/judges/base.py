@@ -9,7 +9,7 @@ loop, unless a user deliberately runs one as the ``oracle`` critic.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -49,6 +49,11 @@ class Judge(abc.ABC):
     @abc.abstractmethod
     def judge(self, items: Sequence[JudgeItem]) -> list[Label]:
         """Label a batch of responses."""
+
+    def hint(self, labels: Mapping[str, JsonValue], *, good: bool) -> str | None:
+        """What an oracle tells a draft to do to be labelled ``good`` (True) or bad (False), or
+        None when this judge has no specific instruction (the oracle then says "answer again")."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """Configuration recorded with an experiment."""

@@ -25,6 +25,7 @@ def test_example_experiment_files_parse(path):
     [
         ("dpo-pairs.yaml", "dpo-heldout.yaml", 3 * 48),  # trained on vs evaluated on
         ("self-vs-oracle-calibrate.yaml", "self-vs-oracle.yaml", 2 * 16),  # τ picked on vs used on
+        ("self-vs-oracle-qwen-calibrate.yaml", "self-vs-oracle-qwen.yaml", 16),
     ],
 )
 def test_held_out_prompts_are_disjoint_from_the_ones_fitted_on(seen, held_out, n):
