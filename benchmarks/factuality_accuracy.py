@@ -18,6 +18,11 @@ the lexical-overlap baseline, and any trained verifier directories given with ``
 verifier gets the passages the knowledge base retrieved (Wikipedia, NQ-open) or the source's own
 premise, as the critic would hand them over.
 
+NQ-open's "right" label is the true answer, not support by the passages. A hand check of the
+first 40 right-answer claims (``benchmarks/data/nq_open_handcheck.jsonl``, one note each) is
+printed beside the NQ-open rows: how many the retrieved passages actually state, and the
+default verifier's P(supported) on those.
+
 ``--write-slice`` writes the fixed slice the default test suite scores the shipped verifier on
 (17 supported + 17 unsupported held-out examples per source, each with the evidence window the
 verifier reads) and prints the shipped verifier's balanced accuracy on it.
@@ -30,6 +35,7 @@ import json
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from redraft.critics import DraftContext
 from redraft.critics.factuality import FactualityCritic, KnowledgeBase, LexicalVerifier, LLMVerifier
@@ -57,7 +63,8 @@ def evaluate(verifier: Verifier, examples: list[LabelledClaim]) -> tuple[Metrics
 def write_slice(test: list[LabelledClaim], path: Path, per_label: int = 17) -> None:
     """The default suite's fixed slice: the first ``per_label`` examples of each label per source."""
     taken: dict[tuple[str, int], int] = defaultdict(int)
-    rows, full = [], []
+    rows: list[dict[str, Any]] = []
+    full: list[LabelledClaim] = []
     for e in test:
         if taken[(e.source, e.label)] < per_label:
             taken[(e.source, e.label)] += 1
@@ -79,6 +86,23 @@ def write_slice(test: list[LabelledClaim], path: Path, per_label: int = 17) -> N
     print(
         f"shipped verifier on the slice: balanced accuracy {m.balanced_accuracy:.3f} "
         f"(from the full evidence: {m_full.balanced_accuracy:.3f})"
+    )
+
+
+HANDCHECK = Path(__file__).with_name("data") / "nq_open_handcheck.jsonl"
+
+
+def handcheck(verifier: Verifier, nq: list[LabelledClaim]) -> None:
+    """Print the hand check of NQ-open's right-answer claims: how many their passages state."""
+    checked = [json.loads(line) for line in HANDCHECK.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_claim = {e.claim: e for e in nq if e.label == 1}
+    found = [(r, by_claim[r["claim"]]) for r in checked if r["claim"] in by_claim]
+    stated = [e for r, e in found if r["supported"]]
+    scores = [v.p_supported for v in verifier.verify([e.claim for e in stated], [e.passages() for e in stated])]
+    print(
+        f"\nNQ-open, hand-checked ({HANDCHECK.name}): the retrieved passages state {len(stated)} of "
+        f"{len(found)} right-answer claims; default verifier's P(supported) on those: "
+        + (", ".join(f"{p:.2f}" for p in scores) or "–")
     )
 
 
@@ -115,6 +139,8 @@ def main() -> None:
             m, ms, per = evaluate(verifier, examples)
             detail = ", ".join(f"{s} {v.balanced_accuracy:.3f} (n={v.n})" for s, v in sorted(per.items()))
             print(f"{name:<48} {m.balanced_accuracy:8.3f} {m.precision:9.3f} {m.recall:7.3f} {ms:9.1f}   {detail}")
+
+    handcheck(rows[0][1], nq)
 
     # The whole critic per claim: sentence split + BM25 retrieval + windows + verification.
     kb = KnowledgeBase.default()

@@ -25,7 +25,8 @@ def test_example_experiment_files_parse(path):
     [
         ("dpo-pairs.yaml", "dpo-heldout.yaml", 3 * 48),  # trained on vs evaluated on
         ("self-vs-oracle-calibrate.yaml", "self-vs-oracle.yaml", 2 * 16),  # τ picked on vs used on
-        ("self-vs-oracle-qwen-calibrate.yaml", "self-vs-oracle-qwen.yaml", 16),
+        ("self-vs-oracle-qwen-calibrate.yaml", "self-vs-oracle-qwen.yaml", 32),
+        ("dpo-pairs-benign.yaml", "dpo-heldout.yaml", 3 * 48),  # answer ≻ over-refusal pairs
     ],
 )
 def test_held_out_prompts_are_disjoint_from_the_ones_fitted_on(seen, held_out, n):
