@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
@@ -25,6 +25,9 @@ from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput, CorrectionState, Status
 from redraft.judges.base import Judge, JudgeItem, Label
 from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RoundRecord, RunInfo
+
+if TYPE_CHECKING:  # torch and transformers load only when Prov-Decode is asked for
+    from redraft.provenance.decode import ProvDecode
 
 CorrectionGraph = CompiledStateGraph[CorrectionState, None, CorrectionInput, CorrectionState]
 
@@ -60,7 +63,7 @@ class Corrector:
         if len(set(names)) != len(names):
             raise InputError(f"critic names must be unique, got {names}; pass name=... to tell them apart")
         self.llm, self.critics, self.config = llm, list(critics), config
-        self._prov_decode: Any = None
+        self._prov_decode: ProvDecode | None = None
         self.recorder, self.run_id = recorder, run_id
         self.judges = dict(judges or {})
 
@@ -92,7 +95,7 @@ class Corrector:
         )
         return completions, (time.perf_counter() - start) / max(1, len(conversations))
 
-    def _logits_processors(self) -> tuple[Any, ...]:
+    def _logits_processors(self) -> tuple[ProvDecode, ...]:
         """Prov-Decode when the config asks for it, built on first use (it loads the index)."""
         pd = self.config.prov_decode
         if pd is None:

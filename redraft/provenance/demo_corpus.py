@@ -11,14 +11,14 @@ import json
 import tempfile
 from pathlib import Path
 
-from redraft._packages import DATA_PACKAGES, false_claims, false_claims_path
+from redraft._packages import DATA_PACKAGES, false_claims, false_claims_path, toxic_texts_dir
 from redraft._paths import cache_dir
 from redraft.errors import InputError
 from redraft.provenance import format as fmt
 from redraft.provenance.build import build_index
 from redraft.provenance.index import SuffixIndex
 
-__all__ = ["demo_belief_index", "false_claims", "false_claims_path"]  # the claims' readers live in _packages
+__all__ = ["demo_belief_index", "false_claims", "false_claims_path", "toxic_texts_dir"]  # the readers live in _packages
 
 
 def demo_belief_index(*, progress: bool = False) -> SuffixIndex:
