@@ -243,6 +243,12 @@ FINAL_NOTE = (
 )
 
 
+def _final_section(title: str, columns: list[str], rows: list[list[str]], empty: str) -> list[str]:
+    """The final-answer table (run, dataset, critic, then ``columns``) under ``title``, with its note."""
+    table = _table(["run", "dataset", "critic", *columns], rows) if rows else empty
+    return [title, "", FINAL_NOTE, "", table, ""]
+
+
 def _final_counts(d: DatasetResult, critic: str) -> list[str]:
     """The share of ``d``'s final answers ``critic`` failed, its n, abstentions, and examples whose
     final draft the critic never saw."""
@@ -317,14 +323,12 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         "",
         _table(["run", "dataset", "improved", "worsened", "unchanged", "unlabelled"], change_rows),
         "",
-        "## Final answers, by critic",
-        "",
-        FINAL_NOTE,
-        "",
-        _table(["run", "dataset", "critic", "final answers failed", "n", "abstained", "not critiqued"], final_rows)
-        if final_rows
-        else "No critic saw a final answer.",
-        "",
+        *_final_section(
+            "## Final answers, by critic",
+            ["final answers failed", "n", "abstained", "not critiqued"],
+            final_rows,
+            "No critic saw a final answer.",
+        ),
     ]
     if plots:
         sections += ["![outcome by round](outcome_by_round.png)", "", "![critic accuracy](critic_accuracy.png)", ""]
@@ -486,14 +490,12 @@ def render_comparison(a: ReportData, b: ReportData) -> str:
             "",
             _table(COMPARE_COLUMNS, rows),
             "",
-            "## Final answers failed, by critic",
-            "",
-            FINAL_NOTE,
-            "",
-            _table(["run", "dataset", "critic", "A", "B", "B − A", "pairing"], final_rows)
-            if final_rows
-            else "No critic saw final answers under both.",
-            "",
+            *_final_section(
+                "## Final answers failed, by critic",
+                ["A", "B", "B − A", "pairing"],
+                final_rows,
+                "No critic saw final answers under both.",
+            ),
             "## Critic accuracy (whole run)",
             "",
             _table(["run", "critic", "A", "B", "B − A"], crit_rows) if crit_rows else "No critic ran under both.",
