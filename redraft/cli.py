@@ -814,7 +814,7 @@ def verifier_train(
     """Rebuild the default verifier from the packaged MiniLM, cache it, print held-out accuracy.
 
     redraft ships this verifier already trained; a copy built here overrides the shipped one.
-    About an hour on a 2-core CPU. An interrupted run resumes from its last checkpoint when
+    About 35 minutes on a 2-core CPU. An interrupted run resumes from its last checkpoint when
     started again with the same options.
     """
     from redraft.critics.factuality.training import default_verifier_dir, train_default
