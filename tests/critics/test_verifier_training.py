@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -104,9 +106,6 @@ def test_boolq_claims_keep_the_annotators_answer_and_passage():
         [passage] = e.passages()
         assert passage.title and passage.text and e.claim.endswith(".")
     # The benchmark's hand check must describe statements the rules still produce.
-    import json
-    from pathlib import Path
-
     checked = Path(__file__).parents[2] / "benchmarks" / "data" / "boolq_handcheck.jsonl"
     by_claim = {e.claim: e.label for e in claims}
     for line in checked.read_text(encoding="utf-8").splitlines():
