@@ -810,6 +810,9 @@ app.add_typer(verifier_app, name="verifier")
 def verifier_train(
     per_source: Annotated[int, typer.Option(help="Training examples per data source.")] = 12000,
     epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 2,
+    swaps: Annotated[
+        int | None, typer.Option(min=0, help="Wikipedia swap pairs in the training data (default: the recipe's).")
+    ] = None,
 ) -> None:
     """Rebuild the default verifier from the packaged MiniLM, cache it, print held-out accuracy.
 
@@ -817,10 +820,10 @@ def verifier_train(
     About 35 minutes on a 2-core CPU. An interrupted run resumes from its last checkpoint when
     started again with the same options.
     """
-    from redraft.critics.factuality.training import default_verifier_dir, train_default
+    from redraft.critics.factuality.training import SWAPS, default_verifier_dir, train_default
 
     console.print("Assembling length-balanced training data from the installed packages (about a minute)...")
-    metrics = train_default(per_source=per_source, epochs=epochs)
+    metrics = train_default(per_source=per_source, epochs=epochs, swaps=SWAPS if swaps is None else swaps)
     console.print(
         f"default verifier saved to {default_verifier_dir()} (it overrides the shipped copy): "
         f"held-out balanced accuracy "

@@ -171,3 +171,17 @@ def test_a_fresh_install_runs_the_factuality_critic_from_the_cli(tmp_path, monke
     [critique] = example.rounds[0].critiques
     assert critique.critic == "factuality" and critique.passed is False
     assert critique.evidence[0]["evidence"][0]["title"] == "Marie Curie" and critique.evidence[0]["window"]
+
+
+def test_verifier_train_hands_its_options_to_the_recipe(monkeypatch):
+    """`redraft verifier train --epochs/--swaps` run the default recipe with those values (how
+    the README's retrained variants are made); a negative swap count is refused before training."""
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(T, "dataset", lambda **kw: calls.append({"dataset": kw}) or ([], []))
+    monkeypatch.setattr(T, "train_verifier", lambda *a, **kw: calls.append(kw) or T.Metrics(0.5, 0.5, 0.5, 0))
+    assert runner.invoke(cli.app, ["verifier", "train"]).exit_code == 0
+    assert runner.invoke(cli.app, ["verifier", "train", "--epochs", "3", "--swaps", "5000"]).exit_code == 0
+    assert [c["dataset"]["swaps"] for c in calls[::2]] == [T.SWAPS, 5000]
+    assert [c["epochs"] for c in calls[1::2]] == [2, 3]
+    refused = runner.invoke(cli.app, ["verifier", "train", "--swaps", "-1"])
+    assert refused.exit_code == 2 and "--swaps" in refused.output and len(calls) == 4
