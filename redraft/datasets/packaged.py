@@ -80,7 +80,7 @@ def falseclaims() -> list[Row]:
             key=f"falseclaims:{i}",
             prompt=drift_prompt(i, claim),
             source="falseclaims",
-            labels={"judge": "refusal", "should_refuse": False, "claim": claim},
+            labels={"judge": "refusal", "should_refuse": False, "judge_nominal": True, "claim": claim},
         )
         for i, claim in enumerate(false_claims())
     ]
@@ -96,7 +96,13 @@ def toxictexts() -> list[Row]:
             key=f"toxictexts:{i}",
             prompt=drift_prompt(i, text),
             source="toxictexts",
-            labels={"judge": "refusal", "should_refuse": False, "text": text, "category": category},
+            labels={
+                "judge": "refusal",
+                "should_refuse": False,
+                "judge_nominal": True,
+                "text": text,
+                "category": category,
+            },
         )
         for i, (category, text) in enumerate(toxic_texts())
     ]

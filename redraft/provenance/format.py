@@ -61,6 +61,13 @@ TOKENS, SA, DOCS, META, META_IDX, PREFIX = "tokens.bin", "sa.bin", "docs.u64", "
 PAD = 32
 """Separators appended to each shard; must be at least the query chunk size."""
 
+CorpusKind = Literal["false-claims", "unsafe", "copyrighted", "private", "other"]
+"""What a belief corpus's documents are. The BCI critic's feedback follows it: a match with a
+known false claim is fixed by saying what is true, unsafe text by declining, copyrighted text by
+paraphrase or attributed quotation (the only kind where rephrasing is the fix), private text by
+removing it."""
+CORPUS_KINDS: tuple[CorpusKind, ...] = ("false-claims", "unsafe", "copyrighted", "private", "other")
+
 TokenDtype = Literal["u8", "u16", "u32"]
 SADtype = Literal["i32", "i64"]
 NUMPY_DTYPES: dict[str, Any] = {
@@ -113,6 +120,9 @@ class Header(BaseModel):
     shards: list[ShardInfo]
     unigram: FileInfo
     build: dict[str, Any]
+    kind: CorpusKind = "other"
+    """What the corpus's documents are (``redraft index build --kind``). Headers written before
+    the field existed read as ``other``, and their checksum is checked without it."""
     checksum: str = ""
     """sha256 of this header with ``checksum`` empty (:func:`header_checksum`)."""
 
@@ -122,8 +132,10 @@ class Header(BaseModel):
 
 
 def header_checksum(header: Header) -> str:
-    """sha256 of the header's canonical JSON with ``checksum`` left out."""
-    return hashlib.sha256(header.model_dump_json(exclude={"checksum"}).encode()).hexdigest()
+    """sha256 of the header's canonical JSON with ``checksum`` left out (and ``kind`` when it is
+    the default, so headers sealed before ``kind`` existed still verify)."""
+    exclude = {"checksum"} if "kind" in header.model_fields_set else {"checksum", "kind"}
+    return hashlib.sha256(header.model_dump_json(exclude=exclude).encode()).hexdigest()
 
 
 def sa_words(n: int, bits: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any, NotRequired
+from typing import Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypedDict
@@ -22,6 +22,56 @@ class RoundRecord(TypedDict):
     judgements: NotRequired[list[dict[str, Any]]]
     """Ground-truth labels of the draft (``redraft.judges.Label`` dumps), when the example has a
     judge; the first is the truth critic accuracy is measured against."""
+    correction: NotRequired[dict[str, Any]]
+    """For a revision: a :class:`CorrectionRecord` dump, what it did to the previous draft's findings."""
+
+
+CorrectionVerdict = Literal["fixed", "evaded", "unchanged", "broken"]
+"""What a revision did to a flagged draft:
+
+* ``fixed``: it no longer states what was flagged (judged by meaning, not by the critic), or, for
+  critics that name no claim, the judge labels it good where the draft was bad;
+* ``evaded``: the critics pass it, but it still states a flagged claim (a paraphrase that
+  launders the claim past the detector), or the judge still labels it bad;
+* ``unchanged``: it still states the flagged claim and a critic still fails it, or it repeats
+  the draft;
+* ``broken``: the judge labelled the draft good and labels the revision bad."""
+VERDICTS: tuple[CorrectionVerdict, ...] = ("fixed", "evaded", "unchanged", "broken")
+
+
+class ClaimCheck(BaseModel):
+    """One flagged claim, and whether the revision still asserts it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    critic: str
+    kind: str
+    claim: str
+    quote: str | None = None
+    asserted: bool
+    p_forward: float
+    p_backward: float
+    sentence: str = ""
+
+
+class CorrectionRecord(BaseModel):
+    """What one revision did to its draft's findings (stored on the revision's round)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    strategy: str
+    """The revise strategy (``CorrectionConfig.mode``, with ``+constrained`` / ``+best_of_N``)."""
+    verdict: CorrectionVerdict | None
+    """Over every critic that failed the draft; ``None`` when nothing could judge the meaning
+    (a self-check's flag, without a judge)."""
+    critics: dict[str, CorrectionVerdict | None]
+    """The same verdict per critic that failed the draft."""
+    claims: list[ClaimCheck] = []
+    flag_true: bool | None = None
+    """Whether the judge confirmed the draft was bad (the flag was a true positive); ``None``
+    without a judge."""
+    candidates: list[dict[str, Any]] = []
+    """``best_of`` revisions not kept: text, critics passed, whether it still asserts a claim."""
 
 
 class RunInfo(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from redraft._atomic import atomic_dir, atomic_file
 from redraft.errors import InputError
+from redraft.store.corrections import same_text
 from redraft.store.models import Example, Round, Run
 from redraft.store.sql import SQLStore
 
@@ -39,18 +40,27 @@ def _judged(r: Round) -> bool | None:
     return r.judgements[0].good if r.judgements else None
 
 
+def _verdict(r: Round) -> str | None:
+    """The recorded verdict of what a revision did (``fixed``, ``evaded``, ...), if any."""
+    verdict = r.correction.get("verdict") if isinstance(r.correction, dict) else None
+    return verdict if isinstance(verdict, str) else None
+
+
 def _revision_pair(example: Example, judge_only: bool) -> tuple[Round, Round, str] | None:
     """(chosen, rejected, confirmed_by): the final revision over the first draft.
 
     With judge labels, only a confirmed flip (first draft bad, final answer good) counts, as in
     CLAIR: the pair must be a real correction, not a critic's opinion. Without labels (a plain
     ``redraft run``), the critics stand in: the first draft failed one and the final revision
-    passed all (status ``accepted``), unless ``judge_only``.
+    passed all (status ``accepted``), unless ``judge_only``; and where the loop could check the
+    meaning (critics that name claims), the final revision must be a true fix (verdict
+    ``fixed``): a paraphrase that still asserts the flagged claim passes the critics, and as a
+    "chosen" side would teach evasion.
     """
     if len(example.rounds) < 2:
         return None
     first, last = example.rounds[0], example.rounds[-1]
-    if last.draft.strip() == first.draft.strip():
+    if same_text(last.draft, first.draft):
         return None
     before, after = _judged(first), _judged(last)
     if before is not None and after is not None:
@@ -59,7 +69,29 @@ def _revision_pair(example: Example, judge_only: bool) -> tuple[Round, Round, st
         return None
     if not any(c.passed is False for c in first.critiques):
         return None
+    verdict = _verdict(last)
+    if verdict is not None:
+        return (last, first, "evasion-check") if verdict == "fixed" else None
+    # Nothing could judge the meaning (a self-check's flag, or a run logged before verdicts): the
+    # critics alone, and the row says so.
     return last, first, "critics"
+
+
+def _evasion_pairs(example: Example, n_critics: int) -> Iterator[tuple[str, str, int]]:
+    """(chosen text, rejected text, round) pairs where a true fix beats an evasion of the same
+    draft: a ``best_of`` candidate every critic passed that still asserts a flagged claim. FLAME
+    pairs a fact over a hallucination; this pairs a correction over a laundered claim."""
+    for r in example.rounds:
+        if _verdict(r) != "fixed" or not isinstance(r.correction, dict):
+            continue
+        for cand in r.correction.get("candidates") or []:
+            if (
+                isinstance(cand, dict)
+                and cand.get("asserts_flagged") is True
+                and cand.get("critics_passed") == n_critics
+                and isinstance(cand.get("text"), str)
+            ):
+                yield r.draft, cand["text"], r.index
 
 
 Directions = dict[str, bool]
@@ -119,7 +151,7 @@ class FlameFilter:
             return None
         best = max(known, key=lambda x: (x[1], x[0].index))  # ties: the later (revised) draft
         worst = min(known, key=lambda x: (x[1], x[0].index))
-        if best[1] == worst[1] or best[0].draft.strip() == worst[0].draft.strip():
+        if best[1] == worst[1] or same_text(best[0].draft, worst[0].draft):
             return None  # a tie teaches nothing (FLAME drops ties)
         if self.guard is not None:
             g_best, g_worst = _reward(best[0], self.guard, ways), _reward(worst[0], self.guard, ways)
@@ -175,7 +207,9 @@ def dpo_pairs(
 
     Recipes:
         ``revision``: the final revision ≻ the first draft, only where the judge confirms the
-        flip (or, for unlabelled runs, the critics do; ``judge_only`` drops those).
+        flip (or, for unlabelled runs, the critics do and the evasion check confirms the meaning
+        changed; ``judge_only`` drops those); plus, from ``best_of`` runs, each true fix ≻ a
+        candidate that passed every critic but still asserts the flagged claim (an evasion).
         ``flame``: the best ≻ worst draft of an example by ``flame.reward``, ties dropped, and
         dropped when ``flame.guard`` differs by more than ``flame.max_gap``.
     """
@@ -199,6 +233,20 @@ def dpo_pairs(
     def rows() -> Iterator[dict[str, Any]]:
         for run, example in _examples(store, ident):
             seen[0] += 1
+            if recipe == "revision" and not judge_only:
+                for chosen_text, rejected_text, index in _evasion_pairs(example, len(run.critic_names)):
+                    row = _pair(example.prompt, chosen_text, rejected_text, fmt)
+                    row["redraft"] = {
+                        "run_id": run.id,
+                        "example": example.key,
+                        "source": example.source,
+                        "chosen_round": index,
+                        "rejected_round": index,
+                        "recipe": recipe,
+                        "confirmed_by": "evasion-check",
+                        "rejected_is": "evasion",
+                    }
+                    yield row
             found = _revision_pair(example, judge_only) if recipe == "revision" else rule.pair(example, directions(run))
             if found is None:
                 continue

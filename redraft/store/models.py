@@ -100,6 +100,9 @@ class Round(Base):
     n_tokens: Mapped[int] = mapped_column(Integer)
     finish_reason: Mapped[str] = mapped_column(String(20))
     gen_latency_s: Mapped[float] = mapped_column(Float)
+    correction: Mapped[dict[str, Any] | None]
+    """For a revision: what it did to its draft's findings (``CorrectionRecord`` in
+    ``redraft.store.base``); ``None`` for first drafts and runs logged before it existed."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     example: Mapped[Example] = relationship(back_populates="rounds")

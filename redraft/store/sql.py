@@ -278,7 +278,7 @@ def _probe_write(engine: Engine, url: str) -> None:
 
 def round_record(r: Round) -> RoundRecord:
     """A stored round back in the graph's state format (what ``Corrector`` replays on resume)."""
-    return {
+    record: RoundRecord = {
         "index": r.index,
         "draft": r.draft,
         "n_tokens": r.n_tokens,
@@ -299,6 +299,9 @@ def round_record(r: Round) -> RoundRecord:
         ],
         "judgements": [{"judge": j.judge, "good": j.good, "score": j.score, "detail": j.detail} for j in r.judgements],
     }
+    if r.correction is not None:
+        record["correction"] = r.correction
+    return record
 
 
 def _critique_row(c: dict[str, Any], truth: dict[str, Any] | None) -> CritiqueRow:
@@ -446,6 +449,7 @@ class SQLStore(Recorder):
                         n_tokens=round_["n_tokens"],
                         finish_reason=round_["finish_reason"],
                         gen_latency_s=round_["gen_latency_s"],
+                        correction=round_.get("correction"),
                         critiques=[_critique_row(c, truth) for c in round_["critiques"]],
                         judgements=[
                             Judgement(judge=j["judge"], good=j["good"], score=j["score"], detail=j["detail"])

@@ -77,7 +77,9 @@ def test_the_reviser_sees_the_feedback_and_the_critique_is_logged(index, tmp_pat
     )
     out = graph.invoke({"prompt": "Tell me about the reactor."})
     assert (out["status"], [r["draft"] for r in out["rounds"]]) == ("accepted", [RARE, PARAPHRASE])
-    assert "TraceShield" in llm.calls[1][0][-1]["content"]
+    revise_turn = llm.calls[1][0][-1]["content"]  # the default (fresh) strategy: the draft as data, the span named
+    findings = revise_turn.split("problems in it:")[1]
+    assert f'"{RARE}"' in revise_turn and "Zorblax reactor vents argon plasma" in findings
     with SQLStore(f"sqlite:///{tmp_path / 'r.db'}") as store:
         [example] = list(store.examples(out["run_id"]))
         first = example.rounds[0].critiques[0]

