@@ -83,6 +83,14 @@ def config_of(strategy: str, tokens: int) -> CorrectionConfig:
     )
 
 
+def one_round(steps: Corrector, chunk: list[CorrectionState], *, first: bool) -> None:
+    """A draft (or a revision) for each state of ``chunk``, then its critique, merged in place."""
+    for s, u in zip(chunk, steps.draft(chunk) if first else steps.revise(chunk), strict=True):
+        apply_update(s, u)
+    for s, u in zip(chunk, steps.critique(chunk), strict=True):
+        apply_update(s, u)
+
+
 def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     done = {(r["workload"], r["strategy"]) for r in _read(out)} if out.exists() else set()
@@ -101,11 +109,7 @@ def run(args: argparse.Namespace) -> None:
     ]
     start = time.perf_counter()
     for i in range(0, len(states), args.batch):
-        chunk = states[i : i + args.batch]
-        for s, u in zip(chunk, base.draft(chunk), strict=True):
-            apply_update(s, u)
-        for s, u in zip(chunk, base.critique(chunk), strict=True):
-            apply_update(s, u)
+        one_round(base, states[i : i + args.batch], first=True)
         print(f"{args.workload}: first drafts {min(i + args.batch, len(states))}/{len(states)}", flush=True)
     draft_s = time.perf_counter() - start
     flagged = [s for s in states if s["status"] == "running"]
@@ -115,11 +119,7 @@ def run(args: argparse.Namespace) -> None:
         copies: list[CorrectionState] = [json.loads(json.dumps(s)) for s in flagged]
         start = time.perf_counter()
         for i in range(0, len(copies), args.batch):
-            chunk = copies[i : i + args.batch]
-            for s, u in zip(chunk, steps.revise(chunk), strict=True):
-                apply_update(s, u)
-            for s, u in zip(chunk, steps.critique(chunk), strict=True):
-                apply_update(s, u)
+            one_round(steps, copies[i : i + args.batch], first=False)
         seconds = time.perf_counter() - start
         examples = []
         for s in copies:

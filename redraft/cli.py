@@ -6,6 +6,7 @@ import functools
 import json
 import shlex
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar, cast
@@ -299,10 +300,24 @@ def demo(
     run_id = _correct(items, spec, names, config, db, options, run_name="demo", quiet=False)
     shown = escape(redact(db))
     console.print(f"\nrun [bold]{run_id}[/] logged to {shown}. Inspect it with: redraft show {run_id[:8]} --db {shown}")
+    store = SQLStore(_db_url(db), readonly=True)
+    run_row = store.run(run_id)
+    verdicts = [
+        str(r.correction.get("verdict") or "not judged")
+        for ex in store.examples(run_id)
+        for r in ex.rounds
+        if isinstance(r.correction, dict)
+    ]
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(Counter(verdicts).items())) or "no revision was needed"
     console.print(
-        "[dim]SmolLM2-135M is a plumbing model: its facts and self-checks are unreliable. "
-        "Point --model at a larger chat model for real corrections.[/]"
+        f"{escape(run_row.model_id)} ran the demo. Revisions, judged by whether the flagged claim still stands "
+        f"(not by the critic falling silent): {counts}."
     )
+    if spec.model in (None, EMBEDDED):
+        console.print(
+            "[dim]SmolLM2-135M is a plumbing model: its facts and self-checks are unreliable, and its revisions "
+            "rarely fix anything. Try --model qwen2.5-coder-1.5b (redraft data install qwen2.5-coder-1.5b).[/]"
+        )
 
 
 @app.command()

@@ -105,12 +105,19 @@ def test_missing_model_path_is_named(db):
 
 @pytest.mark.llm
 def test_demo_runs_on_the_embedded_model(db):
-    result = runner.invoke(cli.app, ["demo", "--db", db, "--max-rounds", "1", "--max-new-tokens", "12"])
+    result = runner.invoke(cli.app, ["demo", "--db", db, "--max-rounds", "2", "--max-new-tokens", "12"])
     assert result.exit_code == 0, result.output
     [run] = SQLStore(f"sqlite:///{db}").runs()
+    # The closing lines name the model that ran and count what the revisions did, by meaning.
+    said = " ".join(result.output.split())
+    revised = [r for e in SQLStore(f"sqlite:///{db}").examples(run.id) for r in e.rounds if r.index > 0]
+    assert f"{run.model_id} ran the demo" in said and "SmolLM2-135M is a plumbing model" in said
+    assert revised and all(r.correction is not None for r in revised)
+    verdicts = [r.correction["verdict"] or "not judged" for r in revised if r.correction]
+    assert all(f"{verdicts.count(v)} {v}" in said for v in set(verdicts))
     examples = list(SQLStore(f"sqlite:///{db}").examples(run.id))
     assert [e.prompt for e in examples] == list(cli.DEMO_PROMPTS)
-    assert all(e.outcome is not None and len(e.rounds) == 1 for e in examples)
+    assert all(e.outcome is not None and 1 <= len(e.rounds) <= 2 for e in examples)
     assert "self-error" in result.output and "bci:" in result.output
     assert [c.critic for c in examples[0].rounds[0].critiques] == ["self-error", "bci"]
 

@@ -68,7 +68,8 @@ def test_flame_with_the_bci_reward_prefers_the_draft_with_less_verbatim_belief_t
     build_index([tmp_path / "beliefs.jsonl"], tmp_path / "idx", progress=False)
     critic = BCICritic(SuffixIndex.load(tmp_path / "idx"), threshold=60.0, filters=SpanFilters(min_len=12))
     llm = FunctionLLM(lambda conv: claim if len(conv) == 1 else "Cheetahs are the fastest land animals.")
-    graph = build_graph(llm=llm, critics=[critic], config=CorrectionConfig(max_rounds=2, mode="feedback"), store=store_url)
+    config = CorrectionConfig(max_rounds=2, mode="feedback")  # the same-conversation revise turn the lambda keys on
+    graph = build_graph(llm=llm, critics=[critic], config=config, store=store_url)
     out = graph.invoke({"prompt": "What is the fastest animal?"})
     scores = [r["critiques"][0]["score"] for r in out["rounds"]]
     assert scores[0] > 60.0 > scores[1]  # the copy fails TraceShield, the revision passes
