@@ -388,7 +388,9 @@ class Corrector:
         claims = [claims_of(self._findings(s)) for s in states]
         pairs = [(f.claim, texts[k]) for k in range(len(texts)) for f in claims[k // n]]
         checks = iter(self.evasion.asserts(pairs) if pairs else [])
-        asserted = [any(next(checks).asserted for _ in claims[k // n]) for k in range(len(texts))]
+        # A list, not a generator: any() would stop at the first asserted claim and leave the
+        # rest of this candidate's checks to be read as the next candidate's.
+        asserted = [any([next(checks).asserted for _ in claims[k // n]]) for k in range(len(texts))]
         chosen: list[Completion] = []
         others: list[list[dict[str, Any]]] = []
         for b in range(len(states)):

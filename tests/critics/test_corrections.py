@@ -259,3 +259,55 @@ def test_a_constrained_revision_cannot_contain_the_flagged_span(embedded_llm, tm
     out = graph.invoke({"prompt": f"Repeat this sentence exactly: {CLAIM}"})
     flagged = [e["text"] for e in out["rounds"][0]["critiques"][0]["evidence"] if e["flagged"]]
     assert flagged and all(f.rstrip(".") not in out["rounds"][1]["draft"] for f in flagged)
+
+
+def test_best_of_reads_every_claim_of_every_candidate():
+    """Two flagged claims, two candidates: the first restates both, the second fixes both. Each
+    candidate must be judged on its own pairs (a check that stops at the first asserted claim must
+    still consume the rest, or the next candidate is judged on the previous one's)."""
+    from redraft.critics.base import Critic, Critique
+    from redraft.critics.evasion import Assertion
+    from redraft.graphs.correction import Corrector
+
+    class PassAll(Critic):
+        name = "ok"
+        higher_is_better = True
+
+        def critique(self, items):
+            return [Critique(critic=self.name, passed=True) for _ in items]
+
+    draft, evasion_text, fix = "Alpha is here. Beta is here.", "Alpha and Beta are here.", "Neither is here."
+    table = {
+        ("Alpha is here.", evasion_text): True,
+        ("Beta is here.", evasion_text): True,
+        ("Alpha is here.", fix): False,
+        ("Beta is here.", fix): False,
+    }
+
+    class Table(EvasionCheck):
+        def asserts(self, pairs):
+            return [Assertion(table[p], float(table[p]), 0.0, p[1]) for p in pairs]
+
+    flagged = Critique(
+        critic="bci",
+        passed=False,
+        evidence=tuple({"text": q, "flagged": True, "kind": "false-claims"} for q in ("Alpha is here", "Beta is here")),
+    )
+    state = {
+        "prompt": "p",
+        "messages": [{"role": "user", "content": "p"}, {"role": "assistant", "content": draft}],
+        "rounds": [
+            {
+                "index": 0,
+                "draft": draft,
+                "n_tokens": 1,
+                "finish_reason": "stop",
+                "gen_latency_s": 0.0,
+                "critiques": [flagged.model_dump(mode="json")],
+            }
+        ],
+    }
+    steps = Corrector(ScriptedLLM([evasion_text, fix]), [PassAll()], CorrectionConfig(best_of=2), evasion=Table())
+    [update] = steps.revise([state])
+    assert update["pending"]["draft"] == fix
+    assert update["pending_candidates"] == [{"text": evasion_text, "critics_passed": 1, "asserts_flagged": True}]
