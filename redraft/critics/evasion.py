@@ -17,15 +17,12 @@ same subject restatements), so it is recorded but does not decide.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redraft.critics.factuality.claims import sentences
 from redraft.critics.factuality.verifiers import Verifier, default_verifier
-from redraft.critics.refutation import refutation_cue
-
-_NEGATED = re.compile(r"\b(?:not|never|no|none|cannot)\b|n't\b", re.IGNORECASE)
+from redraft.critics.refutation import has_negation, refutation_cue
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +51,7 @@ def _sets_aside(sentence: str, neighbours: Sequence[str], claim: str) -> bool:
     (a negation the claim does not have) does not assert it."""
     if any(refutation_cue(s) for s in (sentence, *neighbours)):
         return True
-    return _NEGATED.search(sentence) is not None and _NEGATED.search(claim) is None
+    return has_negation(sentence) and not has_negation(claim)
 
 
 class EvasionCheck:

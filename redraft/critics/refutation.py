@@ -25,6 +25,7 @@ _REFUTING = re.compile(
     r"a myth|misconception|misinformation|debunked|mistaken|erroneous|there is no evidence|no evidence that)\b",
     re.IGNORECASE,
 )
+_NEGATED = re.compile(r"\b(?:not|never|no|none|cannot)\b|n't\b", re.IGNORECASE)
 _NEGATION = re.compile(r"^\s*(?:not|never|no longer|n't|isn't|aren't|wasn't|weren't|doesn't|don't|didn't)\b", re.I)
 
 
@@ -36,6 +37,17 @@ def refutation_cue(sentence: str) -> bool:
         (True, False)
     """
     return _REFUTING.search(sentence) is not None
+
+
+def has_negation(text: str) -> bool:
+    """Whether a text has a negation anywhere (the evasion check sets aside a sentence that
+    negates a claim the claim itself does not negate).
+
+    Example:
+        >>> has_negation("Tunis is not in Nepal."), has_negation("Tunis isn't in Nepal."), has_negation("Tunis.")
+        (True, True, False)
+    """
+    return _NEGATED.search(text) is not None
 
 
 def refutes_quote(text: str, quote: str) -> bool:

@@ -52,6 +52,11 @@ if TYPE_CHECKING:  # torch and transformers load only when Prov-Decode is asked 
 
 CorrectionGraph = CompiledStateGraph[CorrectionState, None, CorrectionInput, CorrectionState]
 
+SINGLE_TURN = ("fresh", "reanswer")
+"""Strategies whose revision is a new conversation of one turn, not a continuation."""
+STRIPPED = ("fresh", "reanswer", "grounded")
+"""Strategies whose revise turn lays data out in tags or labels that a model copies back."""
+
 
 def _round(index: int, completion: Completion, latency_s: float) -> RoundRecord:
     return {
@@ -255,9 +260,10 @@ class Corrector:
                 )
                 for f in claims_of(found)
             ]
-            before, after = _truth(states[i]["rounds"][-1], states[i]), labels[i]
-            before_good = before
-            after_good = after.good if after is not None and before is not None else None
+            before_good = _truth(states[i]["rounds"][-1], states[i])
+            # The revision's label counts only where the draft's does (a nominal judge has neither).
+            label = labels[i]
+            after_good = label.good if label is not None and before_good is not None else None
             same = same_text(draft, pendings[i]["draft"])
             flagged = list(dict.fromkeys(f.critic for f in found))
             per = {
@@ -300,25 +306,28 @@ class Corrector:
         last = state["rounds"][-1]
         return all_findings([Critique.model_validate(c) for c in last["critiques"]], last["draft"])
 
-    def revision_turns(self, state: CorrectionState) -> list[Message]:
+    def revision_turns(self, state: CorrectionState, found: list[Finding] | None = None) -> list[Message]:
         """The turns added to the conversation before a revision.
 
         ``feedback`` and ``grounded`` add a revise instruction, ``cac`` the checks as (question,
         answer) turns and the prompt again; ``fresh`` and ``reanswer`` add the new single turn
-        their conversation consists of (:meth:`revision_conversation`).
+        their conversation consists of (:meth:`revision_conversation`). ``found``: the last
+        draft's findings, when the caller has them already.
         """
         critiques = [Critique.model_validate(c) for c in state["rounds"][-1]["critiques"]]
         mode = self.config.mode
         if mode == "feedback":
             notes = [CritiqueNote(critic=c.critic, passed=c.passed, feedback=c.feedback) for c in critiques]
             return [{"role": "user", "content": revise_instruction(notes)}]
-        if mode == "grounded":
-            return [{"role": "user", "content": grounded_instruction(self._findings(state))}]
-        if mode == "fresh":
-            draft = state["rounds"][-1]["draft"]
-            return [{"role": "user", "content": fresh_revision(state["prompt"], draft, self._findings(state))}]
-        if mode == "reanswer":
-            return [{"role": "user", "content": reanswer_prompt(state["prompt"], self._findings(state))}]
+        if mode in ("grounded", "fresh", "reanswer"):
+            found = found if found is not None else self._findings(state)
+            if mode == "grounded":
+                text = grounded_instruction(found)
+            elif mode == "fresh":
+                text = fresh_revision(state["prompt"], state["rounds"][-1]["draft"], found)
+            else:
+                text = reanswer_prompt(state["prompt"], found)
+            return [{"role": "user", "content": text}]
         turns: list[Message] = []
         for c in critiques:
             if c.question is not None and c.raw is not None:
@@ -330,35 +339,42 @@ class Corrector:
     def revision_conversation(self, state: CorrectionState, turns: list[Message]) -> list[Message]:
         """What the model sees for a revision: the conversation so far plus ``turns``, or for the
         single-turn strategies (``fresh``, ``reanswer``) only the system turn and ``turns``."""
-        if self.config.mode in ("fresh", "reanswer"):
+        if self.config.mode in SINGLE_TURN:
             head: list[Message] = []
             if self.config.system_prompt:
                 head.append({"role": "system", "content": self.config.system_prompt})
             return [*head, *turns]
         return [*state["messages"], *turns]
 
-    def _banned(self, state: CorrectionState) -> list[str]:
+    def _banned(self, found: list[Finding]) -> list[str]:
         """The spans a constrained revision may not write: those the BCI critic flagged."""
         if not self.config.constrain:
             return []
         # Without its closing punctuation: a flagged "X is Y.." must not come back as "X is Y, ...".
-        return [q for f in self._findings(state) if f.quote and (q := f.quote.strip().rstrip(".,;:!?").strip())]
+        return [q for f in found if f.quote and (q := f.quote.strip().rstrip(".,;:!?").strip())]
+
+    def _revisions(
+        self, conversations: list[list[Message]], banned: list[list[str]], params: SamplingParams | None = None
+    ) -> tuple[list[Completion], float]:
+        """Generate revisions, without the wrapper tags the strategies that lay out data invite."""
+        completions, latency = self._generate(conversations, banned=banned, params=params)
+        if self.config.mode in STRIPPED:
+            completions = [c.model_copy(update={"text": strip_wrappers(c.text)}) for c in completions]
+        return completions, latency
 
     def revise(self, states: Sequence[CorrectionState]) -> list[dict[str, Any]]:
         """Round r+1: a new draft for each state, by the configured strategy."""
-        turns = [self.revision_turns(s) for s in states]
+        found = [self._findings(s) for s in states]  # read once: the turns, the veto and best_of use them
+        turns = [self.revision_turns(s, f) for s, f in zip(states, found, strict=True)]
         convs = [self.revision_conversation(s, t) for s, t in zip(states, turns, strict=True)]
-        banned = [self._banned(s) for s in states]
+        banned = [self._banned(f) for f in found]
         if self.config.best_of > 1:
-            completions, candidates, latency = self._best_of(states, convs, banned)
+            completions, candidates, latency = self._best_of(states, convs, banned, found)
         else:
-            completions, latency = self._generate(convs, banned=banned)
+            completions, latency = self._revisions(convs, banned)
             candidates = [[] for _ in states]
-        strip = self.config.mode in ("fresh", "reanswer", "grounded")
         out = []
         for s, t, c, extra in zip(states, turns, completions, candidates, strict=True):
-            if strip:
-                c = c.model_copy(update={"text": strip_wrappers(c.text)})
             update: dict[str, Any] = {
                 "messages": [*t, {"role": "assistant", "content": c.text}],
                 "pending": _round(s["rounds"][-1]["index"] + 1, c, latency),
@@ -368,7 +384,11 @@ class Corrector:
         return out
 
     def _best_of(
-        self, states: Sequence[CorrectionState], convs: list[list[Message]], banned: list[list[str]]
+        self,
+        states: Sequence[CorrectionState],
+        convs: list[list[Message]],
+        banned: list[list[str]],
+        found: list[list[Finding]],
     ) -> tuple[list[Completion], list[list[dict[str, Any]]], float]:
         """``best_of`` sampled revisions per state, each scored by every critic and by the
         evasion check; the best is kept (first: asserts no flagged claim; then: most critics
@@ -377,15 +397,14 @@ class Corrector:
         params = self.config.generation.model_copy(update={"temperature": self.config.best_of_temperature})
         flat_convs = [c for c in convs for _ in range(n)]
         flat_banned = [b for b in banned for _ in range(n)]
-        samples, latency = self._generate(flat_convs, banned=flat_banned, params=params)
-        strip = self.config.mode in ("fresh", "reanswer", "grounded")
-        texts = [strip_wrappers(c.text) if strip else c.text for c in samples]
+        samples, latency = self._revisions(flat_convs, flat_banned, params)
+        texts = [c.text for c in samples]
         items = [
             DraftContext(prompt=states[k // n]["prompt"], draft=t, round_index=len(states[k // n]["rounds"]))
             for k, t in enumerate(texts)
         ]
         verdicts = [self._run_critic(c, items) for c in self.critics]
-        claims = [claims_of(self._findings(s)) for s in states]
+        claims = [claims_of(f) for f in found]
         pairs = [(f.claim, texts[k]) for k in range(len(texts)) for f in claims[k // n]]
         checks = iter(self.evasion.asserts(pairs) if pairs else [])
         # A list, not a generator: any() would stop at the first asserted claim and leave the
