@@ -5,6 +5,8 @@ the same flagged first drafts.
     python benchmarks/corrections.py --model qwen2.5-coder-1.5b --workload falseclaims --n 48 \\
         --out corrections-qwen.jsonl
     python benchmarks/corrections.py --table corrections-qwen.jsonl
+    python benchmarks/corrections.py --handcheck      # hand labels of Qwen's false-claim revisions
+    python benchmarks/corrections.py --pairs          # the evasion check on 42 hand-labelled pairs
 
 Workloads (each a packaged dataset, its critics and the judge that labels answers):
 
@@ -198,6 +200,34 @@ def table(path: Path) -> None:
         )
 
 
+HANDCHECK = Path(__file__).parent / "data" / "corrections_handcheck.jsonl"
+PAIRS = Path(__file__).resolve().parents[1] / "tests" / "critics" / "data" / "evasion_pairs.jsonl"
+
+
+def handcheck() -> None:
+    """The hand labels of Qwen's false-claim revisions against the evasion check's verdicts."""
+    rows = _read(HANDCHECK)
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        mine = [r for r in rows if r["strategy"] == strategy]
+        fixed = sum(r["fixed_by_hand"] for r in mine)
+        agree = sum((r["check_verdict"] == "fixed") == r["fixed_by_hand"] for r in mine)
+        print(f"hand check, {strategy}: {fixed}/{len(mine)} truly fixed; the check agrees on {agree}/{len(mine)}")
+
+
+def pairs() -> None:
+    """The evasion check on the hand-labelled (claim, revision) pairs."""
+    rows = _read(PAIRS)
+    got = [a.asserted for a in EvasionCheck().asserts([(r["claim"], r["revision"]) for r in rows])]
+    want = [r["asserts"] for r in rows]
+    agree = sum(g == w for g, w in zip(got, want, strict=True))
+    caught = sum(g and w for g, w in zip(got, want, strict=True))
+    alarms = sum(g and not w for g, w in zip(got, want, strict=True))
+    print(
+        f"evasion check: agrees on {agree}/{len(rows)} pairs; catches {caught}/{sum(want)} restatements; "
+        f"calls {alarms}/{len(rows) - sum(want)} fixes restatements"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded")
@@ -209,8 +239,14 @@ def main() -> None:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--out", default="corrections.jsonl")
     parser.add_argument("--table", type=Path, help="Print the table of a results file and exit.")
+    parser.add_argument("--handcheck", action="store_true", help="Print the hand check of Qwen's revisions.")
+    parser.add_argument("--pairs", action="store_true", help="Score the evasion check on the hand-labelled pairs.")
     args = parser.parse_args()
-    if args.table is not None:
+    if args.handcheck:
+        handcheck()
+    elif args.pairs:
+        pairs()
+    elif args.table is not None:
         table(args.table)
     else:
         run(args)
