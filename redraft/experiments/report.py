@@ -17,15 +17,18 @@ from typing import Any
 
 from redraft._extras import require
 from redraft.errors import InputError
+from redraft.store.base import VERDICT_MEANINGS, VERDICTS
 from redraft.store.metrics import (
     PEARSON_CI_MIN,
     PEARSON_MIN,
+    UNJUDGED,
     Confusion,
     FinalVerdicts,
     Trajectory,
     aggregate,
     bootstrap_ci,
     changes,
+    correction_verdicts,
     critic_accuracy,
     diff_ci,
     final_verdicts,
@@ -93,6 +96,8 @@ class DatasetResult:
     trajectories: tuple[Trajectory, ...] = ()
     final: FinalVerdicts = field(default_factory=dict)
     """Each critic's verdict on each example's final answer (see :func:`final_verdicts`)."""
+    corrections: dict[str, int] = field(default_factory=dict)
+    """Revisions by correction verdict (see :func:`correction_verdicts`); empty when none was recorded."""
 
     @property
     def cell(self) -> str:
@@ -173,6 +178,7 @@ def report_data(store: SQLStore, ident: str) -> ReportData:
         max_rounds = int(run.config.get("max_rounds", 1))
         trajs = trajectories(store, run.id, max_rounds)
         finals = final_verdicts(store, run.id)
+        verdicts = correction_verdicts(store, run.id)
         for source in sorted({t.source or "" for t in trajs}):
             subset = [t for t in trajs if (t.source or "") == source]
             metric, invert = _metric(subset)
@@ -190,6 +196,7 @@ def report_data(store: SQLStore, ident: str) -> ReportData:
                     gain_ci=bootstrap_ci(mean, list(example_gains(subset).values())),
                     trajectories=tuple(subset),
                     final=finals.get(source, {}),
+                    corrections=verdicts.get(source, {}),
                 )
             )
     experiment_id = runs[0].experiment_id if runs else None
@@ -242,6 +249,13 @@ FINAL_NOTE = (
     "final drafts the critic never saw, are counted beside and left out of the rate."
 )
 
+CORRECTIONS_NOTE = (
+    "Each revision of a flagged draft, by what it did to what was flagged, judged by meaning and not by a "
+    "critic falling silent: "
+    + "; ".join(f"{v}: it {m}" for v, m in VERDICT_MEANINGS.items())
+    + f"; {UNJUDGED}: nothing could judge its meaning (a self-check's flag without a judge)."
+)
+
 
 def _final_section(title: str, columns: list[str], rows: list[list[str]], empty: str) -> list[str]:
     """The final-answer table (run, dataset, critic, then ``columns``) under ``title``, with its note."""
@@ -275,6 +289,11 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
     change_rows = [
         [d.cell, d.source, *(str(d.changes[k]) for k in ("improved", "worsened", "unchanged", "unlabelled"))]
         for d in data.datasets
+    ]
+    correction_rows = [
+        [d.cell, d.source, *(str(d.corrections[v]) for v in (*VERDICTS, UNJUDGED))]
+        for d in data.datasets
+        if d.corrections
     ]
     final_rows = [
         [d.cell, d.source, critic, *_final_counts(d, critic)] for d in data.datasets for critic in sorted(d.final)
@@ -326,6 +345,14 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         "## Outcome changes, first draft → final answer",
         "",
         _table(["run", "dataset", "improved", "worsened", "unchanged", "unlabelled"], change_rows),
+        "",
+        "## What the revisions did to the flagged claims",
+        "",
+        CORRECTIONS_NOTE,
+        "",
+        _table(["run", "dataset", *VERDICTS, UNJUDGED], correction_rows)
+        if correction_rows
+        else "No revision was recorded with a correction verdict.",
         "",
         *_final_section(
             "## Final answers, by critic",

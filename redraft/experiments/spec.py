@@ -12,7 +12,7 @@ from redraft.agents.backends import BackendSpec
 from redraft.agents.base import SamplingParams
 from redraft.critics import INTERACTIVE, CriticOptions, check_critic_names
 from redraft.errors import InputError, invalid_fields
-from redraft.graphs.config import CorrectionConfig, ProvDecodeConfig, ReviseMode
+from redraft.graphs.config import BestOf, BestOfTemperature, CorrectionConfig, ProvDecodeConfig, ReviseMode
 from redraft.store.sql import DEFAULT_URL, redact
 
 EXAMPLE = """\
@@ -104,6 +104,11 @@ class ExperimentSpec(BackendSpec):
     generation: SamplingParams = SamplingParams(max_new_tokens=64)
     system_prompt: str | None = None
     critic_options: CriticOptions = CriticOptions()
+    constrain: bool = False
+    """Veto the spans the BCI critic flagged while decoding revisions (``CorrectionConfig.constrain``)."""
+    best_of: BestOf = 1
+    """Sample this many revisions and keep the best (``CorrectionConfig.best_of``)."""
+    best_of_temperature: BestOfTemperature = 0.8
     prov_decode: ProvDecodeConfig | None = None
     """Decode every run of the grid with Prov-Decode over a belief index (TraceAlign); compare with
     the same file without it through ``redraft report A B``."""
@@ -182,6 +187,9 @@ class ExperimentSpec(BackendSpec):
             generation=self.generation,
             system_prompt=self.system_prompt,
             prov_decode=self.prov_decode,
+            constrain=self.constrain,
+            best_of=self.best_of,
+            best_of_temperature=self.best_of_temperature,
         )
 
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,6 +33,11 @@ class ProvDecodeConfig(BaseModel):
     mode: Literal["veto", "penalty"] = "veto"
     penalty: float = Field(default=5.0, gt=0)
     """Logit penalty in ``penalty`` mode."""
+
+
+BestOf = Annotated[int, Field(ge=1, le=16)]
+"""How many revisions ``best_of`` samples: 16 bounds the cost of one round (16 × every critic)."""
+BestOfTemperature = Annotated[float, Field(gt=0, le=2)]
 
 
 class CorrectionConfig(BaseModel):
@@ -70,13 +75,13 @@ class CorrectionConfig(BaseModel):
     so no revision repeats one verbatim. A guard against verbatim leaks, not a correction: combine it
     with a strategy that says what is wrong. Needs a backend that takes logits processors."""
 
-    best_of: int = Field(default=1, ge=1, le=16)
+    best_of: BestOf = 1
     """Sample this many revisions (at ``best_of_temperature``), score each with every critic and the
     evasion check, and keep the best: one that no longer asserts a flagged claim, then the most
     critics passed. Ranking by the flagging critic alone keeps paraphrases that still assert the
     claim, so the evasion check ranks first. The others are recorded as candidates."""
 
-    best_of_temperature: float = Field(default=0.8, gt=0, le=2)
+    best_of_temperature: BestOfTemperature = 0.8
     """Sampling temperature of ``best_of`` candidates."""
 
     generation: SamplingParams = SamplingParams(max_new_tokens=256)

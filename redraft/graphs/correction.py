@@ -159,16 +159,7 @@ class Corrector:
     def critique(self, states: Sequence[CorrectionState]) -> list[dict[str, Any]]:
         """Run every critic on each pending draft, decide the status, and record the round."""
         pendings = [_pending(s) for s in states]
-        items = [
-            DraftContext(
-                prompt=s["prompt"],
-                draft=p["draft"],
-                round_index=p["index"],
-                history=tuple(s["messages"][:-1]),
-                labels=s.get("labels") or {},
-            )
-            for s, p in zip(states, pendings, strict=True)
-        ]
+        items = [_context(s, p["draft"], p["index"], s["messages"][:-1]) for s, p in zip(states, pendings, strict=True)]
         per_critic = [self._run_critic(c, items) for c in self.critics]
         labels = self._judge(items)
         corrections = self._corrections(states, pendings, per_critic, labels)
@@ -399,10 +390,7 @@ class Corrector:
         flat_banned = [b for b in banned for _ in range(n)]
         samples, latency = self._revisions(flat_convs, flat_banned, params)
         texts = [c.text for c in samples]
-        items = [
-            DraftContext(prompt=states[k // n]["prompt"], draft=t, round_index=len(states[k // n]["rounds"]))
-            for k, t in enumerate(texts)
-        ]
+        items = [_context(states[k // n], t, len(states[k // n]["rounds"]), flat_convs[k]) for k, t in enumerate(texts)]
         verdicts = [self._run_critic(c, items) for c in self.critics]
         claims = [claims_of(f) for f in found]
         pairs = [(f.claim, texts[k]) for k in range(len(texts)) for f in claims[k // n]]
@@ -425,6 +413,18 @@ class Corrector:
                 ]
             )
         return chosen, others, latency * n
+
+
+def _context(state: CorrectionState, draft: str, round_index: int, history: Sequence[Message]) -> DraftContext:
+    """What a critic sees of a draft: a pending draft and a ``best_of`` candidate alike, so a
+    candidate is scored with the example's labels (the oracle's ground truth) like any draft."""
+    return DraftContext(
+        prompt=state["prompt"],
+        draft=draft,
+        round_index=round_index,
+        history=tuple(history),
+        labels=state.get("labels") or {},
+    )
 
 
 def _truth(record: RoundRecord, state: CorrectionState) -> bool | None:

@@ -27,16 +27,17 @@ class RoundRecord(TypedDict):
 
 
 CorrectionVerdict = Literal["fixed", "evaded", "unchanged", "broken"]
-"""What a revision did to a flagged draft:
-
-* ``fixed``: it no longer states what was flagged (judged by meaning, not by the critic), or, for
-  critics that name no claim, the judge labels it good where the draft was bad;
-* ``evaded``: the critics pass it, but it still states a flagged claim (a paraphrase that
-  launders the claim past the detector), or the judge still labels it bad;
-* ``unchanged``: it still states the flagged claim and a critic still fails it, or it repeats
-  the draft;
-* ``broken``: the judge labelled the draft good and labels the revision bad."""
-VERDICTS: tuple[CorrectionVerdict, ...] = ("fixed", "evaded", "unchanged", "broken")
+"""What a revision did to a flagged draft; :data:`VERDICT_MEANINGS` says what each means."""
+VERDICT_MEANINGS: dict[CorrectionVerdict, str] = {
+    "fixed": "no longer states what was flagged (judged by meaning, not by the critic), or, for critics "
+    "that name no claim, the judge labels it good where the draft was bad",
+    "evaded": "the critics pass it, but it still states a flagged claim (a paraphrase that launders the "
+    "claim past the detector), or the judge still labels it bad",
+    "unchanged": "still states the flagged claim and a critic still fails it, or it repeats the draft",
+    "broken": "the judge labelled the draft good and labels the revision bad",
+}
+"""The one definition of each verdict; the report and the docs quote it."""
+VERDICTS: tuple[CorrectionVerdict, ...] = tuple(VERDICT_MEANINGS)
 
 
 class ClaimCheck(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, select
 
+from redraft.store.base import VERDICTS
 from redraft.store.models import CritiqueRow, Example, Judgement, Round
 from redraft.store.sql import SQLStore
 
@@ -210,6 +211,36 @@ def final_verdicts(store: SQLStore, run_id: str) -> dict[str, FinalVerdicts]:
         for source, key, critic, passed in s.execute(query):
             out[source or ""][critic].setdefault(key, passed)  # a critic's first verdict on a draft counts
     return {source: dict(critics) for source, critics in out.items()}
+
+
+UNJUDGED = "unjudged"
+"""A revision whose meaning nothing could judge (``CorrectionRecord.verdict`` is ``None``)."""
+
+
+def correction_verdicts(store: SQLStore, run_id: str) -> dict[str, dict[str, int]]:
+    """How many revisions of a run got each correction verdict (:data:`~redraft.store.base.VERDICTS`,
+    plus :data:`UNJUDGED`), by dataset: what the revise step did to what the critics flagged,
+    judged by meaning rather than by a critic falling silent. Rounds without a correction record
+    (first drafts, runs logged before verdicts existed) are not counted.
+
+    Example:
+        >>> correction_verdicts(SQLStore("sqlite://"), "no-such-run")
+        {}
+    """
+    query = (
+        select(Example.source, Round.correction)
+        .join(Example, Round.example_id == Example.id)
+        .where(Example.run_id == run_id)
+    )
+    out: dict[str, dict[str, int]] = {}
+    with store.session() as s:
+        for source, record in s.execute(query):
+            if not isinstance(record, dict):  # a first draft: JSON null, or SQL NULL from a migration
+                continue
+            verdict = record.get("verdict")
+            counts = out.setdefault(source or "", dict.fromkeys((*VERDICTS, UNJUDGED), 0))
+            counts[verdict if verdict in VERDICTS else UNJUDGED] += 1
+    return out
 
 
 def good_rate(trajs: Sequence[Trajectory], round_: int) -> tuple[float, int]:

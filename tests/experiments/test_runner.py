@@ -203,3 +203,21 @@ def test_a_dataset_can_be_judged_by_another_judge_and_held_out_by_skip():
     assert not {r.key for r in load_rows(train)} & {r.key for r in load_rows(held)}
     with pytest.raises(InputError, match="unknown judge 'nope'"):
         ExperimentSpec.parse({**SPEC, "datasets": [{"name": "advbench", "judge": "nope"}]})
+
+
+def test_an_experiment_file_sets_the_revise_strategy_knobs():
+    """best_of and constrain reach every run's CorrectionConfig from the file, bounded the same way."""
+    from tests.experiments.test_report import refuse_after_feedback
+
+    spec = ExperimentSpec.parse(
+        {**SPEC, "datasets": [{"name": "advbench", "limit": 2}], "critics": ["oracle"], "best_of": 2, "max_rounds": 2}
+    )
+    [cell] = spec.cells()
+    assert (spec.config(cell).best_of, spec.config(cell).constrain) == (2, False)
+    store = SQLStore("sqlite://")
+    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback), progress=False).run()
+    [run] = store.experiment(exp).runs
+    records = [r.correction for ex in store.examples(run.id) for r in ex.rounds if r.correction]
+    assert [(c["strategy"], c["verdict"], len(c["candidates"])) for c in records] == [("cac+best_of_2", "fixed", 1)] * 2
+    with pytest.raises(InputError, match="best_of"):
+        ExperimentSpec.parse({**SPEC, "best_of": 17})
