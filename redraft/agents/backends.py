@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -31,6 +32,11 @@ from redraft.agents.base import LLM
 from redraft.errors import InputError
 
 Backend = Literal["transformers", "vllm", "openai"]
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+KEY_ENV_PATTERN = re.compile(r"[A-Z][A-Z0-9_]*_API_(KEY|TOKEN)")
+"""Environment variables an experiment file may name as its API key."""
+KEY_ENVS_ENV = "REDRAFT_API_KEY_ENVS"
+"""Comma-separated further variable names the user allows as API keys (in their own environment)."""
 EMBEDDED = "embedded"
 """The model name of the embedded SmolLM2-135M-Instruct."""
 NAMED = (EMBEDDED, QWEN_CODER)
@@ -61,9 +67,11 @@ class BackendSpec(BaseModel):
     """For ``transformers``: ``cpu``, ``cuda``, ``cuda:1``..."""
     base_url: str | None = Field(default=None, validate_default=True)
     """For ``openai``: the API root, e.g. ``http://127.0.0.1:8000/v1``."""
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = DEFAULT_KEY_ENV
     """For ``openai``: the environment variable holding the API key. The key itself is read at
-    load time and never stored (not in the spec, not in the database)."""
+    load time and never stored (not in the spec, not in the database). Only key-like names are
+    accepted (``*_API_KEY``, ``*_API_TOKEN``, or names listed in ``$REDRAFT_API_KEY_ENVS``), since
+    experiment files are shared and must not be able to send any variable to their server."""
     max_concurrency: int = Field(default=32, ge=1)
     """For ``openai``: most requests in flight at once."""
     max_retries: int = Field(default=4, ge=0)
@@ -80,6 +88,18 @@ class BackendSpec(BaseModel):
         if backend == "vllm" and importlib.util.find_spec("vllm") is None:
             raise ValueError("backend 'vllm' needs vLLM: pip install \"redraft[vllm]\" (on a CUDA machine)")
         return backend
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_like(cls, name: str) -> str:
+        declared = {n.strip() for n in os.environ.get(KEY_ENVS_ENV, "").split(",") if n.strip()}
+        if not (KEY_ENV_PATTERN.fullmatch(name) or name in declared):
+            raise ValueError(
+                f"{name!r} does not look like an API key variable (*_API_KEY or *_API_TOKEN), so it is not sent to "
+                f"the server. If it really holds the key, declare it in your own environment: "
+                f"export {KEY_ENVS_ENV}={name}"
+            )
+        return name
 
     @field_validator("model")
     @classmethod
@@ -113,9 +133,35 @@ class BackendSpec(BaseModel):
             >>> BackendSpec().worker_env()
             {}
         """
+        from redraft.agents.openai_compat import PLAIN_HTTP_KEY_ENV  # httpx loads only for this backend
+
+        env = {}
         if self.backend == "openai" and self.api_key_env in os.environ:
-            return {self.api_key_env: os.environ[self.api_key_env]}
-        return {}
+            env[self.api_key_env] = os.environ[self.api_key_env]
+        if self.backend == "openai" and PLAIN_HTTP_KEY_ENV in os.environ:
+            env[PLAIN_HTTP_KEY_ENV] = os.environ[PLAIN_HTTP_KEY_ENV]
+        return env
+
+    def api_key(self) -> str:
+        """The API key from :attr:`api_key_env`, read now; ``""`` (no key) when the default
+        variable is unset. A variable named on purpose must be set: no other one stands in for it.
+
+        Example:
+            >>> spec = BackendSpec(backend="openai", model="m", base_url="http://127.0.0.1:8000/v1",
+            ...                    api_key_env="NOT_SET_API_KEY")
+            >>> try:
+            ...     spec.api_key()
+            ... except InputError as exc:
+            ...     print(str(exc).split(";")[0])
+            api_key_env names NOT_SET_API_KEY, which is not set
+        """
+        key = os.environ.get(self.api_key_env)
+        if key is None and self.api_key_env != DEFAULT_KEY_ENV:
+            raise InputError(
+                f"api_key_env names {self.api_key_env}, which is not set; export it, or drop api_key_env if the "
+                "server needs no key"
+            )
+        return key or ""
 
 
 def _transformers(spec: BackendSpec) -> LLM:
@@ -142,7 +188,7 @@ def _openai(spec: BackendSpec) -> LLM:
     return OpenAICompatLLM(
         spec.base_url,
         spec.model,
-        api_key=os.environ.get(spec.api_key_env),
+        api_key=spec.api_key(),
         max_concurrency=spec.max_concurrency,
         max_retries=spec.max_retries,
         timeout_s=spec.timeout_s,

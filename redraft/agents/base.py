@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,7 +37,8 @@ def template_token_count(tokenizer: Any, conversation: Conversation) -> int:
     """Prompt tokens of ``conversation`` through a Hugging Face tokenizer's chat template
     (``apply_chat_template`` returns ids, or a dict of them, depending on the version)."""
     ids = tokenizer.apply_chat_template(chat_messages(conversation), add_generation_prompt=True, tokenize=True)
-    return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+    # A BatchEncoding is a Mapping but not a dict: len() of it counts its keys (2), not tokens.
+    return len(ids["input_ids"] if isinstance(ids, Mapping) else ids)
 
 
 def label_mass(tokens: Iterable[tuple[str, float]], labels: Sequence[str]) -> dict[str, float]:
@@ -93,6 +94,14 @@ class Completion(BaseModel):
     """``"stop"``: end-of-sequence or a stop string; ``"length"``: ``max_new_tokens`` reached."""
     prompt_tokens: int = 0
     """Number of prompt tokens after the chat template was applied."""
+    completion_tokens: int | None = None
+    """Generated tokens as the backend counted them, when ``token_ids`` cannot say (a server's
+    ``usage`` without a local tokenizer); see :attr:`n_tokens`."""
+
+    @property
+    def n_tokens(self) -> int:
+        """Generated tokens: the ids' count, else the backend's own count, else 0."""
+        return len(self.token_ids) if self.token_ids else (self.completion_tokens or 0)
 
 
 class LLM(abc.ABC):

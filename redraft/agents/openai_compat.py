@@ -1,21 +1,33 @@
 """Any OpenAI-compatible chat-completions server (``vllm serve``, TGI, llama.cpp server, ...).
 
 Requests go out concurrently (bounded by a semaphore) over one async ``httpx`` client. Transient
-failures (connection errors, timeouts, 429 and 5xx) are retried with exponential backoff; other
-4xx answers and malformed JSON fail at once with the server's message and the URL.
+failures (connection errors, timeouts, 429 and 5xx) are retried with exponential backoff (or the
+server's ``Retry-After``, capped); other 4xx answers and malformed JSON fail at once with the
+server's message and the URL.
+
+A server's reply is untrusted, and every read is bounded: a total deadline per attempt
+(``timeout_s``), bytes per server-sent event and per reply, and the reply's length in tokens and
+characters (``max_tokens`` is enforced here too, not only asked of the server). A reply counts as
+complete only when it says how it finished (a finish reason, or ``[DONE]`` on a stream); anything
+else is a :class:`ServerError`, so a partial reply is never recorded as a draft.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import functools
+import ipaddress
 import json
+import math
 import os
 import random
 import ssl
 import threading
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,6 +52,27 @@ class ServerError(RedraftError):
 T = TypeVar("T")
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
+MAX_EVENT_BYTES = 1 << 20
+"""Most bytes in one server-sent-event line: a token's delta is well under a kilobyte."""
+MAX_REPLY_BYTES = 32 << 20
+"""Most bytes in one reply, streamed or not (a non-streamed reply is read in chunks against it)."""
+MAX_CHARS_PER_TOKEN = 256
+"""A reply longer than ``max_tokens`` × this many characters cannot be ``max_tokens`` tokens long."""
+MAX_RETRY_AFTER_S = 60.0
+"""The longest a server's ``Retry-After`` may make one retry wait."""
+PLAIN_HTTP_KEY_ENV = "REDRAFT_ALLOW_PLAIN_HTTP_KEY"
+"""Set to ``1`` to send an API key over plain http to a host that is not loopback."""
+_FINISHED = {"stop": "stop", "eos": "stop", "length": "length"}
+"""Finish reasons of a complete reply, as redraft records them. Others (``abort``,
+``content_filter``, none at all) mean the text is not the model's whole answer."""
+
+
+class _Retry(NamedTuple):
+    """A transient failure: why, and how long the server asked to wait (``Retry-After``)."""
+
+    why: str
+    after_s: float | None = None
+
 
 class OpenAICompatLLM(LLM):
     """Chat generation through ``POST {base_url}/chat/completions``.
@@ -47,9 +80,11 @@ class OpenAICompatLLM(LLM):
     Args:
         base_url: the API root, e.g. ``http://127.0.0.1:8000/v1`` for ``vllm serve``.
         model: the served model name sent in every request (recorded as the run's model id).
-        api_key: bearer token; defaults to ``$OPENAI_API_KEY`` (vLLM accepts any value).
+        api_key: bearer token; defaults to ``$OPENAI_API_KEY``; ``""`` sends none. A key goes to a
+            plain-http URL only on loopback, unless ``$REDRAFT_ALLOW_PLAIN_HTTP_KEY`` is ``1``.
         max_concurrency: most requests in flight at once.
-        timeout_s: per-request timeout.
+        timeout_s: deadline of one attempt at a request, the whole reply included (a server that
+            drips a stream forever is cut off here).
         max_retries: retries of a transient failure before giving up.
         backoff_s: first retry delay; doubled each retry, with jitter.
         context_length: the model's context; ``max_model_len`` from ``/models`` when the server
@@ -83,7 +118,8 @@ class OpenAICompatLLM(LLM):
             raise InputError("max_concurrency must be >= 1, max_retries >= 0 and timeout_s > 0")
         self.base_url = base_url.rstrip("/")
         self.model_id = model
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "EMPTY")
+        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+        check_key_destination(self.base_url, bool(self.api_key))
         self.max_concurrency, self.timeout_s = max_concurrency, timeout_s
         self.max_retries, self.backoff_s = max_retries, backoff_s
         self._context_length = context_length
@@ -172,7 +208,10 @@ class OpenAICompatLLM(LLM):
         return body
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
 
     async def _post_all(
         self, bodies: list[dict[str, Any]], sink: Callable[[int, str], None] | None = None
@@ -196,61 +235,86 @@ class OpenAICompatLLM(LLM):
         self, client: httpx.AsyncClient, body: dict[str, Any], on_piece: Callable[[str], None] | None = None
     ) -> dict[str, Any]:
         url = f"{self.base_url}/chat/completions"
-        last = ""
+        last = _Retry("")
         for attempt in range(self.max_retries + 1):
             if attempt:
-                delay = self.backoff_s * 2 ** (attempt - 1)
-                await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: retries don't stampede
-            if on_piece is not None:
-                outcome = await self._post_stream(client, url, body, on_piece)
-            else:
-                outcome = await self._post_once(client, url, body)
+                delay = self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())  # jitter: no stampede
+                await asyncio.sleep(max(delay, last.after_s or 0.0))
+            sent: list[bool] = [False]  # whether text reached on_piece (a retry would send it twice)
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    if on_piece is not None:
+                        outcome = await self._post_stream(client, url, body, on_piece, sent)
+                    else:
+                        outcome = await self._post_once(client, url, body)
+            except TimeoutError:
+                if sent[0]:
+                    raise ServerError(
+                        f"{url} did not finish a streamed reply within timeout_s={self.timeout_s:g} s, after part "
+                        "of it; the part is not kept. Raise timeout_s if the server is just slow."
+                    ) from None
+                outcome = _Retry(f"no complete reply within timeout_s={self.timeout_s:g} s")
             if isinstance(outcome, dict):
                 return outcome
             last = outcome
         raise ServerError(
-            f"could not get a completion from {url} after {self.max_retries + 1} attempts (last: {last}). "
+            f"could not get a completion from {url} after {self.max_retries + 1} attempts (last: {last.why}). "
             "Check that the server is running (e.g. `vllm serve MODEL`) and the URL is right."
         )
 
-    async def _post_once(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any] | str:
-        """One plain request: the answer, or why it may be retried."""
+    async def _post_once(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any] | _Retry:
+        """One plain request: the answer, or why it may be retried. The body is read in chunks
+        against :data:`MAX_REPLY_BYTES`, never whole into memory first."""
         try:
-            response = await client.post(url, json=body)
+            async with client.stream("POST", url, json=body) as response:
+                raw = await _read(url, response)
         except httpx.TransportError as exc:  # refused, reset, timed out
-            return _transport(exc)
-        if (retry := _failed(url, response)) is not None:
+            return _Retry(_transport(exc))
+        if (retry := _failed(url, response, raw)) is not None:
             return retry
+        text = _decode(url, raw)
         try:
-            data = response.json()
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ServerError(
-                f"{url} answered with malformed JSON ({exc.msg}): {response.text[:200]!r}; "
-                "is this an OpenAI-compatible server?"
+                f"{url} answered with malformed JSON ({exc.msg}): {text[:200]!r}; is this an OpenAI-compatible server?"
             ) from exc
         if not isinstance(data, dict):
             raise ServerError(f"{url} answered with {type(data).__name__}, not a JSON object")
         return data
 
     async def _post_stream(
-        self, client: httpx.AsyncClient, url: str, body: dict[str, Any], on_piece: Callable[[str], None]
-    ) -> dict[str, Any] | str:
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        body: dict[str, Any],
+        on_piece: Callable[[str], None],
+        sent: list[bool],
+    ) -> dict[str, Any] | _Retry:
         """One streamed request: the answer in the non-streamed shape, or why it may be retried.
-        Once text has been passed on, a failure is final: a retry would send it twice."""
+        Once text has been passed on (``sent[0]``), a failure is final: a retry would send it twice.
+        The stream must end with a finish reason or ``[DONE]``, and stay within the reply's bounds."""
         pieces: list[str] = []
+        bound = ReplyBound(url, int(body["max_tokens"]))
         try:
             async with client.stream("POST", url, json=body) as response:
-                if response.status_code >= 400:
-                    await response.aread()  # the error body names the problem
-                    if (retry := _failed(url, response)) is not None:
-                        return retry
-                reason, usage = None, None
-                async for line in response.aiter_lines():
+                # An error's body names the problem.
+                if response.status_code >= 400 and (retry := _failed(url, response, await _read(url, response))):
+                    return retry
+                reason, usage, done, events = None, None, False, 0
+                async for line in sse_lines(url, response.aiter_bytes()):
+                    if line.startswith(":") or line.split(":", 1)[0] in ("event", "id", "retry"):
+                        continue  # comments and the other SSE fields
                     if not line.startswith("data:"):
-                        continue  # blank separators, comments, event names
+                        raise ServerError(
+                            f"{url} answered stream=true with something that is not a server-sent event stream "
+                            f"({line[:80]!r}); the server may not support streaming"
+                        )
                     payload = line[5:].strip()
                     if payload == "[DONE]":
+                        done = True
                         break
+                    events += 1
                     try:
                         event = json.loads(payload)
                         usage = event.get("usage") or usage
@@ -258,7 +322,9 @@ class OpenAICompatLLM(LLM):
                             piece = (choice.get("delta") or {}).get("content") or ""
                             reason = choice.get("finish_reason") or reason
                             if piece:
+                                bound.add(piece)
                                 pieces.append(piece)
+                                sent[0] = True
                                 on_piece(piece)
                     except (json.JSONDecodeError, AttributeError, TypeError) as exc:
                         raise ServerError(
@@ -268,31 +334,40 @@ class OpenAICompatLLM(LLM):
         except httpx.TransportError as exc:
             if pieces:
                 raise ServerError(f"{url} broke off a streamed reply ({_transport(exc)}) after part of it") from exc
-            return _transport(exc)
+            return _Retry(_transport(exc))
+        if reason is None and not done:
+            raise ServerError(
+                f"{url} ended a streamed reply after {events} event(s) without a finish reason or [DONE]; "
+                "the reply may be cut short, so it is not recorded"
+            )
         message = {"role": "assistant", "content": "".join(pieces)}
         return {"choices": [{"message": message, "finish_reason": reason or "stop"}], "usage": usage or {}}
 
     def _completion(self, data: dict[str, Any], body: dict[str, Any]) -> Completion:
+        url = f"{self.base_url}/chat/completions"
         try:
             choice = data["choices"][0]
             text = choice["message"]["content"] or ""
-            reason = choice.get("finish_reason") or "stop"
+            reason = choice.get("finish_reason")
         except (KeyError, IndexError, TypeError) as exc:
-            raise ServerError(
-                f"{self.base_url}/chat/completions answered without choices[0].message.content: "
-                f"{json.dumps(data)[:200]}"
-            ) from exc
-        finish: FinishReason = "length" if reason == "length" else "stop"
+            raise ServerError(f"{url} answered without choices[0].message.content: {json.dumps(data)[:200]}") from exc
+        if not isinstance(text, str):
+            raise ServerError(f"{url} answered with content of type {type(text).__name__}, not text")
+        finish = _finish(url, reason)
+        usage: dict[str, Any] = data["usage"] if isinstance(data.get("usage"), dict) else {}
+        completion_tokens = _count(usage.get("completion_tokens"))
+        bound = ReplyBound(url, int(body["max_tokens"]))
+        bound.add(text, events=0)
+        bound.reported(completion_tokens)
         token_ids: tuple[int, ...] = ()
         if self._tokenizer is not None:
             token_ids = tuple(self._tokenizer(text, add_special_tokens=False)["input_ids"])
-        usage = data.get("usage") or {}
-        prompt_tokens = usage.get("prompt_tokens")
         return Completion(
             text=text,
             token_ids=token_ids,
             finish_reason=finish,
-            prompt_tokens=int(prompt_tokens) if isinstance(prompt_tokens, int) else 0,
+            prompt_tokens=_count(usage.get("prompt_tokens")) or 0,
+            completion_tokens=len(token_ids) if token_ids else completion_tokens,
         )
 
     def _served_context_length(self) -> int | None:
@@ -322,22 +397,193 @@ def first_token_logprobs(data: dict[str, Any]) -> list[tuple[str, float]] | None
     """
     try:
         top = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-        return [(str(t["token"]), float(t["logprob"])) for t in top]
+        pairs = [(str(t["token"]), float(t["logprob"])) for t in top]
     except (KeyError, IndexError, TypeError, ValueError):
         return None
+    for token, logprob in pairs:
+        # A log-probability is finite and <= 0; exp() of 1000 overflows, and NaN would make a
+        # definite verdict out of nothing. Rounding can leave a hair above 0.
+        if not math.isfinite(logprob) or logprob > LOGPROB_SLACK:
+            raise ServerError(
+                f"the server sent log-probability {logprob!r} for token {token[:40]!r}; a log-probability is a "
+                "finite number <= 0, so this reply is not read as a verdict"
+            )
+    return [(token, min(logprob, 0.0)) for token, logprob in pairs]
 
 
-def _failed(url: str, response: httpx.Response) -> str | None:
-    """None for a success; why to retry a transient failure (429, 5xx, ...); raises for a
-    request the server rejected, which a retry would not change."""
+LOGPROB_SLACK = 1e-4
+"""How far above 0 a server's rounding may put a log-probability of (almost) 1."""
+
+
+async def _read(url: str, response: httpx.Response) -> bytes:
+    """A reply's body, read in chunks against :data:`MAX_REPLY_BYTES`, never whole first."""
+    raw = bytearray()
+    async for chunk in response.aiter_bytes():
+        raw += chunk
+        if len(raw) > MAX_REPLY_BYTES:
+            raise ServerError(f"{url} sent a reply over {MAX_REPLY_BYTES:,} bytes; it is not read further")
+    return bytes(raw)
+
+
+def _failed(url: str, response: httpx.Response, raw: bytes) -> _Retry | None:
+    """None for a success; why to retry a transient failure (429, 5xx, ...) and the server's
+    ``Retry-After``; raises for a request the server rejected, which a retry would not change."""
     if response.status_code in _RETRY_STATUS:
-        return f"HTTP {response.status_code}: {_message(response)}"
+        return _Retry(f"HTTP {response.status_code}: {_message(raw)}", retry_after_s(response.headers))
     if response.status_code >= 400:
         raise ServerError(
-            f"{url} rejected the request with HTTP {response.status_code}: {_message(response)}. "
+            f"{url} rejected the request with HTTP {response.status_code}: {_message(raw)}. "
             "Check the model name and the request parameters."
         )
     return None
+
+
+def retry_after_s(headers: httpx.Headers | dict[str, str], now: float | None = None) -> float | None:
+    """The wait a ``Retry-After`` header asks for (seconds, or an HTTP date), capped at
+    :data:`MAX_RETRY_AFTER_S`; None when absent or unreadable.
+
+    Example:
+        >>> retry_after_s({"Retry-After": "3"}), retry_after_s({"Retry-After": "86400"}), retry_after_s({})
+        (3.0, 60.0, None)
+        >>> retry_after_s({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0)
+        10.0
+    """
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        wait = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        wait = when.timestamp() - (time.time() if now is None else now)
+    return min(max(wait, 0.0), MAX_RETRY_AFTER_S)
+
+
+class ReplyBound:
+    """The bounds of one reply: ``max_tokens`` is enforced here, not only asked of the server.
+
+    Content-bearing stream events carry at least one token each (with slack for servers that
+    split a token's text), and no token is longer than :data:`MAX_CHARS_PER_TOKEN` characters.
+
+    Example:
+        >>> bound = ReplyBound("http://127.0.0.1:8000/v1", max_tokens=2)
+        >>> bound.add("Hello")
+        >>> try:
+        ...     bound.add("x" * 600)
+        ... except ServerError as exc:
+        ...     print(str(exc).split("; ")[0])
+        http://127.0.0.1:8000/v1 sent a reply longer than max_tokens=2 allows (605 characters)
+    """
+
+    def __init__(self, url: str, max_tokens: int) -> None:
+        self.url, self.max_tokens = url, max_tokens
+        self.chars = self.events = 0
+
+    def add(self, piece: str, events: int = 1) -> None:
+        self.chars += len(piece)
+        self.events += events
+        if self.chars > self.max_tokens * MAX_CHARS_PER_TOKEN:
+            self._over(f"{self.chars:,} characters")
+        if self.events > 2 * self.max_tokens + 8:
+            self._over(f"{self.events:,} pieces")
+
+    def reported(self, completion_tokens: int | None) -> None:
+        """The server's own ``usage.completion_tokens``, which must not exceed ``max_tokens``."""
+        if completion_tokens is not None and completion_tokens > self.max_tokens:
+            self._over(f"usage says {completion_tokens:,} tokens")
+
+    def _over(self, what: str) -> None:
+        raise ServerError(
+            f"{self.url} sent a reply longer than max_tokens={self.max_tokens} allows ({what}); "
+            "it is cut off and not recorded"
+        )
+
+
+async def sse_lines(url: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The lines of a server-sent-event stream, each bounded by :data:`MAX_EVENT_BYTES` and the
+    whole by :data:`MAX_REPLY_BYTES` (httpx's ``aiter_lines`` holds a line of any size in memory),
+    decoded as strict UTF-8."""
+    buffer, total = bytearray(), 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > MAX_REPLY_BYTES:
+            raise ServerError(f"{url} sent a stream over {MAX_REPLY_BYTES:,} bytes; it is not read further")
+        buffer += chunk
+        while (end := buffer.find(b"\n")) >= 0:
+            line = bytes(buffer[:end]).rstrip(b"\r")
+            del buffer[: end + 1]
+            if line:
+                yield _decode(url, line)
+        if len(buffer) > MAX_EVENT_BYTES:
+            raise ServerError(f"{url} sent a stream event over {MAX_EVENT_BYTES:,} bytes; it is not read further")
+    if buffer.strip():
+        yield _decode(url, bytes(buffer).rstrip(b"\r"))
+
+
+def _decode(url: str, raw: bytes) -> str:
+    """Strict UTF-8: a reply with invalid bytes is refused by name, not repaired silently."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ServerError(
+            f"{url} sent bytes that are not valid UTF-8 (at byte {exc.start}: {raw[exc.start : exc.start + 4]!r})"
+        ) from exc
+
+
+def _finish(url: str, reason: object) -> FinishReason:
+    """The finish reason of a complete reply; anything else is an error, not a draft."""
+    finish = _FINISHED.get(reason) if isinstance(reason, str) else None
+    if finish is None:
+        raise ServerError(
+            f"{url} answered with finish_reason {reason!r}, not one of {sorted(_FINISHED)}: the text may not be "
+            "the model's whole reply, so it is not recorded"
+        )
+    return finish  # type: ignore[return-value]
+
+
+def _count(value: object) -> int | None:
+    """A token count from ``usage``: a non-negative int, else None (not trusted as a number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url``'s host is this machine.
+
+    Example:
+        >>> is_loopback("http://127.0.0.1:8000/v1"), is_loopback("http://localhost/v1"), is_loopback("http://10.0.0.2/v1")
+        (True, True, False)
+    """
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_key_destination(base_url: str, has_key: bool) -> None:
+    """Refuse to send an API key in clear text off this machine: plain http to a host that is not
+    loopback needs ``REDRAFT_ALLOW_PLAIN_HTTP_KEY=1`` in the user's own environment (an experiment
+    file, which is shared, cannot set it).
+
+    Example:
+        >>> check_key_destination("https://api.example.com/v1", True)
+        >>> check_key_destination("http://127.0.0.1:8000/v1", True)
+        >>> check_key_destination("http://10.0.0.2:8000/v1", False)
+    """
+    if not has_key or base_url.startswith("https://") or is_loopback(base_url):
+        return
+    if os.environ.get(PLAIN_HTTP_KEY_ENV) == "1":
+        return
+    raise InputError(
+        f"refusing to send the API key in clear text to {base_url} (plain http, not this machine). Use https, "
+        f"or set {PLAIN_HTTP_KEY_ENV}=1 if this network is trusted, or unset the key if the server needs none."
+    )
 
 
 def _transport(exc: httpx.TransportError) -> str:
@@ -345,13 +591,15 @@ def _transport(exc: httpx.TransportError) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _message(response: httpx.Response) -> str:
+def _message(raw: bytes) -> str:
+    """The server's error message from an error body (OpenAI's ``{"error": {"message": ...}}``)."""
+    text = raw.decode("utf-8", errors="replace")  # shown to the user only, never recorded
     try:
-        data = response.json()
+        data = json.loads(text)
         error = data.get("error", data) if isinstance(data, dict) else data
         return str(error.get("message", error) if isinstance(error, dict) else error)[:300]
     except json.JSONDecodeError:
-        return response.text[:300]
+        return text[:300]
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:

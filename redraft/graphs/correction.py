@@ -62,7 +62,7 @@ def _round(index: int, completion: Completion, latency_s: float) -> RoundRecord:
     return {
         "index": index,
         "draft": completion.text,
-        "n_tokens": len(completion.token_ids),
+        "n_tokens": completion.n_tokens,
         "finish_reason": completion.finish_reason,
         "gen_latency_s": latency_s,
         "critiques": [],

@@ -29,6 +29,11 @@ BAD = [
     ({"backend": "openai", "base_url": "http://127.0.0.1:1/v1"}, "model: backend 'openai' needs model"),
     ({"base_url": "http://127.0.0.1:1/v1"}, "base_url is only for backend 'openai'"),
     ({"backend": "openai", "model": "m", "base_url": "http://x/v1", "max_concurrency": 0}, "max_concurrency"),
+    # A shared experiment file must not be able to send any variable to its server as a key.
+    (
+        {"backend": "openai", "model": "m", "base_url": "https://x/v1", "api_key_env": "AWS_SECRET_ACCESS_KEY"},
+        "api_key_env: 'AWS_SECRET_ACCESS_KEY' does not look like an API key variable",
+    ),
 ]
 if not HAS_VLLM:
     BAD.append(({"backend": "vllm", "model": "m"}, 'pip install "redraft[vllm]"'))
@@ -62,11 +67,36 @@ def test_the_cli_validates_backend_options_before_anything_loads(tmp_path, monke
 
 
 def test_openai_loads_through_the_registry_with_the_key_from_the_environment(monkeypatch):
-    monkeypatch.setenv("MY_KEY", "sk-test")
-    spec = BackendSpec(backend="openai", model="m", base_url="http://127.0.0.1:1/v1", api_key_env="MY_KEY")
+    monkeypatch.setenv("MY_API_KEY", "sk-test")
+    spec = BackendSpec(backend="openai", model="m", base_url="http://127.0.0.1:1/v1", api_key_env="MY_API_KEY")
     llm = load_llm(spec)
     assert isinstance(llm, OpenAICompatLLM) and llm.api_key == "sk-test" and llm.max_concurrency == 32
     assert "sk-test" not in spec.model_dump_json()
+
+
+def test_keys_go_only_where_meant(monkeypatch):
+    local = {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:1/v1"}
+    # A name the user declares in their own environment is allowed, and only then.
+    monkeypatch.setenv("HF_TOKEN", "hf-secret")
+    with pytest.raises(ValueError, match="export REDRAFT_API_KEY_ENVS=HF_TOKEN"):
+        BackendSpec(**local, api_key_env="HF_TOKEN")
+    monkeypatch.setenv("REDRAFT_API_KEY_ENVS", "HF_TOKEN")
+    assert load_llm(BackendSpec(**local, api_key_env="HF_TOKEN")).api_key == "hf-secret"  # type: ignore[attr-defined]
+    # A variable named on purpose but unset is an error: OPENAI_API_KEY does not stand in for it.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    with pytest.raises(InputError, match="api_key_env names MINE_API_KEY, which is not set"):
+        load_llm(BackendSpec(**local, api_key_env="MINE_API_KEY"))
+    # A key never crosses the network in clear text unless the user says the network is trusted.
+    remote = {**local, "base_url": "http://10.0.0.2:8000/v1"}
+    with pytest.raises(InputError, match="refusing to send the API key in clear text to http://10"):
+        load_llm(BackendSpec(**remote))
+    monkeypatch.setenv("REDRAFT_ALLOW_PLAIN_HTTP_KEY", "1")
+    assert load_llm(BackendSpec(**remote)).api_key == "sk-openai"  # type: ignore[attr-defined]
+    # No key at all: nothing to protect, and no Authorization header is sent.
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("REDRAFT_ALLOW_PLAIN_HTTP_KEY")
+    llm = load_llm(BackendSpec(**remote))
+    assert "Authorization" not in llm._headers()  # type: ignore[attr-defined]
 
 
 def test_every_entry_point_loads_through_the_one_registry(tmp_path, monkeypatch):

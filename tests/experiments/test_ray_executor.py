@@ -147,7 +147,7 @@ def test_an_openai_experiment_on_ray_actors_matches_the_local_run(cluster, tmp_p
     from tests.agents.openai_stub import StubServer
     from tests.experiments.test_openai_experiment import labels, reply
 
-    monkeypatch.setenv("REDRAFT_TEST_RAY_KEY", "sk-ray-only")
+    monkeypatch.setenv("REDRAFT_TEST_RAY_API_KEY", "sk-ray-only")
     stub = StubServer(reply, labels)
     try:
         spec = ExperimentSpec.parse(
@@ -156,7 +156,7 @@ def test_an_openai_experiment_on_ray_actors_matches_the_local_run(cluster, tmp_p
                 "backend": "openai",
                 "model": "stub-model",
                 "base_url": stub.url,
-                "api_key_env": "REDRAFT_TEST_RAY_KEY",
+                "api_key_env": "REDRAFT_TEST_RAY_API_KEY",
                 "datasets": [{"name": "advbench", "limit": 3, "seed": 1}, {"name": "benign", "limit": 3, "seed": 1}],
                 "critics": [["self-harm"], ["oracle"]],
                 "max_rounds": 2,
