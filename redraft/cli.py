@@ -13,12 +13,12 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from redraft._jsonl import read_objects
+from redraft._terminal import console as safe_console
 from redraft.agents.backends import EMBEDDED, NAMED, BackendSpec, load_llm
 from redraft.agents.base import LLM, SamplingParams
 from redraft.critics import CriticOptions, preflight
@@ -40,7 +40,7 @@ R = TypeVar("R")
 app = _group("Agentic self-correction for LLMs: generate → critique → revise, logged to SQL.")
 export_app = _group("Export logged runs as training data.")
 app.add_typer(export_app, name="export")
-console = Console()
+console = safe_console()
 
 DEMO_PROMPTS = (
     "In which year did Marie Curie win her first Nobel Prize, and in which field?",
@@ -162,10 +162,10 @@ def _verdict(passed: bool | None) -> str:
 
 def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None:
     """Print each round: the draft, then every critic's verdict and feedback."""
-    console.rule(f"[bold]{prompt}")
+    console.rule(f"[bold]{escape(prompt)}")
     for r in rounds:
         title = "draft" if r["index"] == 0 else f"revision {r['index']}"
-        console.print(Panel(r["draft"] or "(empty)", title=f"round {r['index']}: {title}", title_align="left"))
+        console.print(Panel(escape(r["draft"] or "(empty)"), title=f"round {r['index']}: {title}", title_align="left"))
         correction = r.get("correction")
         if isinstance(correction, dict):
             verdict = correction.get("verdict")
@@ -179,7 +179,7 @@ def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None
                 )
             )
         for c in r["critiques"]:
-            console.print(f"  {c['critic']}: {_verdict(c['passed'])}  {c['feedback'][:300]}")
+            console.print(f"  {escape(c['critic'])}: {_verdict(c['passed'])}  {escape(c['feedback'][:300])}")
     console.print(f"  status: [bold]{status}[/]")
 
 
@@ -218,6 +218,8 @@ def _correct(
 
 def _ask_human(paused: dict[str, Any]) -> dict[str, Any]:
     """The ``human`` critic at the terminal: show the draft, read a verdict and feedback."""
+    if paused.get("error"):  # the previous answer was refused; the critic asks again
+        console.print(f"[red]{escape(str(paused['error']))}[/]")
     console.print(Panel(escape(str(paused.get("draft", ""))), title=f"round {paused.get('round')}: your verdict"))
     choice = typer.prompt("pass? [y]es / [n]o / [s]kip", default="s").strip().lower()[:1]
     passed = {"y": True, "n": False}.get(choice)
@@ -388,15 +390,15 @@ def show(
         for r in store.runs():
             table.add_row(
                 r.id[:12],
-                r.name or "",
-                r.model_id,
+                escape(r.name or ""),
+                escape(r.model_id),
                 f"{r.started_at:%Y-%m-%d %H:%M}",
                 f"{r.ended_at:%H:%M:%S}" if r.ended_at else "",
             )
         console.print(table)
         return
     run_row = store.run(run_id)
-    console.print(f"run {run_row.id}  model={run_row.model_id}  config={json.dumps(run_row.config)}")
+    console.print(f"run {run_row.id}  model={escape(run_row.model_id)}  config={escape(json.dumps(run_row.config))}")
     for ex in store.examples(run_row.id):
         rounds = [
             {
@@ -1005,12 +1007,34 @@ def serve_command(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
+    public: Annotated[
+        bool,
+        typer.Option("--public", help="Allow binding beyond loopback (serves every draft, unauthenticated)."),
+    ] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-host", help="A Host header to accept besides the bound host and loopback (repeatable)."),
+    ] = None,
 ) -> None:
     """Browse every run and experiment in a database (read-only, paginated) at http://HOST:PORT/."""
     from redraft._extras import require
+    from redraft._net import LOOPBACK_NAMES, is_loopback_host
     from redraft.view import create_app
 
     uvicorn = require("uvicorn", "view")
-    application = create_app(_db_url(db))
+    if not is_loopback_host(host) and not public:
+        raise InputError(
+            f"--host {host} would serve every prompt and draft in {redact(db)} to anyone who can reach this machine, "
+            "with no authentication. Add --public if that is what you mean; keep the default 127.0.0.1 otherwise."
+        )
+    hosts = [*LOOPBACK_NAMES, *(allow_host or [])]
+    if host not in ("0.0.0.0", "::"):  # a wildcard bind is no name a browser sends
+        hosts.append(host)
+    if not is_loopback_host(host):
+        console.print(
+            f"[bold red]warning:[/] serving {escape(redact(db))} beyond loopback, unauthenticated, to any client that "
+            f"reaches port {port}. Accepted Host headers: {escape(', '.join(hosts))} (--allow-host adds more)."
+        )
+    application = create_app(_db_url(db), allowed_hosts=hosts)
     console.print(f"serving {escape(redact(db))} read-only at http://{host}:{port}/ (Ctrl-C stops)")
     uvicorn.run(application, host=host, port=port, log_level="warning")

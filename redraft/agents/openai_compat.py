@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
-import ipaddress
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from redraft._net import is_loopback_host
 from redraft.agents.base import (
     LLM,
     Completion,
@@ -557,13 +557,7 @@ def is_loopback(url: str) -> bool:
         >>> is_loopback("http://127.0.0.1:8000/v1"), is_loopback("http://localhost/v1"), is_loopback("http://10.0.0.2/v1")
         (True, True, False)
     """
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def check_key_destination(base_url: str, has_key: bool) -> None:

@@ -25,12 +25,17 @@ class HumanVerdict(BaseModel):
     feedback: str = ""
 
 
+VERDICT_SHAPE = 'Command(resume={"passed": True | False | None, "feedback": "..."})'
+"""What a paused human critic expects, quoted in every error about it."""
+
+
 class HumanCritic(Critic):
     """Pauses the graph at every draft and waits for a person's :class:`HumanVerdict`.
 
     Needs a graph with a checkpointer (``redraft run --critic human`` at a terminal, or
     ``build_graph(..., checkpointer=...)`` and ``graph.invoke(Command(resume=...), config)``).
-    The value the graph pauses with holds the prompt, the draft and the round.
+    The value the graph pauses with holds the prompt, the draft and the round; after an invalid
+    verdict it asks again, with the reason under ``error``.
 
     Example:
         >>> from langgraph.checkpoint.memory import InMemorySaver
@@ -41,6 +46,8 @@ class HumanCritic(Critic):
         >>> cfg = {"configurable": {"thread_id": "t1"}}
         >>> graph.invoke({"prompt": "Capital of France?"}, cfg)["__interrupt__"][0].value["draft"]
         'Lyon.'
+        >>> graph.invoke(Command(resume="pass"), cfg)["__interrupt__"][0].value["error"][:52]
+        "the human critic's verdict has invalid fields: (top "
         >>> graph.invoke(Command(resume={"passed": True}), cfg)["status"]
         'accepted'
     """
@@ -51,8 +58,6 @@ class HumanCritic(Critic):
         self.name = name
 
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
-        from langgraph.types import interrupt
-
         out = []
         for item in items:
             question: dict[str, Any] = {
@@ -61,17 +66,7 @@ class HumanCritic(Critic):
                 "draft": item.draft,
                 "round": item.round_index,
             }
-            try:
-                answer = interrupt(question)
-            except RuntimeError as exc:  # called outside a graph: the batched experiment runner
-                raise InputError(
-                    f"the {self.name} critic pauses a LangGraph graph for a person's verdict; use it with "
-                    "`redraft run --critic human` or graph.invoke with a checkpointer, not in experiments"
-                ) from exc
-            try:
-                verdict = HumanVerdict.model_validate(answer)
-            except ValidationError as exc:
-                raise invalid_fields(f"the {self.name} critic's verdict", exc) from exc
+            verdict = self._ask(question)
             out.append(
                 Critique(
                     critic=self.name,
@@ -83,3 +78,23 @@ class HumanCritic(Critic):
                 )
             )
         return out
+
+    def _ask(self, question: dict[str, Any]) -> HumanVerdict:
+        """Pause until a valid verdict arrives. A bad one is answered by asking again, with the
+        error in the new pause's ``error`` field; raising instead would poison the example, since
+        LangGraph replays every stored resume value when the node reruns, the bad one first."""
+        from langgraph.types import interrupt
+
+        while True:
+            try:
+                answer = interrupt(question)
+            except RuntimeError as exc:  # called outside a graph: the batched experiment runner
+                raise InputError(
+                    f"the {self.name} critic pauses a LangGraph graph for a person's verdict; use it with "
+                    "`redraft run --critic human` or graph.invoke with a checkpointer, not in experiments"
+                ) from exc
+            try:
+                return HumanVerdict.model_validate(answer)
+            except ValidationError as exc:
+                error = str(invalid_fields(f"the {self.name} critic's verdict", exc))
+                question = {**question, "error": f"{error}; resume with {VERDICT_SHAPE}"}

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from redraft._terminal import console as safe_console
 from redraft.agents.base import LLM
 from redraft.critics import Critic, make_critic
 from redraft.datasets import Row, load
@@ -119,7 +120,7 @@ class ExperimentRunner:
         self._llm = llm
         self._critic_factory = critic_factory or (lambda name, llm: make_critic(name, llm, spec.critic_options))
         self._critics: dict[str, Critic] = {}
-        self._console = console or Console()
+        self._console = console or safe_console()
 
     @property
     def llm(self) -> LLM:

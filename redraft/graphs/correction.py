@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Checkpointer
+from langgraph.types import Checkpointer, Command
 
 from redraft.agents.base import LLM, Completion, Message, SamplingParams
 from redraft.agents.prompts import (
@@ -32,6 +32,7 @@ from redraft.agents.prompts import (
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.evasion import EvasionCheck
 from redraft.critics.findings import all_findings, claims_of
+from redraft.critics.human import VERDICT_SHAPE
 from redraft.errors import InputError
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput, CorrectionState, Status
@@ -415,6 +416,25 @@ class Corrector:
         return chosen, others, latency * n
 
 
+class _ResumeChecked(CompiledStateGraph):  # type: ignore[type-arg]
+    """The compiled correction graph: LangGraph's, with the resume input checked first."""
+
+    def stream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_resume(input)
+        return super().stream(input, *args, **kwargs)
+
+    def astream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_resume(input)
+        return super().astream(input, *args, **kwargs)
+
+
+def _check_resume(value: Any) -> None:
+    """``Command(resume=None)`` is an empty Command, on which LangGraph fails with an unnamed
+    ``UnboundLocalError``; name the problem instead (invoke and ainvoke go through stream)."""
+    if isinstance(value, Command) and value == Command():
+        raise InputError(f"Command(resume=None) carries no verdict for the paused graph; resume with {VERDICT_SHAPE}")
+
+
 def _context(state: CorrectionState, draft: str, round_index: int, history: Sequence[Message]) -> DraftContext:
     """What a critic sees of a draft: a pending draft and a ``best_of`` candidate alike, so a
     candidate is scored with the example's labels (the oracle's ground truth) like any draft."""
@@ -580,4 +600,5 @@ def build_graph(
     builder.add_conditional_edges("critique", route, {"revise": "revise", END: END})
     builder.add_edge("revise", "critique")
     graph = builder.compile(checkpointer=checkpointer, name=run_name or "redraft-correction")
+    graph.__class__ = _ResumeChecked  # adds only an input check: no state, same behaviour otherwise
     return graph.with_config(metadata={"redraft_run_id": run_id}) if run_id else graph

@@ -42,12 +42,36 @@ def test_a_person_rejects_a_draft_and_accepts_the_revision(tmp_path):
     ]
 
 
-def test_a_malformed_verdict_is_refused_by_field():
-    graph = build_graph(llm=ScriptedLLM(["Lyon."]), critics=[HumanCritic()], checkpointer=InMemorySaver())
+@pytest.mark.parametrize("bad", ["pass", {"verdict": "yes"}, {"passed": "maybe"}])
+def test_a_malformed_verdict_is_asked_again_and_does_not_poison_the_example(tmp_path, bad):
+    """A bad verdict used to be stored by LangGraph and replayed on every later resume, so no
+    valid verdict could ever land, even from a new process. Now the critic asks again, naming the
+    problem, and the next valid verdict is the one recorded."""
+    from redraft.graphs.checkpoint import sqlite_checkpointer
+
     cfg = {"configurable": {"thread_id": "q2"}}
-    graph.invoke({"prompt": "Capital?"}, cfg)
-    with pytest.raises(InputError, match="passed"):
-        graph.invoke(Command(resume={"verdict": "yes"}), cfg)
+    store = SQLStore(f"sqlite:///{tmp_path / 'h.db'}")
+
+    def graph(saver):
+        config = CorrectionConfig(max_rounds=1)
+        return build_graph(
+            llm=ScriptedLLM(["Lyon."]), critics=[HumanCritic()], config=config, store=store, checkpointer=saver
+        )
+
+    with sqlite_checkpointer(tmp_path / "c.sqlite") as saver:
+        graph(saver).invoke({"prompt": "Capital?"}, cfg)
+        again = graph(saver).invoke(Command(resume=bad), cfg)["__interrupt__"][0].value
+    assert again["draft"] == "Lyon." and "the human critic's verdict has invalid fields" in again["error"]
+    with (
+        pytest.raises(InputError, match=r"Command\(resume=None\) carries no verdict"),
+        sqlite_checkpointer(tmp_path / "c.sqlite") as saver,
+    ):
+        graph(saver).invoke(Command(resume=None), cfg)
+    with sqlite_checkpointer(tmp_path / "c.sqlite") as saver:  # a new "process": a fresh graph and connection
+        out = graph(saver).invoke(Command(resume={"passed": False, "feedback": "Lyon is wrong."}), cfg)
+    assert "__interrupt__" not in out and out["status"] != "running"
+    [example] = list(store.examples(store.runs()[0].id))
+    assert [(c.passed, c.feedback) for r in example.rounds for c in r.critiques] == [(False, "Lyon is wrong.")]
 
 
 def test_experiments_refuse_the_human_critic(tmp_path):

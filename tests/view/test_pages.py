@@ -113,7 +113,7 @@ def test_the_server_pages_and_filters(experiment):
     from redraft.view import create_app
 
     url, exp = experiment
-    client = TestClient(create_app(url, per_page=4))
+    client = TestClient(create_app(url, per_page=4), base_url="http://127.0.0.1")
     home = client.get("/")
     assert home.status_code == 200 and exp[:8] in home.text
     page1 = client.get(f"/r/{exp[:8]}")
@@ -138,7 +138,7 @@ def test_the_server_never_writes(experiment, tmp_path):
     url, exp = experiment
     path = Path(url.removeprefix("sqlite:///"))
     before = path.read_bytes()
-    client = TestClient(create_app(url))
+    client = TestClient(create_app(url), base_url="http://127.0.0.1")
     for route in ("/", f"/r/{exp[:8]}", f"/r/{exp[:8]}?verdict=wrong"):
         assert client.get(route).status_code == 200
     assert path.read_bytes() == before

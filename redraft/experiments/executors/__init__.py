@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from redraft._terminal import console as safe_console
 from redraft.errors import InputError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
 from redraft.experiments.executors.local import LocalExecutor
@@ -50,7 +51,7 @@ def make_executor(
     """
     if name not in EXECUTORS:
         raise InputError(f"unknown executor {name!r}; known executors: {', '.join(EXECUTORS)}")
-    return EXECUTORS[name](workers=workers, shard=shard, llm_factory=llm_factory, console=console or Console())
+    return EXECUTORS[name](workers=workers, shard=shard, llm_factory=llm_factory, console=console or safe_console())
 
 
 def __getattr__(name: str) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 
 from redraft._extras import require
+from redraft._terminal import console as safe_console
 from redraft.errors import InputError, RedraftError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
 from redraft.experiments.runner import ExperimentRunner, load_rows, progress_bars
@@ -89,7 +90,7 @@ class RayExecutor(Executor):
         self.workers, self.address, self.llm_factory = workers, address, llm_factory
         self.num_gpus, self.num_cpus, self.threads, self.max_restarts = num_gpus, num_cpus, threads, max_restarts
         self.ray_init = ray_init or {}
-        self.console = console or Console()
+        self.console = console or safe_console()
         self.actors: list[Any] = []
         """The live actor handles while ``run`` is running (for monitoring, and for tests that kill one)."""
 

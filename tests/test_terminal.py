@@ -1,0 +1,51 @@
+"""Model and file text cannot drive the terminal: escape sequences print as visible escapes and
+Rich markup in a draft prints as text, in `redraft run`, `redraft show` and the human critic's panel."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from redraft import cli
+from redraft._terminal import term_safe
+from redraft.agents.testing import ScriptedLLM
+from tests.graphs.helpers import use_llm
+
+TITLE, CLIPBOARD, CLEAR, CSI = "\x1b]0;pwned\x07", "\x1b]52;c;cm0gLXJmIH4=\x07", "\x1b[2J", "\x9b31m"
+FAKE = "[bold green]all critics passed[/]"
+HOSTILE = f"{TITLE}{CLIPBOARD}{CLEAR}{CSI}Lyon. {FAKE}"
+
+
+def test_term_safe_shows_every_control_character_and_keeps_text():
+    assert term_safe(HOSTILE) == (
+        "\\x1b]0;pwned\\x07\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\x9b31mLyon. [bold green]all critics passed[/]"
+    )
+    assert term_safe("été — naïve\ttab\nline") == "été — naïve\ttab\nline"
+
+
+def check(output: str) -> None:
+    assert not any(ch in output for ch in "\x1b\x9b\x07"), repr(output)
+    assert "\\x1b]0;pwned" in output and "\\x9b31m" in output  # shown, visibly
+    assert FAKE in output  # markup in model text is text, not styling
+
+
+def test_run_and_show_print_hostile_text_inertly(monkeypatch, tmp_path):
+    use_llm(monkeypatch, ScriptedLLM([HOSTILE, f"VERDICT: INCORRECT {TITLE}{FAKE}"]))  # draft, then the self-check
+    db = str(tmp_path / "t.db")
+    args = ["run", "--prompt", f"q {TITLE}", "--critic", "self", "--max-rounds", "1", "--db", db]
+    ran = CliRunner(env={"COLUMNS": "300"}).invoke(cli.app, args)
+    assert ran.exit_code == 0, ran.output
+    check(ran.output)
+    shown = CliRunner(env={"COLUMNS": "300"}).invoke(cli.app, ["show", "--db", db])
+    [run_id] = [line.split()[1] for line in shown.output.splitlines() if line.startswith("│ ")][:1]
+    shown = CliRunner(env={"COLUMNS": "300"}).invoke(cli.app, ["show", run_id, "--db", db])
+    assert shown.exit_code == 0, shown.output
+    check(shown.output)
+
+
+def test_the_human_critics_panel_prints_hostile_text_inertly(monkeypatch, tmp_path):
+    use_llm(monkeypatch, ScriptedLLM([HOSTILE]))
+    args = ["run", "--critic", "human", "--prompt", "q", "--db", str(tmp_path / "h.db"), "--max-rounds", "1"]
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(cli.app, args, input="y\n\n")
+    assert result.exit_code == 0, result.output
+    assert "your verdict" in result.output
+    check(result.output)
