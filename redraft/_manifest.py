@@ -88,7 +88,9 @@ def write_manifest(directory: Path, name: str, provenance: dict[str, Any] | None
 
 def check_manifest(directory: Path, *, fix: str = "") -> Manifest:
     """Read ``directory``'s manifest and check every file it lists; raise :class:`InputError`
-    naming the first file that is missing, of the wrong size or of the wrong hash, and ``fix``.
+    naming the first file that is missing, of the wrong size or of the wrong hash, or present but
+    not listed (a loader reads whatever tokenizer or config files it finds, so an extra file
+    changes what loads as surely as a changed one), and ``fix``.
 
     Example:
         >>> import tempfile, pathlib
@@ -111,6 +113,9 @@ def check_manifest(directory: Path, *, fix: str = "") -> Manifest:
         problem = exc.errors()[0]
         where = ".".join(str(p) for p in problem["loc"])
         raise InputError(f"{path} is not a valid manifest ({where}: {problem['msg']}).{tail}") from None
+    extra = sorted(p.name for p in directory.iterdir() if p.name != MANIFEST and p.name not in manifest.files)
+    if extra:
+        raise InputError(f"{directory} holds {', '.join(extra[:5])}, which {MANIFEST} does not list.{tail}")
     for name, entry in manifest.files.items():
         file = directory / name
         if not file.is_file():

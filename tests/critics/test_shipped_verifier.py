@@ -91,6 +91,28 @@ def test_a_damaged_shipped_verifier_is_refused_by_name(tmp_path, monkeypatch, fr
         V.default_verifier()
 
 
+@pytest.mark.parametrize("tamper", ["no-manifest", "extra-tokenizer-files"])
+def test_a_cache_copy_loads_only_through_a_complete_manifest(tmp_path, monkeypatch, fresh_cache, tamper):
+    """A copy in the cache overrides the shipped verifier. One without a manifest (here: labels
+    swapped, so "Paris is the capital of France" scored 0.027), or with files its manifest does
+    not list (two extra tokenizer files crashed with an unnamed IndexError), is refused by name."""
+    cached = T.default_verifier_dir()
+    shutil.copytree(V.SHIPPED, cached)
+    if tamper == "no-manifest":
+        (cached / MANIFEST).unlink()
+        config = json.loads((cached / "config.json").read_text())
+        config["id2label"] = {k: config["id2label"][str(1 - int(k))] for k in config["id2label"]}
+        (cached / "config.json").write_text(json.dumps(config))
+        message = r"has no MANIFEST\.json.*redraft verifier train"
+    else:
+        (cached / "vocab.txt").write_text("[PAD]\n")
+        (cached / "special_tokens_map.json").write_text("{}")
+        message = r"holds special_tokens_map\.json, vocab\.txt, which MANIFEST\.json does not list"
+    assert V.default_verifier_path() == cached
+    with pytest.raises(InputError, match=message):
+        V.default_verifier()
+
+
 def test_a_damaged_shipped_verifier_stops_the_cli_before_the_model_loads(tmp_path, monkeypatch, fresh_cache):
     copy = _damaged_copy(tmp_path, monkeypatch)
     (copy / "tokenizer.json").write_text("{}")
@@ -138,7 +160,7 @@ def test_export_halves_the_weights_and_keeps_the_verdicts(tiny_verifier, tmp_pat
         assert abs(x.p_supported - y.p_supported) < 0.01
     # A shared copy is checked on load like the shipped one.
     (out / "config.json").write_text((out / "config.json").read_text() + " ")
-    with pytest.raises(InputError, match=r"config\.json is .* Export it again"):
+    with pytest.raises(InputError, match=r"config\.json is .*redraft verifier export"):
         V.trained_verifier(out)
 
 

@@ -493,6 +493,7 @@ def train_verifier(
             "created": time.time(),
         }
         (tmp / "redraft_verifier.json").write_text(json.dumps(info, indent=2))
+        write_manifest(tmp, out.name, {"command": "redraft verifier train"})  # the verifier loads only through it
     shutil.rmtree(resume, ignore_errors=True)
     return metrics
 

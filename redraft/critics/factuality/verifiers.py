@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from redraft._hf import from_pretrained
-from redraft._manifest import MANIFEST, check_manifest
+from redraft._manifest import check_manifest
 from redraft.agents.base import LLM, Conversation
 from redraft.agents.prompts import FACTSCORE_PROMPT
 from redraft.critics.factuality.kb import Passage, format_passages
@@ -252,17 +252,24 @@ _REINSTALL = (
 
 
 def check_verifier_files(path: Path) -> None:
-    """Check a verifier directory against its ``MANIFEST.json`` (the shipped copy must have one;
-    a directory without one, as ``redraft verifier train`` writes it, has nothing to check)."""
-    if path == SHIPPED or (path / MANIFEST).is_file():
-        check_manifest(path, fix=_REINSTALL if path == SHIPPED else "Export it again with `redraft verifier export`.")
+    """Check a verifier directory against its ``MANIFEST.json``, which every redraft verifier
+    has (``train`` and ``export`` write one): a copy without one, or with a file it does not
+    list, is refused by name, so nothing unchecked ever loads as the verifier."""
+    fix = (
+        _REINSTALL
+        if path == SHIPPED
+        else f"Train it again with `redraft verifier train`, or export a checked copy with "
+        f"`redraft verifier export --source {path} --out NEW_DIR` if you trust its files."
+    )
+    check_manifest(path, fix=fix)
 
 
 def trained_verifier(path: str | Path, *, device: str = "cpu") -> NLIVerifier:
     """A verifier saved by ``redraft verifier train`` or ``redraft verifier export`` (or
     :func:`~redraft.critics.factuality.training.train_verifier`), read with the settings it was
-    trained with (``redraft_verifier.json``). A directory with a ``MANIFEST.json`` is checked
-    against it first: a changed or truncated file is refused by name.
+    trained with (``redraft_verifier.json``). The directory is checked against its
+    ``MANIFEST.json`` first: a missing manifest, or a changed, truncated or unlisted file, is
+    refused by name.
 
     Example:
         >>> v = trained_verifier(SHIPPED)
