@@ -39,7 +39,7 @@ class SafeConsole(Console):
 
 
 def console(**kwargs: Any) -> Console:
-    """The console every redraft command and progress display prints through.
+    r"""The console every redraft command and progress display prints through.
 
     Example:
         >>> import io

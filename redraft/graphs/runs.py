@@ -28,18 +28,22 @@ from redraft.store.sql import SQLStore
 
 @contextmanager
 def checkpointer_for(store_url: str) -> Iterator[Any]:
-    """A LangGraph SQLite checkpointer (strict JSON) beside a SQLite run log; ``None`` for other
-    databases, which resume at example granularity."""
+    """The LangGraph checkpointer (strict JSON) of a run log: a SQLite file beside a SQLite one,
+    tables in the same database for PostgreSQL; ``None`` for an in-memory SQLite database, which
+    resumes at example granularity."""
     from sqlalchemy.engine import make_url
 
-    from redraft.graphs.checkpoint import checkpoint_path, sqlite_checkpointer
+    from redraft.graphs.checkpoint import checkpoint_path, postgres_checkpointer, sqlite_checkpointer
 
     url = make_url(store_url)
-    if url.get_backend_name() != "sqlite" or not url.database:
+    if url.get_backend_name() == "postgresql":
+        with postgres_checkpointer(store_url) as pg:
+            yield pg
+    elif url.get_backend_name() == "sqlite" and url.database:
+        with sqlite_checkpointer(checkpoint_path(url.database)) as saver:
+            yield saver
+    else:
         yield None
-        return
-    with sqlite_checkpointer(checkpoint_path(url.database)) as saver:
-        yield saver
 
 
 def graph_run_id(graph: Any) -> str:
