@@ -172,3 +172,34 @@ def test_an_openai_experiment_on_ray_actors_matches_the_local_run(cluster, tmp_p
     assert snapshot(store, exp) == snapshot(local, local_exp)
     assert stub.authorizations == {"Bearer sk-ray-only"}
     assert "sk-ray-only" not in json.dumps(store.experiment(exp).spec)
+
+
+def test_the_database_url_is_no_actor_argument(tmp_path):
+    """Ray's dashboard shows actor arguments: the URL (and its password) travels in the actors'
+    environment instead. The executor's actor calls are recorded without starting Ray."""
+    calls: list[tuple] = []
+
+    class FakeActorClass:  # records what would be sent to Ray, then stops the run
+        def options(self, **kwargs):
+            calls.append(("options", kwargs))
+            return self
+
+        def remote(self, *args):
+            calls.append(("remote", args))
+            raise RuntimeError("recorded")
+
+    class FakeRay:
+        def is_initialized(self):
+            return True
+
+        def remote(self, **kwargs):
+            return lambda cls: FakeActorClass()
+
+    url = f"sqlite:///{tmp_path / 'secret-pw.db'}"
+    executor = RayExecutor(1)
+    executor.ray = FakeRay()
+    with pytest.raises(RuntimeError, match="recorded"):
+        executor.run(ExperimentSpec.parse(SPEC), SQLStore(url), "exp", progress=False)
+    [(_, options), (_, args)] = calls
+    assert options["runtime_env"]["env_vars"]["REDRAFT_DB"] == url
+    assert "secret-pw" not in repr(args)

@@ -25,19 +25,23 @@ from redraft.errors import InputError, RedraftError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
 from redraft.experiments.runner import ExperimentRunner, load_rows, progress_bars
 from redraft.experiments.spec import ExperimentSpec
-from redraft.store.sql import SQLStore
+from redraft.store.sql import DB_ENV, SQLStore
 
 
 class ShardWorker:
     """The actor body: one LLM, one critic set and one store connection, reused for every shard
-    the actor is given."""
+    the actor is given. The database URL comes from the actor's environment (``REDRAFT_DB``), not
+    an argument: Ray's dashboard and state API show actor arguments, and the URL may hold a password."""
 
-    def __init__(self, spec: dict[str, Any], store_url: str, llm_factory: LLMFactory | None, threads: int) -> None:
+    def __init__(self, spec: dict[str, Any], llm_factory: LLMFactory | None, threads: int) -> None:
         if threads > 0:
             import torch
 
             torch.set_num_threads(threads)  # actors sharing a machine should not oversubscribe its cores
         self.spec = ExperimentSpec.parse(spec, "experiment spec")
+        store_url = os.environ.get(DB_ENV)
+        if not store_url:
+            raise InputError(f"a Ray shard worker needs the database URL in {DB_ENV}; the driver sets it")
         self.store = SQLStore(store_url)
         self.llm = (llm_factory or load_llm)(self.spec)
         self.runner = ExperimentRunner(self.spec, self.store, self.llm, progress=False)
@@ -112,12 +116,12 @@ class RayExecutor(Executor):
         )(ShardWorker)
         url = store.engine.url.render_as_string(hide_password=False)
         spec_json = spec.model_dump(mode="json")
-        # Actors on other nodes do not see this process's environment: pass the backend's API key
-        # (merged by Ray with the job's runtime_env, never written to the spec or the database).
-        env = spec.worker_env()
-        if env:
-            worker_cls = worker_cls.options(runtime_env={"env_vars": env})
-        self.actors = [worker_cls.remote(spec_json, url, self.llm_factory, self.threads) for _ in range(self.workers)]
+        # Actors on other nodes do not see this process's environment: pass the database URL and
+        # the backend's API key through theirs (merged by Ray with the job's runtime_env), never as
+        # arguments, which Ray's dashboard shows, nor in the spec or the database.
+        env = {**spec.worker_env(), DB_ENV: url}
+        worker_cls = worker_cls.options(runtime_env={"env_vars": env})
+        self.actors = [worker_cls.remote(spec_json, self.llm_factory, self.threads) for _ in range(self.workers)]
         try:
             pending = {a.run.remote(experiment_id, (i, self.workers)): i for i, a in enumerate(self.actors)}
             self._wait(pending, spec, store, experiment_id, progress)
