@@ -33,6 +33,29 @@ _INSIDE = contextvars.ContextVar("redraft_traced_call", default=False)
 """Set while a traced call runs: a backend that delegates to another (a wrapper, ``super()``)
 is traced once, at the outermost call."""
 
+_ROUND: contextvars.ContextVar[int | None] = contextvars.ContextVar("redraft_round", default=None)
+
+ROUND_KEY = "redraft_round"
+"""Metadata key of the correction round a model call belongs to (two rounds' ``critique`` spans
+are otherwise told apart only by their order)."""
+
+
+@contextlib.contextmanager
+def in_round(index: int) -> Iterator[None]:
+    """Label every model call made inside with correction round ``index`` in its trace metadata.
+
+    Example:
+        >>> with in_round(1):
+        ...     _ROUND.get()
+        1
+    """
+    token = _ROUND.set(index)
+    try:
+        yield
+    finally:
+        _ROUND.reset(token)
+
+
 NOSTREAM = "nostream"
 """LangGraph's tag for runs whose output ``stream_mode="messages"`` skips: label scoring is traced
 but is not a message anyone reads."""
@@ -52,12 +75,15 @@ def _runs(
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
     tags = [NOSTREAM] if name == "label_probs" else []
+    local = {"ls_provider": "redraft", "ls_model_name": llm.model_id, "ls_model_type": "chat"}
+    if (round_index := _ROUND.get()) is not None:
+        local[ROUND_KEY] = round_index
     manager = CallbackManager.configure(
         inheritable_callbacks=config.get("callbacks"),
         inheritable_tags=config.get("tags"),
         local_tags=tags,
         inheritable_metadata=config.get("metadata"),
-        local_metadata={"ls_provider": "redraft", "ls_model_name": llm.model_id, "ls_model_type": "chat"},
+        local_metadata=local,
     )
     if not manager.handlers:
         return []
@@ -139,7 +165,7 @@ def traced(method: F, name: str) -> F:
             finally:
                 _SINK.reset(sink)
             for i, run in enumerate(runs):
-                run.on_llm_end(_result(run.run_id, self.model_id, name, out, i))
+                run.on_llm_end(_result(self, conversations[i], run.run_id, name, out, i))
             return out
         finally:
             _INSIDE.reset(token)
@@ -147,15 +173,17 @@ def traced(method: F, name: str) -> F:
     return call  # type: ignore[return-value]
 
 
-def _result(run_id: Any, model_id: str, name: str, out: Any, i: int) -> Any:
+def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens}
+
+
+def _result(llm: Any, conversation: Any, run_id: Any, name: str, out: Any, i: int) -> Any:
     if name == "generate":
         c = out[i]
-        usage = {
-            "input_tokens": c.prompt_tokens,
-            "output_tokens": len(c.token_ids),
-            "total_tokens": c.prompt_tokens + len(c.token_ids),
-        }
-        return _generation(run_id, c.text, model_id, {"finish_reason": c.finish_reason}, usage)
+        info = {"finish_reason": c.finish_reason}
+        return _generation(run_id, c.text, llm.model_id, info, _usage(c.prompt_tokens, c.n_tokens))
     probs = out[i] if out is not None else None
     best = max(probs, key=probs.get) if probs else ""
-    return _generation(run_id, best, model_id, {"label_probs": probs})
+    # Scoring reads the prompt and one position: its cost is the prompt, counted the backend's way.
+    usage = _usage(llm.count_tokens(conversation), 1)
+    return _generation(run_id, best, llm.model_id, {"label_probs": probs}, usage)

@@ -29,6 +29,7 @@ from redraft.agents.prompts import (
     revise_instruction,
     strip_wrappers,
 )
+from redraft.agents.tracing import in_round
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.evasion import EvasionCheck
 from redraft.critics.findings import all_findings, claims_of
@@ -570,10 +571,12 @@ def build_graph(
     def generate(state: CorrectionState) -> dict[str, Any]:
         if state.get("rounds"):
             raise ThreadReusedError(_reuse_message(state))
-        return _streamed_draft(steps.draft([state])[0])
+        with in_round(0):
+            return _streamed_draft(steps.draft([state])[0])
 
     def critique(state: CorrectionState) -> dict[str, Any]:
-        update = steps.critique([state])[0]
+        with in_round(_pending(state)["index"]):
+            update = steps.critique([state])[0]
         [record] = update["rounds"]
         get_stream_writer()(
             {
@@ -589,7 +592,8 @@ def build_graph(
         return update
 
     def revise(state: CorrectionState) -> dict[str, Any]:
-        return _streamed_draft(steps.revise([state])[0])
+        with in_round(len(state["rounds"])):  # the revision is the draft of the next round
+            return _streamed_draft(steps.revise([state])[0])
 
     builder = StateGraph(CorrectionState, input_schema=CorrectionInput)
     builder.add_node("generate", generate)
