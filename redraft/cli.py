@@ -200,20 +200,20 @@ def _correct(
     from redraft.graphs.runs import run_prompts
 
     store = SQLStore(_db_url(db))
-    llm = _load(spec)
-    return run_prompts(
-        items,
-        llm=llm,
-        critic_names=names,
-        config=config,
-        store=store,
-        critic_options=options,
-        resume=resume,
-        run_name=run_name,
-        console=console,
-        on_example=None if quiet else _print_example,
-        ask=_ask_human,
-    )
+    with _load(spec) as llm:
+        return run_prompts(
+            items,
+            llm=llm,
+            critic_names=names,
+            config=config,
+            store=store,
+            critic_options=options,
+            resume=resume,
+            run_name=run_name,
+            console=console,
+            on_example=None if quiet else _print_example,
+            ask=_ask_human,
+        )
 
 
 def _ask_human(paused: dict[str, Any]) -> dict[str, Any]:

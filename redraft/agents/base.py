@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
@@ -160,3 +160,22 @@ class LLM(abc.ABC):
         log-probabilities returns ``None`` (the default), and callers fall back to text.
         """
         return None
+
+    def close(self) -> None:
+        """Release what the backend holds beyond memory (an engine's worker processes); safe to
+        call twice. Whoever loads a model closes it in a ``finally``, or uses it as a context
+        manager. The default holds nothing.
+
+        Example:
+            >>> from redraft.agents.testing import ScriptedLLM
+            >>> with ScriptedLLM(["hi"]) as llm:
+            ...     llm.model_id
+            'scripted'
+        """
+        return None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -85,6 +85,13 @@ class VLLMEngineLLM(LLM):
     def context_length(self) -> int:
         return int(self.engine.llm_engine.model_config.max_model_len)
 
+    def close(self) -> None:
+        """Stop the engine's core process. Without it the interpreter waits on that child at
+        exit, so ``redraft run --backend vllm`` printed its results and never exited."""
+        core = getattr(getattr(self.engine, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+
     def count_tokens(self, conversation: Conversation) -> int:
         return template_token_count(self.tokenizer, conversation)
 

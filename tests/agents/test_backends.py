@@ -12,7 +12,7 @@ from redraft.agents.backends import BACKENDS, BackendSpec, load_llm
 from redraft.agents.openai_compat import OpenAICompatLLM
 from redraft.errors import InputError
 from redraft.experiments import ExperimentSpec
-from tests.graphs.helpers import use_backend
+from tests.graphs.helpers import use_backend, use_llm
 
 runner = CliRunner(env={"COLUMNS": "200"})
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
@@ -148,3 +148,37 @@ def test_the_cli_only_parses_and_prints():
     for engine in ("subprocess", "sqlite_checkpointer", "Progress(", "TransformersLLM", "default_llm("):
         assert engine not in source, engine
     assert callable(runs.run_prompts) and LocalExecutor(workers=3).shard == (0, 3)
+
+
+def test_whoever_loads_a_model_closes_it_even_when_the_run_fails(tmp_path, monkeypatch):
+    """`redraft run --backend vllm` never exited: the engine's core process outlived the run.
+    The CLI and the local executor close what they load, on success and on failure."""
+    from redraft.agents.testing import FunctionLLM, ScriptedLLM
+    from redraft.experiments.executors import LocalExecutor
+    from redraft.store.sql import SQLStore
+    from tests.experiments.worker import SPEC, reply
+
+    closed: list[str] = []
+
+    class Closing(ScriptedLLM):
+        def close(self) -> None:
+            closed.append("run")
+
+    use_llm(monkeypatch, Closing(["Paris.", "VERDICT: CORRECT"]))  # the draft, the self-check
+    done = runner.invoke(cli.app, ["run", "--prompt", "q", "--max-rounds", "1", "--db", str(tmp_path / "a.db")])
+    assert done.exit_code == 0, done.output
+    use_llm(monkeypatch, Closing([]))  # runs out of replies: the run fails
+    failed = runner.invoke(cli.app, ["run", "--prompt", "q", "--db", str(tmp_path / "b.db")])
+    assert failed.exit_code != 0 and closed == ["run", "run"]
+
+    class ClosingF(FunctionLLM):
+        def close(self) -> None:
+            closed.append("experiment")
+
+    spec = ExperimentSpec.parse(SPEC)
+    store = SQLStore(f"sqlite:///{tmp_path / 'e.db'}")
+    exp = store.start_experiment(spec.name, spec.stored())
+    LocalExecutor(llm_factory=lambda s: ClosingF(reply)).run(spec, store, exp, progress=False)
+    handed = ClosingF(reply)  # a model handed in stays open: its owner closes it
+    LocalExecutor(llm=handed).run(spec, store, exp, progress=False)
+    assert closed == ["run", "run", "experiment"]

@@ -50,8 +50,12 @@ class LocalExecutor(Executor):
     def run(self, spec: ExperimentSpec, store: SQLStore, experiment_id: str, *, progress: bool = True) -> None:
         others = self._spawn(store, experiment_id)
         llm = self.llm if self.llm is not None else self.llm_factory(spec)
-        runner = ExperimentRunner(spec, store, llm, shard=self.shard, progress=progress, console=self.console)
-        runner.run(experiment_id)
+        try:
+            runner = ExperimentRunner(spec, store, llm, shard=self.shard, progress=progress, console=self.console)
+            runner.run(experiment_id)
+        finally:
+            if self.llm is None:  # loaded here, so closed here; a model handed in is the caller's
+                llm.close()
         failed = [k for k, p in enumerate(others, start=1) if p.wait() != 0]
         if failed:
             raise RedraftError(

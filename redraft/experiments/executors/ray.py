@@ -14,6 +14,7 @@ path (a shared filesystem, or a copy per node; actors memory-map it, or load it 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -26,6 +27,9 @@ from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
 from redraft.experiments.runner import ExperimentRunner, load_rows, progress_bars
 from redraft.experiments.spec import ExperimentSpec
 from redraft.store.sql import DB_ENV, SQLStore
+
+CLOSE_TIMEOUT_S = 60.0
+"""How long actors get to release their engines before they are killed."""
 
 
 class ShardWorker:
@@ -53,6 +57,10 @@ class ShardWorker:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def close(self) -> None:
+        """Release the model's engine before the actor is killed (a kill skips every ``finally``)."""
+        self.llm.close()
 
 
 class RayExecutor(Executor):
@@ -126,6 +134,9 @@ class RayExecutor(Executor):
             pending = {a.run.remote(experiment_id, (i, self.workers)): i for i, a in enumerate(self.actors)}
             self._wait(pending, spec, store, experiment_id, progress)
         finally:
+            closing = [a.close.remote() for a in self.actors]
+            with contextlib.suppress(Exception):  # an actor already dead has nothing to close
+                ray.get(closing, timeout=CLOSE_TIMEOUT_S)
             for actor in self.actors:
                 ray.kill(actor, no_restart=True)
             self.actors = []
