@@ -23,9 +23,9 @@ import importlib.util
 import os
 import re
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from redraft._packages import QWEN_CODER
 from redraft.agents.base import LLM
@@ -81,6 +81,37 @@ class BackendSpec(BaseModel):
     tokenizer: str | None = None
     """For ``openai``: a local tokenizer with the served model's chat template, for exact token
     counts (optional)."""
+    max_model_len: int | None = Field(default=None, ge=16)
+    """For ``vllm``: the context the engine allocates KV cache for (default: the model's own)."""
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    """For ``vllm``: the weights' compute type (``float32`` matches the transformers backend's numbers)."""
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    """For ``vllm`` on a GPU: the share of its memory the engine may take."""
+    kv_cache_gib: float | None = Field(default=None, gt=0)
+    """For ``vllm``: KV-cache size in GiB (on the CPU build, instead of ``VLLM_CPU_KVCACHE_SPACE``)."""
+
+    @model_validator(mode="after")
+    def _engine_fields(self) -> BackendSpec:
+        engine = {"max_model_len", "gpu_memory_utilization", "kv_cache_gib"} & self.model_fields_set
+        if self.dtype != "auto":
+            engine.add("dtype")
+        if engine and self.backend != "vllm":
+            raise ValueError(f"{', '.join(sorted(engine))} set the vLLM engine: they need backend 'vllm'")
+        return self
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """The ``vllm.LLM`` arguments this spec sets (none it leaves at the engine's default).
+
+        Example:
+            >>> BackendSpec.model_construct(backend="vllm", max_model_len=2048, dtype="float32",
+            ...                             gpu_memory_utilization=None, kv_cache_gib=2.0).engine_kwargs()
+            {'max_model_len': 2048, 'dtype': 'float32', 'kv_cache_memory_bytes': 2147483648}
+        """
+        kwargs: dict[str, Any] = {"max_model_len": self.max_model_len, "dtype": self.dtype}
+        kwargs["gpu_memory_utilization"] = self.gpu_memory_utilization
+        if self.kv_cache_gib is not None:
+            kwargs["kv_cache_memory_bytes"] = int(self.kv_cache_gib * (1 << 30))
+        return {k: v for k, v in kwargs.items() if v is not None and v != "auto"}
 
     @field_validator("backend")
     @classmethod
@@ -177,7 +208,7 @@ def _transformers(spec: BackendSpec) -> LLM:
 def _vllm(spec: BackendSpec) -> LLM:
     from redraft.agents.vllm_engine import VLLMEngineLLM
 
-    return VLLMEngineLLM(spec.model)
+    return VLLMEngineLLM(spec.model, **spec.engine_kwargs())
 
 
 def _openai(spec: BackendSpec) -> LLM:

@@ -29,6 +29,7 @@ BAD = [
     ({"backend": "openai", "base_url": "http://127.0.0.1:1/v1"}, "model: backend 'openai' needs model"),
     ({"base_url": "http://127.0.0.1:1/v1"}, "base_url is only for backend 'openai'"),
     ({"backend": "openai", "model": "m", "base_url": "http://x/v1", "max_concurrency": 0}, "max_concurrency"),
+    ({"max_model_len": 2048, "dtype": "float32"}, "dtype, max_model_len set the vLLM engine: they need backend 'vllm'"),
     # A shared experiment file must not be able to send any variable to its server as a key.
     (
         {"backend": "openai", "model": "m", "base_url": "https://x/v1", "api_key_env": "AWS_SECRET_ACCESS_KEY"},
