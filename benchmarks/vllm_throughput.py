@@ -69,7 +69,8 @@ def main() -> None:
     rows += [("vLLM server, max_concurrency 32", server_s[32], f"{server_s[1] / server_s[32]:.1f}x")]
     with load_llm(BackendSpec(model="embedded")) as llm:
         hf_s = timed(experiment(args), llm)
-    with load_llm(BackendSpec(backend="vllm", model=model, max_model_len=2048, dtype="bfloat16")) as llm:
+    engine = BackendSpec(backend="vllm", model=model, max_model_len=2048, dtype="bfloat16", kv_cache_gib=2)
+    with load_llm(engine) as llm:
         vllm_s = timed(experiment(args), llm)
     rows += [
         ("transformers backend", hf_s, "1.0x (baseline)"),

@@ -23,8 +23,11 @@ LABEL_Q = [[{"role": "user", "content": q}] for q in QUESTIONS]
 @pytest.fixture(scope="module")
 def engine() -> Iterator[VLLMEngineLLM]:
     # float32: the same arithmetic as the transformers backend, so their probabilities compare.
-    # Built the way the CLI and experiment files build it: engine settings through BackendSpec.
-    spec = BackendSpec(backend="vllm", model=str(embedded_model_dir()), max_model_len=2048, dtype="float32")
+    # Built the way the CLI and experiment files build it: engine settings through BackendSpec. An
+    # explicit KV cache: by default the CPU build reserves 92% of RAM and refuses to start without it.
+    spec = BackendSpec(
+        backend="vllm", model=str(embedded_model_dir()), max_model_len=2048, dtype="float32", kv_cache_gib=2
+    )
     with load_llm(spec) as llm:
         assert isinstance(llm, VLLMEngineLLM) and llm.context_length == 2048
         yield llm
