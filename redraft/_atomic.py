@@ -25,6 +25,13 @@ one in (``replace``), or keep the one already there and drop ours (``keep``: ano
 built the same cache first)."""
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _prefix(target: Path, kind: str) -> str:
     # The writer's pid is in the name, so a later writer can tell a dead writer's leftovers from
     # a concurrent writer's work in progress.
@@ -55,6 +62,7 @@ def atomic_dir(target: Path, *, existing: Existing = "error") -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(target)
     tmp = Path(tempfile.mkdtemp(prefix=_prefix(target, "building"), dir=target.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the result is a normal directory
     try:
         yield tmp
         _rename_dir(tmp, target, existing)
@@ -126,6 +134,7 @@ def atomic_file(target: Path, mode: Literal["w", "wb"] = "w") -> Iterator[IO[Any
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the result is a normal file (a page to share)
     try:
         f: IO[Any] = os.fdopen(fd, "w", encoding="utf-8") if mode == "w" else os.fdopen(fd, "wb")
         with f:

@@ -103,3 +103,24 @@ def test_an_old_directory_moved_aside_by_a_killed_writer_is_put_back(tmp_path):
     (aside / "weights").write_text("old")  # killed between moving the old one aside and renaming the new in
     assert remove_stale(out) == [aside.parent]
     assert (out / "weights").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["verifier"]
+
+
+def test_written_files_and_directories_honour_the_umask(tmp_path):
+    """`redraft view -o trace.html` wrote -rw------- (mkstemp's mode): a page meant to be shared."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "page.html") as f:
+            f.write("<html></html>")
+        with atomic_dir(tmp_path / "index") as d:
+            (d / "header.json").write_text("{}")
+        os.umask(0o077)
+        with atomic_file(tmp_path / "private.txt") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "page.html").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "index").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "private.txt").stat().st_mode) == 0o600

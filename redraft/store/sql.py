@@ -324,6 +324,10 @@ def _critique_row(c: dict[str, Any], truth: dict[str, Any] | None) -> CritiqueRo
     )
 
 
+class AmbiguousIdError(KeyError):
+    """An id prefix that matches more than one run or experiment."""
+
+
 class SQLStore(Recorder):
     """Records runs to any SQLAlchemy URL and reads them back.
 
@@ -510,8 +514,8 @@ class SQLStore(Recorder):
             matches = list(s.scalars(select(Run).where(Run.id.startswith(run_id, autoescape=True))))
         if len(matches) != 1:
             known = ", ".join(r.id[:8] for r in self.runs()[:10]) or "none yet"
-            what = "matches no run" if not matches else f"matches {len(matches)} runs"
-            raise KeyError(f"run id {run_id!r} {what}; recent runs: {known}")
+            what = "matches no run" if not matches else f"matches {len(matches)} runs; give more of it"
+            raise (AmbiguousIdError if matches else KeyError)(f"run id {run_id!r} {what}; recent runs: {known}")
         return matches[0]
 
     def experiment(self, experiment_id: str) -> Experiment:
@@ -526,8 +530,11 @@ class SQLStore(Recorder):
             if len(matches) != 1:
                 recent = s.scalars(select(Experiment.id).order_by(Experiment.created_at.desc()).limit(10))
                 known = ", ".join(e[:8] for e in recent) or "none yet"
-                what = "matches no experiment" if not matches else f"matches {len(matches)} experiments"
-                raise KeyError(f"experiment id {experiment_id!r} {what}; recent experiments: {known}")
+                what = (
+                    "matches no experiment" if not matches else f"matches {len(matches)} experiments; give more of it"
+                )
+                error = AmbiguousIdError if matches else KeyError
+                raise error(f"experiment id {experiment_id!r} {what}; recent experiments: {known}")
             return matches[0]
 
     def resolve(self, ident: str) -> tuple[str, list[Run]]:
@@ -536,6 +543,8 @@ class SQLStore(Recorder):
         try:
             exp = self.experiment(ident)
             return f"experiment {exp.name} ({exp.id})", list(exp.runs)
+        except AmbiguousIdError:
+            raise  # a prefix of several experiments is not "no experiment": say so, not "matches no run"
         except KeyError:
             run = self.run(ident)  # neither: the error names recent runs
             return f"run {run.name or ''} ({run.id})", [run]

@@ -203,3 +203,15 @@ def test_every_command_defaults_to_the_same_database():
 def test_sqlite_path_is_not_created_by_show_when_the_directory_is_missing(tmp_path):
     result = runner.invoke(cli.app, ["show", "--db", str(tmp_path / "nodir" / "x.db")])
     assert result.exit_code == 2 and not Path(tmp_path / "nodir").exists()
+
+
+def test_an_ambiguous_prefix_is_named_as_ambiguous_not_missing(tmp_path):
+    """`redraft report ''` (or a one-character prefix) matching several experiments used to say
+    "matches no run"."""
+    from redraft.store.sql import AmbiguousIdError
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'a.db'}")
+    ids = [store.start_experiment(f"e{i}", {}) for i in range(2)]
+    with pytest.raises(AmbiguousIdError, match="matches 2 experiments; give more of it"):
+        store.resolve("")
+    assert store.resolve(ids[0][:12])[1] == []  # a unique prefix still resolves
