@@ -92,7 +92,10 @@ class BackendSpec(BaseModel):
 
     @model_validator(mode="after")
     def _engine_fields(self) -> BackendSpec:
-        engine = {"max_model_len", "gpu_memory_utilization", "kv_cache_gib"} & self.model_fields_set
+        # By value, not by fields set: a stored spec (``--resume``) carries every field, unset ones as null.
+        engine = {
+            k for k in ("max_model_len", "gpu_memory_utilization", "kv_cache_gib") if getattr(self, k) is not None
+        }
         if self.dtype != "auto":
             engine.add("dtype")
         if engine and self.backend != "vllm":
