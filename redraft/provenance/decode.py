@@ -288,6 +288,9 @@ def vllm_processor_class() -> type[Any]:
 
     The engine may run in another process, so each request carries the index *path* and settings
     in ``SamplingParams.extra_args["redraft_prov_decode"]``; the index loads once per process.
+    The class is pickled by reference to the engine's process (vLLM spawns it), so it is named as
+    this module's ``ProvDecodeVLLM``, which the module's ``__getattr__`` builds on first access
+    (here without importing vLLM unless it is used).
     """
     from redraft._extras import require
 
@@ -321,4 +324,12 @@ def vllm_processor_class() -> type[Any]:
 
             return process
 
+    ProvDecodeVLLM.__module__, ProvDecodeVLLM.__qualname__ = __name__, "ProvDecodeVLLM"
     return ProvDecodeVLLM
+
+
+def __getattr__(name: str) -> Any:
+    # Unpickling the engine class in vLLM's engine process looks it up by this name.
+    if name == "ProvDecodeVLLM":
+        return vllm_processor_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
