@@ -97,3 +97,17 @@ class EvasionCheck:
             if f > best[i][0]:
                 best[i] = (f, b, s)
         return [Assertion(f >= self.threshold, f, b, s) for f, b, s in best]
+
+    def asserts_each(self, claims: Sequence[Sequence[str]], texts: Sequence[str]) -> list[list[Assertion]]:
+        """For each text, whether it still asserts each of its claims (``claims[i]`` are the
+        claims of ``texts[i]``), in one :meth:`asserts` batch regrouped by text.
+
+        Example:
+            >>> check = EvasionCheck()
+            >>> [[a.asserted for a in row] for row in check.asserts_each(
+            ...     [["Tunis is a city in Nepal."], []], ["Tunis is a city located in Nepal.", "Hello."])]
+            [[True], []]
+        """
+        flat = [(claim, text) for group, text in zip(claims, texts, strict=True) for claim in group]
+        results = iter(self.asserts(flat) if flat else [])
+        return [[next(results) for _ in group] for group in claims]

@@ -243,15 +243,17 @@ class Corrector:
                 continue
             passes = {c.name: results[i].passed is True for c, results in zip(self.critics, per_critic, strict=True)}
             jobs.append((i, prev["draft"], all_findings(failed, prev["draft"]), passes))
-        pairs = [(f.claim, pendings[i]["draft"]) for i, _, found, _ in jobs for f in claims_of(found)]
-        checks = iter(self.evasion.asserts(pairs) if pairs else [])
+        flagged_claims = [claims_of(found) for _, _, found, _ in jobs]
+        checks = self.evasion.asserts_each(
+            [[f.claim for f in group] for group in flagged_claims], [pendings[i]["draft"] for i, *_ in jobs]
+        )
         out: list[dict[str, Any] | None] = [None] * len(states)
-        for i, draft, found, passes in jobs:
+        for (i, draft, found, passes), group, assertions in zip(jobs, flagged_claims, checks, strict=True):
             claims = [
                 ClaimCheck.model_validate(
-                    {"critic": f.critic, "kind": f.kind, "claim": f.claim, "quote": f.quote, **next(checks).as_json()}
+                    {"critic": f.critic, "kind": f.kind, "claim": f.claim, "quote": f.quote, **a.as_json()}
                 )
-                for f in claims_of(found)
+                for f, a in zip(group, assertions, strict=True)
             ]
             before_good = _truth(states[i]["rounds"][-1], states[i])
             # The revision's label counts only where the draft's does (a nominal judge has neither).
@@ -307,11 +309,7 @@ class Corrector:
         their conversation consists of (:meth:`revision_conversation`). ``found``: the last
         draft's findings, when the caller has them already.
         """
-        critiques = [Critique.model_validate(c) for c in state["rounds"][-1]["critiques"]]
         mode = self.config.mode
-        if mode == "feedback":
-            notes = [CritiqueNote(critic=c.critic, passed=c.passed, feedback=c.feedback) for c in critiques]
-            return [{"role": "user", "content": revise_instruction(notes)}]
         if mode in ("grounded", "fresh", "reanswer"):
             found = found if found is not None else self._findings(state)
             if mode == "grounded":
@@ -321,6 +319,10 @@ class Corrector:
             else:
                 text = reanswer_prompt(state["prompt"], found)
             return [{"role": "user", "content": text}]
+        critiques = [Critique.model_validate(c) for c in state["rounds"][-1]["critiques"]]
+        if mode == "feedback":
+            notes = [CritiqueNote(critic=c.critic, passed=c.passed, feedback=c.feedback) for c in critiques]
+            return [{"role": "user", "content": revise_instruction(notes)}]
         turns: list[Message] = []
         for c in critiques:
             if c.question is not None and c.raw is not None:
@@ -394,12 +396,9 @@ class Corrector:
         texts = [c.text for c in samples]
         items = [_context(states[k // n], t, len(states[k // n]["rounds"]), flat_convs[k]) for k, t in enumerate(texts)]
         verdicts = [self._run_critic(c, items) for c in self.critics]
-        claims = [claims_of(f) for f in found]
-        pairs = [(f.claim, texts[k]) for k in range(len(texts)) for f in claims[k // n]]
-        checks = iter(self.evasion.asserts(pairs) if pairs else [])
-        # A list, not a generator: any() would stop at the first asserted claim and leave the
-        # rest of this candidate's checks to be read as the next candidate's.
-        asserted = [any([next(checks).asserted for _ in claims[k // n]]) for k in range(len(texts))]
+        claims = [[c.claim for c in claims_of(draft_findings)] for draft_findings in found]
+        checks = self.evasion.asserts_each([claims[k // n] for k in range(len(texts))], texts)
+        asserted = [any(a.asserted for a in row) for row in checks]
         chosen: list[Completion] = []
         others: list[list[dict[str, Any]]] = []
         for b in range(len(states)):
