@@ -25,6 +25,7 @@ from redraft.critics import CriticOptions, preflight
 from redraft.errors import InputError, RedraftError, invalid_fields
 from redraft.graphs.config import DEFAULT_MODE, CorrectionConfig
 from redraft.graphs.state import CorrectionInput
+from redraft.store.base import UNJUDGED
 from redraft.store.sql import DB_ENV, DEFAULT_FILE, SQLStore, redact
 
 
@@ -171,7 +172,7 @@ def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None
             verdict = correction.get("verdict")
             style = _VERDICT_STYLE.get(str(verdict), "dim")
             console.print(
-                f"  revision ({escape(str(correction.get('strategy')))}): [{style}]{verdict or 'not judged'}[/]"
+                f"  revision ({escape(str(correction.get('strategy')))}): [{style}]{verdict or UNJUDGED}[/]"
                 + "".join(
                     f"\n    {'still asserts' if c.get('asserted') else 'no longer asserts'}: "
                     f"{escape(str(c.get('claim')))} (P = {c.get('p_forward')})"
@@ -302,15 +303,14 @@ def demo(
     run_id = _correct(items, spec, names, config, db, options, run_name="demo", quiet=False)
     shown = escape(redact(db))
     console.print(f"\nrun [bold]{run_id}[/] logged to {shown}. Inspect it with: redraft show {run_id[:8]} --db {shown}")
+    from redraft.store.metrics import correction_verdicts
+
     store = SQLStore(_db_url(db), readonly=True)
     run_row = store.run(run_id)
-    verdicts = [
-        str(r.correction.get("verdict") or "not judged")
-        for ex in store.examples(run_id)
-        for r in ex.rounds
-        if isinstance(r.correction, dict)
-    ]
-    counts = ", ".join(f"{n} {v}" for v, n in sorted(Counter(verdicts).items())) or "no revision was needed"
+    totals: Counter[str] = Counter()
+    for by_verdict in correction_verdicts(store, run_id).values():  # per dataset; the demo has one
+        totals.update(by_verdict)
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(totals.items()) if n) or "no revision was needed"
     console.print(
         f"{escape(run_row.model_id)} ran the demo. Revisions, judged by whether the flagged claim still stands "
         f"(not by the critic falling silent): {counts}."

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from redraft import cli
 from redraft.store import SQLStore
+from redraft.store.base import UNJUDGED
 from tests.graphs.helpers import scripted, use_backend, use_llm
 
 runner = CliRunner()
@@ -113,7 +114,7 @@ def test_demo_runs_on_the_embedded_model(db):
     revised = [r for e in SQLStore(f"sqlite:///{db}").examples(run.id) for r in e.rounds if r.index > 0]
     assert f"{run.model_id} ran the demo" in said and "SmolLM2-135M is a plumbing model" in said
     assert revised and all(r.correction is not None for r in revised)
-    verdicts = [r.correction["verdict"] or "not judged" for r in revised if r.correction]
+    verdicts = [r.correction["verdict"] or UNJUDGED for r in revised if r.correction]
     assert all(f"{verdicts.count(v)} {v}" in said for v in set(verdicts))
     examples = list(SQLStore(f"sqlite:///{db}").examples(run.id))
     assert [e.prompt for e in examples] == list(cli.DEMO_PROMPTS)

@@ -17,11 +17,10 @@ from typing import Any
 
 from redraft._extras import require
 from redraft.errors import InputError
-from redraft.store.base import VERDICT_MEANINGS, VERDICTS
+from redraft.store.base import UNJUDGED, VERDICT_MEANINGS, VERDICTS
 from redraft.store.metrics import (
     PEARSON_CI_MIN,
     PEARSON_MIN,
-    UNJUDGED,
     Confusion,
     FinalVerdicts,
     Trajectory,

@@ -38,6 +38,8 @@ VERDICT_MEANINGS: dict[CorrectionVerdict, str] = {
 }
 """The one definition of each verdict; the report and the docs quote it."""
 VERDICTS: tuple[CorrectionVerdict, ...] = tuple(VERDICT_MEANINGS)
+UNJUDGED = "unjudged"
+"""How a revision whose meaning nothing could judge is counted and shown (its verdict is ``None``)."""
 
 
 class ClaimCheck(BaseModel):

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, select
 
-from redraft.store.base import VERDICTS
+from redraft.store.base import UNJUDGED, VERDICTS
 from redraft.store.models import CritiqueRow, Example, Judgement, Round
 from redraft.store.sql import SQLStore
 
@@ -211,10 +211,6 @@ def final_verdicts(store: SQLStore, run_id: str) -> dict[str, FinalVerdicts]:
         for source, key, critic, passed in s.execute(query):
             out[source or ""][critic].setdefault(key, passed)  # a critic's first verdict on a draft counts
     return {source: dict(critics) for source, critics in out.items()}
-
-
-UNJUDGED = "unjudged"
-"""A revision whose meaning nothing could judge (``CorrectionRecord.verdict`` is ``None``)."""
 
 
 def correction_verdicts(store: SQLStore, run_id: str) -> dict[str, dict[str, int]]:
