@@ -99,7 +99,10 @@ def remove_stale(target: Path) -> list[Path]:
         head = f".{target.name}.{kind}-"
         for tmp in target.parent.glob(f"{head}*"):
             pid_text = tmp.name[len(head) :].split("-", 1)[0]
-            if not tmp.is_dir() or tmp.is_symlink() or not pid_text.isdigit() or _alive(int(pid_text)):
+            # isascii: "²" is a digit to isdigit() but not to int(); such a name is not one of ours.
+            if not (tmp.is_dir() and not tmp.is_symlink() and pid_text.isascii() and pid_text.isdigit()):
+                continue
+            if _alive(int(pid_text)):
                 continue
             aside = tmp / target.name
             if kind == "old" and aside.is_dir() and not target.exists():

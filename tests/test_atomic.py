@@ -124,3 +124,10 @@ def test_written_files_and_directories_honour_the_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "page.html").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "index").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "private.txt").stat().st_mode) == 0o600
+
+
+def test_a_temporary_name_with_a_unicode_digit_is_left_alone(tmp_path):
+    """isdigit() accepts "²" and int() refuses it: the clean-up must not crash the next write."""
+    odd = tmp_path / ".index.building-²-x"
+    odd.mkdir()
+    assert remove_stale(tmp_path / "index") == [] and odd.is_dir()

@@ -445,6 +445,8 @@ def retry_after_s(headers: httpx.Headers | dict[str, str], now: float | None = N
     Example:
         >>> retry_after_s({"Retry-After": "3"}), retry_after_s({"Retry-After": "86400"}), retry_after_s({})
         (3.0, 60.0, None)
+        >>> retry_after_s({"Retry-After": "\u00b2"}) is None
+        True
         >>> retry_after_s({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0)
         10.0
     """
@@ -452,7 +454,7 @@ def retry_after_s(headers: httpx.Headers | dict[str, str], now: float | None = N
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" is a digit to isdigit(), not to float()
         wait = float(value)
     else:
         try:

@@ -70,7 +70,8 @@ def create_app(url: str, *, per_page: int = PER_PAGE, allowed_hosts: Sequence[st
 
     def _page(request: Request) -> int:
         raw = request.query_params.get("page", "1")
-        page = int(raw) if raw.isdigit() and len(raw) < 20 else 0  # isdigit: no sign, no spaces
+        # ASCII digits only: no sign or spaces, and not "²", which isdigit() accepts and int() refuses.
+        page = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 20 else 0
         if not 1 <= page <= MAX_INT:
             raise InputError(f"page must be a positive integer (at most {MAX_INT}), got {raw[:40]!r}")
         return page

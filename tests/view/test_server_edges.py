@@ -51,6 +51,7 @@ def test_every_answer_carries_the_security_headers(client):
         ("/?page=0", 400, "page must be a positive integer"),
         ("/?page=%201", 400, "page must be a positive integer"),
         ("/?page=abc", 400, "page must be a positive integer"),
+        ("/?page=%C2%B2", 400, "page must be a positive integer"),  # "²": a Unicode digit int() refuses
     ],
 )
 def test_out_of_range_and_malformed_numbers_are_named(client, route, status, says):
