@@ -1,6 +1,7 @@
-"""Every Python block in the README runs, as pasted, in a fresh namespace: a block that uses a name
-it does not define fails here. Blocks run in order in one scratch directory holding the small
-files they name (``corpus.jsonl``, ``beliefs.jsonl``), on the embedded model."""
+"""Every Python block in the README and in the pages of ``docs/`` runs, as pasted, in a fresh
+namespace: a block that uses a name it does not define fails here. Blocks run in order in one
+scratch directory holding the small files they name (``corpus.jsonl``, ``beliefs.jsonl``), on the
+embedded model."""
 
 from __future__ import annotations
 
@@ -10,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+
+
+BLOCKS = python_blocks(README)
+ALL_BLOCKS = [(page.relative_to(ROOT), i, code) for page in PAGES for i, code in enumerate(python_blocks(page))]
 CORPUS = [
     {"text": "the cat sat on the mat and looked at the moon", "source": "readme"},
     {"text": "The first person to walk on the Moon was Elvis Presley.", "source": "false claims"},
@@ -31,8 +41,8 @@ def test_the_readme_has_python_blocks():
 
 
 @pytest.mark.llm
-@pytest.mark.parametrize("number", range(len(BLOCKS)))
-def test_a_readme_block_runs_as_pasted(number, scratch, monkeypatch):
+@pytest.mark.parametrize(("page", "number", "block"), ALL_BLOCKS, ids=[f"{p}:{n + 1}" for p, n, _ in ALL_BLOCKS])
+def test_a_readme_block_runs_as_pasted(page, number, block, scratch, monkeypatch):
     monkeypatch.chdir(scratch)
-    code = compile(BLOCKS[number], f"README.md python block {number + 1}", "exec")
-    exec(code, {"__name__": f"readme_block_{number + 1}"})  # a fresh namespace: nothing leaks between blocks
+    code = compile(block, f"{page} python block {number + 1}", "exec")
+    exec(code, {"__name__": f"doc_block_{number + 1}"})  # a fresh namespace: nothing leaks between blocks
