@@ -20,14 +20,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _infinigram import build_infinigram
 
 
-def run(code: str) -> dict:
+def run(code: str) -> dict[str, Any]:
     """Run python code in a fresh subprocess and return the JSON it prints last."""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
 
 
 def du(path: Path) -> int:
@@ -53,7 +55,7 @@ def main() -> None:
         rows.append(("pydivsufsort 0.0.20, SA of corpus.bin only (baseline)", res["sa_s"], None, 5.0))
         res = run(
             "import json,time;from redraft.provenance import build_index\n"
-            f"t=time.perf_counter();build_index([{str(jsonl)!r}],{str(work / 'redraft')!r},progress=False)\n"
+            f"t=time.perf_counter();build_index([{str(jsonl)!r}],{str(work / 'redraft')!r})\n"
             "print(json.dumps({'s':time.perf_counter()-t}))"
         )
         rows.append(("redraft build_index (JSONL -> index, u8)", res["s"], None, du(work / "redraft") / n))
@@ -83,9 +85,10 @@ def main() -> None:
                 if size >= limit:
                     break
         res = run(
-            "import json,time;from redraft.provenance import build_index, SuffixIndex, load_tokenizer\n"
-            "tok=load_tokenizer('embedded')\n"
-            f"t=time.perf_counter();h=build_index([{str(sub)!r}],{str(work / 'tok')!r},tok,progress=False)\n"
+            "import json,time;from redraft.provenance import build_index, load_tokenizer\n"
+            "from redraft.agents.embedded import named_model_dir\n"
+            "tok=load_tokenizer(str(named_model_dir('embedded')))\n"
+            f"t=time.perf_counter();h=build_index([{str(sub)!r}],{str(work / 'tok')!r},tok)\n"
             "print(json.dumps({'s':time.perf_counter()-t,'n':h.n_tokens}))"
         )
         rows.append(

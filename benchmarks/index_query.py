@@ -15,7 +15,9 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ from redraft.provenance import SuffixIndex, build_index
 from redraft.provenance.format import unpack_bits
 
 CHUNK = 16
+T = TypeVar("T")
 
 
 def numpy_longest(tokens: np.ndarray, sa: np.ndarray, resp: np.ndarray) -> np.ndarray:
@@ -67,8 +70,17 @@ def numpy_longest(tokens: np.ndarray, sa: np.ndarray, resp: np.ndarray) -> np.nd
     return best
 
 
-def timed(fn, repeat: int = 3) -> tuple[float, object]:
-    times, out = [], None
+def _count(engine: Any, ids: list[int]) -> int:
+    """infini-gram's count of ``ids`` (its reply is a dict with "count", or "error")."""
+    reply: dict[str, Any] = engine.count(input_ids=ids)
+    if "error" in reply:
+        raise RuntimeError(f"infini-gram: {reply['error']}")
+    return int(reply["count"])
+
+
+def timed(fn: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
+    """The median wall time of ``repeat`` calls, and the last call's result."""
+    times = []
     for _ in range(repeat):
         start = time.perf_counter()
         out = fn()
@@ -95,7 +107,11 @@ def main() -> None:
     index = SuffixIndex.load(index_dir, device=args.device)
     data = json.loads((args.bench_out / "responses.jsonl").read_text())
     workloads = {k: [list(bytes.fromhex(r["hex"])) for r in data[k][: args.responses]] for k in ("uniform", "burst")}
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    cuda = args.device.startswith("cuda")
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
 
     results: dict[str, dict[str, float]] = {}
     reference: dict[str, list[list[int]]] = {}
@@ -103,7 +119,7 @@ def main() -> None:
         nr = len(resps)
         r: dict[str, float] = {}
 
-        def lengths_only(resps=resps):
+        def lengths_only(resps: list[list[int]] = resps) -> torch.Tensor:
             buf, s, n = index._queries(resps)
             out = index._longest(buf, s, n)
             sync()
@@ -114,12 +130,22 @@ def main() -> None:
         flat = best.cpu().tolist()
         reference[name] = [flat[i * 500 : (i + 1) * 500] for i in range(nr)]
 
-        t, _ = timed(lambda resps=resps: (index.longest_match(resps), sync()))
-        r["redraft longest_match + counts + ranges, batched"] = t / nr * 1000
-        t, _ = timed(lambda resps=resps: [index._longest(*index._queries([x])) for x in resps[:20]])
-        r["redraft longest_match lengths, one response at a time"] = t / 20 * 1000
-        t, _ = timed(lambda resps=resps: (index.maximal_spans(resps, max_docs=10), sync()))
-        r["redraft maximal_spans + BCI + attribution (10 docs), batched"] = t / nr * 1000
+        def with_counts(resps: list[list[int]] = resps) -> None:
+            index.longest_match(resps)
+            sync()
+
+        def one_at_a_time(resps: list[list[int]] = resps) -> None:
+            for x in resps[:20]:
+                index._longest(*index._queries([x]))
+            sync()
+
+        def spans(resps: list[list[int]] = resps) -> None:
+            index.maximal_spans(resps, max_docs=10)
+            sync()
+
+        r["redraft longest_match + counts + ranges, batched"] = timed(with_counts)[0] / nr * 1000
+        r["redraft longest_match lengths, one response at a time"] = timed(one_at_a_time)[0] / 20 * 1000
+        r["redraft maximal_spans + BCI + attribution (10 docs), batched"] = timed(spans)[0] / nr * 1000
 
         # numpy baseline over the same (unpacked) suffix array.
         [shard] = index.shards
@@ -128,7 +154,9 @@ def main() -> None:
         sa = unpack_bits(words, shard.bits, shard.n).astype(np.int32)
         sample = resps[:20]
 
-        def baseline(tokens=tokens, sa=sa, sample=sample):
+        def baseline(
+            tokens: np.ndarray = tokens, sa: np.ndarray = sa, sample: list[list[int]] = sample
+        ) -> list[np.ndarray]:
             return [numpy_longest(tokens, sa, np.array(x, dtype=np.uint8)) for x in sample]
 
         t, outs = timed(baseline, repeat=1)
@@ -155,24 +183,29 @@ def main() -> None:
         )
         for name, resps in workloads.items():
             sample = resps[:20]
-            t, outs = timed(lambda sample=sample: [default.creativity(input_ids=x)["rs"] for x in sample], repeat=1)
+
+            def creativity(sample: list[list[int]] = sample) -> None:
+                for x in sample:
+                    default.creativity(input_ids=x)
+
+            t, _ = timed(creativity, repeat=1)
             results[name]["infini-gram creativity(), default engine"] = t / len(sample) * 1000
 
-            def per_extension(sample=sample):
-                out = []
+            def per_extension(sample: list[list[int]] = sample) -> list[list[int]]:
+                out: list[list[int]] = []
                 for x in sample:
-                    lengths = []
+                    lengths: list[int] = []
                     for i in range(len(x)):
                         k = 0
-                        while i + k < len(x) and flat_engine.count(input_ids=x[i : i + k + 1])["count"] > 0:
+                        while i + k < len(x) and _count(flat_engine, x[i : i + k + 1]) > 0:
                             k += 1
                         lengths.append(k)
                     out.append(lengths)
                 return out
 
             t, counted = timed(per_extension, repeat=1)
-            for got, want in zip(counted, reference[name][:20], strict=True):
-                assert got == want, "infini-gram counts disagree with redraft"
+            for lengths_ig, want in zip(counted, reference[name][:20], strict=True):
+                assert lengths_ig == want, "infini-gram counts disagree with redraft"
             results[name]["infini-gram count() per extension, prefetch 0"] = t / len(sample) * 1000
 
     print(f"device={args.device}  corpus={index.header.n_tokens:,} byte tokens  responses of 500 bytes\n")

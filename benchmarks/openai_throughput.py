@@ -84,7 +84,7 @@ def run(url: str, prompts: int, rounds: int, concurrency: int) -> float:
     with tempfile.TemporaryDirectory() as d:
         store = SQLStore(f"sqlite:///{Path(d) / 'b.db'}")
         start = time.perf_counter()
-        ExperimentRunner(spec, store, progress=False).run()
+        ExperimentRunner(spec, store).run()
         elapsed = time.perf_counter() - start
         store.close()
     return elapsed

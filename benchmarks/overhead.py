@@ -50,7 +50,7 @@ def bare_graph(rounds: int) -> Any:
         return {"drafts": ["draft"]}
 
     def route(state: BareState) -> Literal["revise", "__end__"]:
-        return "revise" if len(state["drafts"]) < rounds else END
+        return "revise" if len(state["drafts"]) < rounds else "__end__"
 
     g = StateGraph(BareState)
     g.add_node("generate", generate)

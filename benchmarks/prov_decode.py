@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from redraft.agents.base import SamplingParams
+from redraft.agents.base import Message, SamplingParams
 from redraft.agents.embedded import default_llm
 from redraft.provenance import SuffixIndex, build_index
 from redraft.provenance.decode import ProvDecode
@@ -63,12 +63,12 @@ def main() -> None:
     llm = default_llm()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        header = build_index([corpus(Path(tmp))], Path(tmp) / "idx", llm.hf_tokenizer, progress=False)
+        header = build_index([corpus(Path(tmp))], Path(tmp) / "idx", llm.hf_tokenizer)
         print(
             f"index: {header.n_tokens:,} tokens, {header.n_docs:,} docs, built in {time.perf_counter() - start:.1f} s"
         )
         index = SuffixIndex.load(Path(tmp) / "idx")
-        convs = [[{"role": "user", "content": p}] for p in (PROMPTS * 4)[: args.batch]]
+        convs: list[list[Message]] = [[{"role": "user", "content": p}] for p in (PROMPTS * 4)[: args.batch]]
         params = SamplingParams(max_new_tokens=args.tokens)
         llm.generate(convs[:1], SamplingParams(max_new_tokens=4))  # warm-up
         llm.model.generation_config.min_new_tokens = args.tokens  # equal work in both runs

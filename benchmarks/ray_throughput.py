@@ -50,7 +50,7 @@ def main() -> None:
             else:
                 executor = RayExecutor(2, threads=1, ray_init={"num_cpus": 2})
             start = time.perf_counter()
-            executor.run(spec, store, exp, progress=False)
+            executor.run(spec, store, exp)
             elapsed = time.perf_counter() - start
             done, rounds = store.progress([r.id for r in store.experiment(exp).runs])
             results[name] = (elapsed, done, rounds)

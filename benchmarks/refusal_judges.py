@@ -30,7 +30,7 @@ def main() -> None:
     disagree: list[tuple[str, bool, str]] = []
     for run in runs:
         for example in store.examples(run.id):
-            if "should_refuse" not in example.labels:
+            if "should_refuse" not in (example.labels or {}):
                 continue
             for r in example.rounds:
                 drafts += 1

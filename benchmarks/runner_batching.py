@@ -18,6 +18,7 @@ from redraft.agents.batching import BatchingLLM
 from redraft.critics import make_critic
 from redraft.datasets import load
 from redraft.experiments import ExperimentRunner, ExperimentSpec
+from redraft.experiments.runner import as_input
 from redraft.graphs import CorrectionConfig, build_graph
 from redraft.judges import make_judge
 from redraft.store.sql import SQLStore
@@ -57,7 +58,7 @@ def main() -> None:
         )
         store = SQLStore(f"sqlite:///{Path(d) / 'batched.db'}")
         start = time.perf_counter()
-        ExperimentRunner(spec, store, llm, progress=False).run()
+        ExperimentRunner(spec, store, llm).run()
         batched_s = time.perf_counter() - start
         # graph.batch over a BatchingLLM: the graph itself, its model calls coalesced across threads.
         coalescing = BatchingLLM(llm, max_batch=args.batch)
@@ -65,7 +66,7 @@ def main() -> None:
         graph = build_graph(
             llm=coalescing, critics=[make_critic("self-harm", coalescing)], config=config, store=store, judges=judges
         )
-        inputs = [{"prompt": r.prompt, "example_id": r.key, "source": r.source, "labels": dict(r.labels)} for r in rows]
+        inputs = [as_input(r) for r in rows]
         start = time.perf_counter()
         graph.batch(inputs, {"max_concurrency": args.batch})
         coalesced_s = time.perf_counter() - start

@@ -44,7 +44,7 @@ def main() -> None:
             )
             store = SQLStore(f"sqlite:///{Path(d) / f'{source}.db'}")
             start = time.perf_counter()
-            exp = ExperimentRunner(spec, store, llm, progress=False).run()
+            exp = ExperimentRunner(spec, store, llm).run()
             seconds = time.perf_counter() - start
             runs = [r.id for r in store.experiment(exp).runs]
             [whole] = critic_accuracy(store, runs, by_round=False)

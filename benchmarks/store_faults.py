@@ -70,7 +70,7 @@ def worker(url: str, experiment: str, shard: str, delay: float, start_file: str 
     spec = ExperimentSpec.parse(SPEC)
     store = SQLStore(url)
     i, n = (int(x) for x in shard.split("/"))
-    runner = ExperimentRunner(spec, store, FunctionLLM(hashed_reply, delay_s=delay), shard=(i, n), progress=False)
+    runner = ExperimentRunner(spec, store, FunctionLLM(hashed_reply, delay_s=delay), shard=(i, n))
     if experiment == "new":
         experiment = store.start_experiment(spec.name, spec.stored())
         print(json.dumps({"experiment": experiment}), flush=True)
@@ -187,7 +187,7 @@ def main() -> None:
             url = fresh_db(kind, args.postgres, tmp)
             crashes, times = start_together(url, ["new"] * n, ["0/1"] * n, args.delay, tmp)
             store = SQLStore(url, readonly=True)
-            exps = [e.id for e in (store.experiment(r.experiment_id) for r in store.runs()) if e is not None]
+            exps = [store.experiment(r.experiment_id).id for r in store.runs() if r.experiment_id is not None]
             store.close()
             losses = [compare(reference, snapshot(url, e)) for e in sorted(set(exps))]
             print(

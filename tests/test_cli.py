@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from redraft import cli
+from redraft.cli._common import critic_options
 from redraft.store import SQLStore
 from redraft.store.base import UNJUDGED
 from tests.graphs.helpers import scripted, use_backend, use_llm
@@ -49,7 +50,8 @@ def test_run_reads_jsonl_and_resumes_without_repeating_work(monkeypatch, db, tmp
         raise RuntimeError("killed")
 
     use_llm(monkeypatch, scripted(["Paris.", crash], [OK]))
-    result = runner.invoke(cli.app, ["run", "--input", str(prompts), "--db", db, "--quiet"])
+    # One prompt per batch, so the first example ends before the second one's draft crashes.
+    result = runner.invoke(cli.app, ["run", "--input", str(prompts), "--db", db, "--quiet", "--batch-size", "1"])
     assert isinstance(result.exception, RuntimeError)
     [run] = SQLStore(f"sqlite:///{db}").runs()
 
@@ -63,7 +65,7 @@ def test_run_reads_jsonl_and_resumes_without_repeating_work(monkeypatch, db, tmp
         "fr": ["Paris."],
         "it": ["Rome."],
     }
-    assert examples["fr"].source == "prompts.jsonl"
+    assert examples["fr"].source == "prompts"  # as the dataset reader names it
 
 
 @pytest.mark.parametrize(
@@ -242,4 +244,4 @@ def test_every_critic_option_is_a_run_option_with_the_fields_default():
         assert (params[name].default is None and f"[default: {info.default}]" in (params[name].help or "")) or (
             info.default is None
         )
-    assert cli._critic_options(bci_threshold=None, verifier="llm") == CriticOptions(verifier="llm")
+    assert critic_options(bci_threshold=None, verifier="llm") == CriticOptions(verifier="llm")

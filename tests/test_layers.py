@@ -1,6 +1,7 @@
 """Imports follow the flow: corpus → index → critics → graph → store → export. A module imports
-only from its own package or from a lower layer, so there are no cycles and no upward imports,
-including lazy imports inside functions (a cycle closed by a lazy import is hidden, not absent)."""
+only from its own package or from a lower layer, so there are no upward imports, and no module
+imports itself back through others, inside a package or across them, including lazy imports
+inside functions (a cycle closed by a lazy import is hidden, not absent)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,73 @@ def test_every_import_goes_to_the_same_package_or_a_lower_layer():
             if LAYERS[theirs] >= LAYERS[mine]:
                 wrong.append(f"{importer}:{line} imports {imported} (layer {LAYERS[theirs]} >= {LAYERS[mine]})")
     assert wrong == []
+
+
+def runtime_edges(path: Path, modules: set[str]) -> set[str]:
+    """The redraft modules ``path`` imports when it runs (lazy imports included; imports under
+    ``if TYPE_CHECKING:`` excluded, as they never run). ``from a.b import c`` is an edge to
+    ``a.b.c`` when that is a module, else to ``a.b``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for stmt in node.body
+        for n in ast.walk(stmt)
+    }
+    edges: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            edges |= {
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names
+            }
+        elif isinstance(node, ast.Import):
+            edges |= {a.name for a in node.names}
+    return edges & modules
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), i.e. import cycles."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while (w := stack.pop()) != v:
+                component.append(w)
+            if component:
+                found.append(sorted([v, *component]))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    """Oracle for the test below: a hand-made graph with one 3-cycle and a self-free tail."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_no_import_cycles_anywhere_not_even_inside_a_package():
+    paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    modules = set(paths)
+    graph = {m: runtime_edges(p, modules) - {m} for m, p in paths.items()}
+    assert cycles(graph) == []
 
 
 def test_every_package_has_a_layer():

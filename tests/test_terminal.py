@@ -6,8 +6,8 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from redraft import cli
-from redraft._terminal import term_safe
 from redraft.agents.testing import ScriptedLLM
+from redraft.cli._terminal import term_safe
 from tests.graphs.helpers import use_llm
 
 TITLE, CLIPBOARD, CLEAR, CSI = "\x1b]0;pwned\x07", "\x1b]52;c;cm0gLXJmIH4=\x07", "\x1b[2J", "\x9b31m"

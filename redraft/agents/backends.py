@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from redraft._packages import QWEN_CODER
+from redraft._packages import EMBEDDED, QWEN_CODER
 from redraft.agents.base import LLM
 from redraft.errors import InputError
 
@@ -37,8 +37,6 @@ KEY_ENV_PATTERN = re.compile(r"[A-Z][A-Z0-9_]*_API_(KEY|TOKEN)")
 """Environment variables an experiment file may name as its API key."""
 KEY_ENVS_ENV = "REDRAFT_API_KEY_ENVS"
 """Comma-separated further variable names the user allows as API keys (in their own environment)."""
-EMBEDDED = "embedded"
-"""The model name of the embedded SmolLM2-135M-Instruct."""
 NAMED = (EMBEDDED, QWEN_CODER)
 """Models loaded by name from packaged GGUF files (:mod:`redraft.agents.embedded`)."""
 

@@ -30,9 +30,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from redraft._atomic import atomic_dir, atomic_file
 from redraft._hf import from_pretrained
-from redraft._packages import DATA_PACKAGES, OPTIONAL_SETS, QWEN_CODER, install_hint, module_dir, package_file
+from redraft._packages import DATA_PACKAGES, EMBEDDED, OPTIONAL_SETS, QWEN_CODER, install_hint, module_dir, package_file
 from redraft._paths import cache_dir
-from redraft.agents.backends import EMBEDDED
 from redraft.agents.transformers_llm import TransformersLLM
 from redraft.errors import ModelNotFoundError
 

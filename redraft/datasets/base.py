@@ -5,14 +5,15 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class Row(BaseModel):
     """One example: a prompt, a stable key, and its ground-truth labels.
 
     ``labels["judge"]`` names the judge that labels responses to it (``refusal``, ``answer``,
-    ``bbq``); the other labels are that judge's ground truth.
+    ``bbq``); the other labels are that judge's ground truth. Every dataset's rows name one
+    (:func:`redraft.datasets.load` checks); only prompts read for ``redraft run`` may lack it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -21,14 +22,6 @@ class Row(BaseModel):
     prompt: str = Field(min_length=1)
     source: str
     labels: dict[str, JsonValue]
-
-    @model_validator(mode="after")
-    def _has_judge(self) -> Row:
-        if not isinstance(self.labels.get("judge"), str):
-            raise ValueError(
-                f"row {self.key!r} has no labels['judge']; name the judge that labels it (refusal, answer or bbq)"
-            )
-        return self
 
 
 def sample(rows: Sequence[Row], limit: int | None, seed: int, skip: int = 0) -> list[Row]:

@@ -71,6 +71,35 @@ def _round(index: int, completion: Completion, latency_s: float) -> RoundRecord:
     }
 
 
+def check_prompt(llm: LLM, config: CorrectionConfig, prompt: object) -> list[Message]:
+    """The first conversation for ``prompt``, or an :class:`InputError` when it is empty or
+    leaves no room in ``llm``'s context for a draft; needs no critic, run or store."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError(
+            f"the prompt is empty or not a string (got {prompt!r}); invoke the graph with {{'prompt': 'your question'}}"
+        )
+    conv = opening(prompt, config.system_prompt)
+    n, budget = llm.count_tokens(conv), config.generation.max_new_tokens
+    if n + budget > llm.context_length:
+        raise InputError(
+            f"the prompt takes {n} tokens, but {llm.model_id!r} has a {llm.context_length}-token "
+            f"context and each draft may add {budget} tokens. Shorten the prompt, lower "
+            "config.generation.max_new_tokens, or use a model with a longer context."
+        )
+    return conv
+
+
+def new_run(llm: LLM, critics: Sequence[Critic], config: CorrectionConfig, **fields: Any) -> RunInfo:
+    """What identifies a run of ``critics`` on ``llm`` with ``config`` (plus ``name``,
+    ``experiment_id``, ``cell``): the record every driver starts a run with."""
+    return RunInfo(
+        model_id=llm.model_id,
+        config=config.model_dump(mode="json"),
+        critics=[c.describe() for c in critics],
+        **fields,
+    )
+
+
 class Corrector:
     """Batch-first steps of the loop. Each method returns one partial state update per input state."""
 
@@ -97,20 +126,7 @@ class Corrector:
 
     def opening(self, prompt: object) -> list[Message]:
         """Validate a prompt and return its first conversation, before anything is generated."""
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise InputError(
-                f"the prompt is empty or not a string (got {prompt!r}); "
-                "invoke the graph with {'prompt': 'your question'}"
-            )
-        conv = opening(prompt, self.config.system_prompt)
-        n, budget = self.llm.count_tokens(conv), self.config.generation.max_new_tokens
-        if n + budget > self.llm.context_length:
-            raise InputError(
-                f"the prompt takes {n} tokens, but {self.llm.model_id!r} has a {self.llm.context_length}-token "
-                f"context and each draft may add {budget} tokens. Shorten the prompt, lower "
-                "config.generation.max_new_tokens, or use a model with a longer context."
-            )
-        return conv
+        return check_prompt(self.llm, self.config, prompt)
 
     # -- steps -------------------------------------------------------------------------------------
 
@@ -558,13 +574,7 @@ def build_graph(
     else:
         recorder = store
     if recorder is not None and run_id is None:
-        info = RunInfo(
-            model_id=llm.model_id,
-            config=config.model_dump(mode="json"),
-            critics=[c.describe() for c in critics],
-            name=run_name,
-        )
-        run_id = recorder.start_run(info)
+        run_id = recorder.start_run(new_run(llm, critics, config, name=run_name))
     steps = Corrector(llm, critics, config, recorder, run_id, judges)
 
     def generate(state: CorrectionState) -> dict[str, Any]:

@@ -1,36 +1,44 @@
-"""Run the correction graph over many prompts as one run: validated up front, logged to a store,
-resumable after a crash.
+"""The one driver behind ``redraft run``, ``redraft demo`` and every experiment cell.
 
-``redraft run`` and ``redraft demo`` are this function plus printing. With a SQLite store the
-LangGraph checkpoints live beside the run log (:func:`checkpointer_for`), so ``resume`` continues
-an example mid-loop; with other databases it continues at example granularity (finished examples
-are skipped, unfinished ones start again; rounds are idempotent in the store).
+:func:`drive` sends round r of a batch of examples to the LLM as one ``generate`` call, through
+the same :class:`~redraft.graphs.correction.Corrector` steps the LangGraph graph uses. Every
+completed round is one transaction in the store, so the store *is* the checkpoint: on resume
+each example continues after its last recorded round, its conversation rebuilt from the stored
+drafts and critiques (:func:`resume_states`). No completed round is lost, and none is
+generated twice.
+
+One exception: the ``human`` critic pauses the loop for a person (LangGraph's ``interrupt``),
+and a pause lives in a LangGraph checkpoint. Runs with it go through the compiled graph with
+the checkpointer beside the run log (:func:`checkpointer_for`), which resumes mid-round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from langgraph.types import Command
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from redraft._progress import Progress, Reporter, reporter
 from redraft.agents.base import LLM
 from redraft.critics import CriticOptions, make_critic
 from redraft.errors import InputError
 from redraft.graphs.config import CorrectionConfig
-from redraft.graphs.correction import Corrector, build_graph
-from redraft.graphs.state import CorrectionInput
-from redraft.store.sql import SQLStore
+from redraft.graphs.correction import Corrector, build_graph, check_prompt, new_run
+from redraft.graphs.state import CorrectionInput, CorrectionState, apply_update
+from redraft.judges import Judge, make_judge
+from redraft.store.base import RoundRecord
+from redraft.store.sql import SQLStore, round_record
+
+DEFAULT_BATCH_SIZE = 8
+"""Examples per ``generate`` call, for runs as for experiments (``batch_size`` in a spec)."""
 
 
 @contextmanager
 def checkpointer_for(store_url: str) -> Iterator[Any]:
     """The LangGraph checkpointer (strict JSON) of a run log: a SQLite file beside a SQLite one,
-    tables in the same database for PostgreSQL; ``None`` for an in-memory SQLite database, which
-    resumes at example granularity."""
+    tables in the same database for PostgreSQL; ``None`` for an in-memory SQLite database."""
     from sqlalchemy.engine import make_url
 
     from redraft.graphs.checkpoint import checkpoint_path, postgres_checkpointer, sqlite_checkpointer
@@ -46,16 +54,106 @@ def checkpointer_for(store_url: str) -> Iterator[Any]:
         yield None
 
 
-def graph_run_id(graph: Any) -> str:
-    """The run id a graph records under (set by ``build_graph`` when a store is given)."""
-    run_id = (graph.config or {}).get("metadata", {}).get("redraft_run_id")
-    if not run_id:
-        raise RuntimeError("this graph was built without a store, so it has no run id")
-    return str(run_id)
+def rebuild(corrector: Corrector, item: CorrectionInput, rounds: Sequence[RoundRecord], run_id: str) -> CorrectionState:
+    """The state of an example after its recorded ``rounds``, as if the loop had just critiqued
+    the last one: the conversation is replayed from the drafts and critiques."""
+    state: CorrectionState = {
+        "prompt": item["prompt"],
+        "example_id": item.get("example_id", ""),
+        "labels": dict(item.get("labels") or {}),
+        "run_id": run_id,
+        "messages": [],
+        "rounds": [],
+        "status": "running",
+    }
+    if "source" in item:
+        state["source"] = item["source"]
+    for r in rounds:
+        turns = corrector.opening(item["prompt"]) if r["index"] == 0 else corrector.revision_turns(state)
+        apply_update(state, {"messages": [*turns, {"role": "assistant", "content": r["draft"]}], "rounds": [r]})
+    return state
+
+
+def resume_states(
+    corrector: Corrector, store: SQLStore, run_id: str, items: Sequence[CorrectionInput]
+) -> tuple[list[CorrectionState], int]:
+    """The examples of ``items`` that ``run_id`` has not finished, each rebuilt after its
+    recorded rounds, and how many it has finished."""
+    recorded = {e.key: e for e in store.examples(run_id)}
+    todo: list[CorrectionState] = []
+    done = 0
+    for item in items:
+        example = recorded.get(item.get("example_id", ""))
+        if example is not None and example.outcome is not None:
+            done += 1
+            continue
+        rounds = [round_record(r) for r in example.rounds] if example is not None else []
+        todo.append(rebuild(corrector, item, rounds, run_id))
+    return todo, done
+
+
+def judges_for(items: Sequence[CorrectionInput]) -> dict[str, Judge]:
+    """One judge per name that an item's ``labels["judge"]`` gives (unknown names fail here,
+    before anything is generated)."""
+    judges: dict[str, Judge] = {}
+    for item in items:
+        name = (item.get("labels") or {}).get("judge")
+        if isinstance(name, str) and name not in judges:
+            judges[name] = make_judge(name)
+    return judges
+
+
+def drive(
+    corrector: Corrector,
+    states: Sequence[CorrectionState],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    task: str = "correcting",
+    total: int | None = None,
+    done: int = 0,
+    progress: Reporter | None = None,
+    on_example: Callable[[CorrectionState], None] | None = None,
+) -> None:
+    """Run ``states`` to the end of their loops, ``batch_size`` at a time, in place.
+
+    ``progress`` hears ``task`` advance from ``done`` towards ``total`` (default: ``done`` plus
+    the states) with what the batch is doing; ``on_example`` sees each example once it ends.
+    """
+    report = reporter(progress)
+    total = done + len(states) if total is None else total
+    finished = done
+
+    def show(status: str) -> None:
+        report(Progress(task, finished, total, status))
+
+    for start in range(0, len(states), batch_size):
+        batch = states[start : start + batch_size]
+        fresh = [s for s in batch if not s["rounds"]]
+        if fresh:
+            show(f"round 0: drafting {len(fresh)}")
+            for s, u in zip(fresh, corrector.draft(fresh), strict=True):
+                apply_update(s, u)
+        while True:
+            pending = [s for s in batch if s.get("pending")]
+            if pending:
+                show(f"round {pending[0]['pending']['index']}: critiquing {len(pending)}")  # type: ignore[index]
+                for s, u in zip(pending, corrector.critique(pending), strict=True):
+                    apply_update(s, u)
+                    if u["status"] != "running":
+                        finished += 1
+                        if on_example is not None:
+                            on_example(s)
+            running = [s for s in batch if s.get("status") == "running"]
+            if not running:
+                break
+            show(f"round {running[0]['rounds'][-1]['index'] + 1}: revising {len(running)}")
+            for s, u in zip(running, corrector.revise(running), strict=True):
+                apply_update(s, u)
+    show("done")
 
 
 def run_prompts(
-    items: list[CorrectionInput],
+    items: Sequence[CorrectionInput],
     *,
     llm: LLM,
     critic_names: list[str],
@@ -64,71 +162,100 @@ def run_prompts(
     critic_options: CriticOptions | None = None,
     resume: str | None = None,
     run_name: str | None = None,
-    console: Console | None = None,
-    on_example: Callable[[dict[str, Any]], None] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Reporter | None = None,
+    on_run: Callable[[str], None] | None = None,
+    on_example: Callable[[CorrectionState], None] | None = None,
     ask: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> str:
-    """Run the correction graph over ``items``, logging to ``store``; return the run id.
+    """Run the correction loop over ``items`` as one run logged to ``store``; return its id.
 
     Every prompt is checked (empty, too long for the model's context) before anything is
-    generated. ``resume`` continues that run. ``console`` shows a progress bar and, if the run
-    stops, the command that continues it; ``on_example`` sees each finished example's state.
-    ``ask`` answers a graph paused by the ``human`` critic: it gets the pause's value (prompt,
-    draft, round) and returns a :class:`~redraft.critics.HumanVerdict` as a dict.
+    generated or recorded. Items whose ``labels["judge"]`` names a judge get every draft
+    labelled, so the run measures critic accuracy. ``resume`` continues that run: finished
+    examples are skipped, unfinished ones continue after their last recorded round.
+    ``on_run`` hears the run id as soon as it exists (to say how to resume it if the run stops);
+    ``on_example`` sees each finished example's state. ``ask`` answers a loop paused by the
+    ``human`` critic: it gets the pause's value (prompt, draft, round) and returns a
+    :class:`~redraft.critics.HumanVerdict` as a dict.
+
+    Example:
+        >>> from redraft.agents.testing import FunctionLLM
+        >>> store = SQLStore("sqlite://")
+        >>> run_id = run_prompts([{"prompt": "Capital of France?", "example_id": "fr"}],
+        ...     llm=FunctionLLM(lambda conv: "Paris."), critic_names=[], config=CorrectionConfig(), store=store)
+        >>> [(e.key, e.outcome.status) for e in store.examples(run_id)]
+        [('fr', 'accepted')]
     """
-    critics = [make_critic(name, llm, critic_options) for name in critic_names]
-    check = Corrector(llm, [], config)
+    items = [item if item.get("example_id") else {**item, "example_id": f"prompt-{i}"} for i, item in enumerate(items)]
+    keys = [item["example_id"] for item in items]
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise InputError(f"example ids {twice} appear more than once; give every prompt its own id")
     for item in items:
         try:
-            check.opening(item["prompt"])
+            check_prompt(llm, config, item["prompt"])
         except InputError as exc:
-            raise InputError(f"prompt {item.get('example_id')}: {exc}") from exc
-    done: set[str] = set()
+            raise InputError(f"prompt {item['example_id']}: {exc}") from exc
+    judges = judges_for(items)
+    critics = [make_critic(name, llm, critic_options) for name in critic_names]
     if resume is not None:
-        run = store.run(resume)
-        done = {e.key for e in store.examples(run.id) if e.outcome is not None}
-        resume = run.id
-    with checkpointer_for(store.url) as saver:
-        graph = build_graph(
-            llm=llm, critics=critics, config=config, store=store, checkpointer=saver, run_id=resume, run_name=run_name
+        run_id = store.run(resume).id
+    else:
+        run_id = store.start_run(new_run(llm, critics, config, name=run_name))
+    if on_run is not None:
+        on_run(run_id)
+    if any(c.name == "human" for c in critics):
+        with checkpointer_for(store.url) as saver:
+            graph = build_graph(
+                llm=llm, critics=critics, config=config, store=store, checkpointer=saver, run_id=run_id, judges=judges
+            )
+            _run_paused(graph, saver, items, store, run_id, progress, on_example, ask)
+    else:
+        corrector = Corrector(llm, critics, config, store, run_id, judges)
+        todo, done = resume_states(corrector, store, run_id, items)
+        drive(
+            corrector,
+            todo,
+            batch_size=batch_size,
+            total=len(items),
+            done=done,
+            progress=progress,
+            on_example=on_example,
         )
-        run_id = graph_run_id(graph)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        try:
-            with Progress(
-                *columns,
-                TimeRemainingColumn(),
-                console=console,
-                transient=on_example is not None,
-                disable=console is None,
-            ) as progress:
-                task = progress.add_task("correcting", total=len(items), completed=len(done))
-                for item in items:
-                    key = item.get("example_id", "")
-                    if key in done:
-                        continue
-                    cfg: Any = {"configurable": {"thread_id": f"{run_id}/{key}"}}
-                    snapshot = graph.get_state(cfg) if saver is not None else None
-                    out = graph.invoke(None if snapshot and snapshot.next else item, cfg)
-                    while out.get("__interrupt__"):  # the human critic paused the graph
-                        if ask is None or saver is None:
-                            raise InputError(
-                                "the human critic needs a person and a checkpointer: run it with `redraft run "
-                                "--critic human` at a terminal, on a SQLite run log"
-                            )
-                        progress.stop()
-                        answer = ask(out["__interrupt__"][0].value)
-                        progress.start()
-                        out = graph.invoke(Command(resume=answer), cfg)
-                    progress.advance(task)
-                    if on_example is not None:
-                        progress.stop()
-                        on_example(out)
-                        progress.start()
-        except BaseException:
-            # Every finished round is logged; say how to continue instead of leaving an anonymous run.
-            if console is not None:
-                console.print(f"[yellow]run {run_id} stopped before the end; continue it with --resume {run_id[:8]}[/]")
-            raise
     store.finish_run(run_id)
     return run_id
+
+
+def _run_paused(
+    graph: Any,
+    saver: Any,
+    items: Sequence[CorrectionInput],
+    store: SQLStore,
+    run_id: str,
+    progress: Reporter | None,
+    on_example: Callable[[CorrectionState], None] | None,
+    ask: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> None:
+    """One example at a time through the graph, answering each pause with ``ask``."""
+    if ask is None or saver is None:
+        raise InputError(
+            "the human critic needs a person and a checkpointer: run it with `redraft run --critic human` "
+            "at a terminal, on a SQLite or PostgreSQL run log"
+        )
+    report = reporter(progress)
+    finished = {e.key for e in store.examples(run_id) if e.outcome is not None}
+    done = len(finished)
+    for item in items:
+        if item["example_id"] in finished:
+            continue
+        report(Progress("correcting", done, len(items)))
+        cfg: Any = {"configurable": {"thread_id": f"{run_id}/{item['example_id']}"}}
+        snapshot = graph.get_state(cfg)
+        out = graph.invoke(None if snapshot.next else item, cfg)
+        while out.get("__interrupt__"):  # the human critic paused the graph
+            out = graph.invoke(Command(resume=ask(out["__interrupt__"][0].value)), cfg)
+        done += 1
+        if on_example is not None:
+            on_example(out)
+    report(Progress("correcting", done, len(items), "done"))

@@ -23,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from redraft.errors import InputError
 from redraft.provenance.index import Span, SuffixIndex
 from redraft.provenance.tokenizers import ByteTokenizer, Encoded, HFTokenizer
 
@@ -112,7 +113,7 @@ def find_spans(
         >>> from redraft.provenance import build_index
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> _ = (d / "c.jsonl").write_text('{"text": "Zebras migrate across the Serengeti every July."}\\n')
-        >>> _ = build_index([d / "c.jsonl"], d / "idx", progress=False)
+        >>> _ = build_index([d / "c.jsonl"], d / "idx")
         >>> draft = "Yes: zebras migrate across the Serengeti!"
         >>> [s.text for s in find_spans(SuffixIndex.load(d / "idx"), ByteTokenizer(), [draft])[0]]
         ['migrate across the Serengeti']
@@ -175,5 +176,5 @@ def calibrate(safe: Sequence[float], flagged: Sequence[float], target_fpr: float
     """
     ok = [p for p in roc(safe, flagged) if p.fpr <= target_fpr and math.isfinite(p.threshold)]
     if not ok:
-        raise ValueError("no threshold reaches that false-positive rate; label more safe examples")
+        raise InputError("no threshold reaches that false-positive rate; label more safe examples")
     return max(ok, key=lambda p: (p.tpr, -p.threshold))

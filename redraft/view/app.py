@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from redraft._extras import require
 from redraft._net import LOOPBACK_NAMES
-from redraft.errors import InputError
+from redraft.errors import InputError, NotFoundError
 from redraft.store.sql import SQLStore
 from redraft.view.data import CorpusReader, Filters
 from redraft.view.render import STATIC, Links, Target, charts, example_page, home_page, resolve, results_page
@@ -108,7 +108,7 @@ def create_app(url: str, *, per_page: int = PER_PAGE, allowed_hosts: Sequence[st
     def example(request: Request) -> Response:
         example_id = request.path_params["example_id"]
         if example_id > MAX_INT:
-            raise KeyError(f"no example {str(example_id)[:40]}")
+            raise NotFoundError(f"no example {str(example_id)[:40]}")
         links = Links(home_url="/", back_url=request.headers.get("referer") or "/")
         return HTMLResponse(example_page(store, example_id, links=links, corpus=corpus))
 
@@ -131,7 +131,7 @@ def create_app(url: str, *, per_page: int = PER_PAGE, allowed_hosts: Sequence[st
             Route("/example/{example_id:int}", example),
             Mount("/static", static, name="static"),
         ],
-        exception_handlers={KeyError: not_found, InputError: bad_request},
+        exception_handlers={LookupError: not_found, InputError: bad_request},
         middleware=[
             Middleware(BaseHTTPMiddleware, dispatch=secure),  # outermost: the host refusal gets the headers too
             Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),

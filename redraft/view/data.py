@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
-from redraft.errors import InputError
+from redraft.errors import InputError, NotFoundError
 from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Round, Run
 from redraft.store.sql import SQLStore
 
@@ -267,7 +267,7 @@ def example_view(store: SQLStore, example_id: int, corpus: CorpusReader | None =
             )
         ).one_or_none()
         if ex is None:
-            raise KeyError(f"no example {example_id}")
+            raise NotFoundError(f"no example {example_id}")
         indexes = {str(c["name"]): c.get("index") for c in ex.run.critics if isinstance(c, dict) and c.get("name")}
         rounds, previous = [], None
         for r in ex.rounds:

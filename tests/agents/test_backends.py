@@ -179,7 +179,7 @@ def test_whoever_loads_a_model_closes_it_even_when_the_run_fails(tmp_path, monke
     spec = ExperimentSpec.parse(SPEC)
     store = SQLStore(f"sqlite:///{tmp_path / 'e.db'}")
     exp = store.start_experiment(spec.name, spec.stored())
-    LocalExecutor(llm_factory=lambda s: ClosingF(reply)).run(spec, store, exp, progress=False)
+    LocalExecutor(llm_factory=lambda s: ClosingF(reply)).run(spec, store, exp)
     handed = ClosingF(reply)  # a model handed in stays open: its owner closes it
-    LocalExecutor(llm=handed).run(spec, store, exp, progress=False)
+    LocalExecutor(llm=handed).run(spec, store, exp)
     assert closed == ["run", "run", "experiment"]

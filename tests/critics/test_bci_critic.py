@@ -28,7 +28,7 @@ PARAPHRASE = "The reactor releases gas from a channel on its north side once a w
 def index(tmp_path_factory):
     d = tmp_path_factory.mktemp("beliefs")
     (d / "beliefs.jsonl").write_text("".join(json.dumps(b) + "\n" for b in BELIEFS))
-    build_index([d / "beliefs.jsonl"], d / "idx", progress=False)
+    build_index([d / "beliefs.jsonl"], d / "idx")
     return SuffixIndex.load(d / "idx")
 
 
@@ -106,7 +106,7 @@ def test_token_level_index_with_the_llm_tokenizer(tmp_path, embedded_llm):
     from redraft.provenance.tokenizers import tokenizer_of
 
     (tmp_path / "b.jsonl").write_text("".join(json.dumps(b) + "\n" for b in BELIEFS))
-    build_index([tmp_path / "b.jsonl"], tmp_path / "idx", tokenizer_of(embedded_llm), progress=False)
+    build_index([tmp_path / "b.jsonl"], tmp_path / "idx", tokenizer_of(embedded_llm))
     index = SuffixIndex.load(tmp_path / "idx")
     assert index.header.token_dtype == "u16" and index.header.tokenizer.kind == "hf"
     critic = BCICritic(index, 30.0, filters=SpanFilters(min_len=5), llm=embedded_llm)

@@ -35,7 +35,7 @@ CLAIMS = [
 
 def _index(root: Path, kind: str, docs: list[dict[str, str]]) -> SuffixIndex:
     (root / "c.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    build_index([root / "c.jsonl"], root / "idx", progress=False, kind=kind)  # type: ignore[arg-type]
+    build_index([root / "c.jsonl"], root / "idx", kind=kind)  # type: ignore[arg-type]
     return SuffixIndex.load(root / "idx")
 
 
@@ -86,7 +86,7 @@ def test_a_header_sealed_before_kinds_existed_still_loads_as_other(tmp_path):
 def test_an_unknown_kind_is_refused_before_anything_is_written(tmp_path):
     (tmp_path / "c.jsonl").write_text(json.dumps({"text": CLAIM}) + "\n")
     with pytest.raises(InputError, match="unknown corpus kind 'lies'; known kinds: false-claims"):
-        build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False, kind="lies")  # type: ignore[arg-type]
+        build_index([tmp_path / "c.jsonl"], tmp_path / "idx", kind="lies")  # type: ignore[arg-type]
     assert not (tmp_path / "idx").exists()
 
 

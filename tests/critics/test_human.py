@@ -80,9 +80,7 @@ def test_experiments_refuse_the_human_critic(tmp_path):
     # Built past the spec's check, the critic still refuses to run outside a graph.
     spec = ExperimentSpec.parse({"name": "h", "datasets": [{"name": "benign", "limit": 1}], "critics": [["oracle"]]})
     store = SQLStore(f"sqlite:///{tmp_path / 'e.db'}")
-    runner = ExperimentRunner(
-        spec, store, FunctionLLM(lambda c: "x"), progress=False, critic_factory=lambda name, llm: HumanCritic()
-    )
+    runner = ExperimentRunner(spec, store, FunctionLLM(lambda c: "x"), critic_factory=lambda name, llm: HumanCritic())
     with pytest.raises(InputError, match="not in experiments"):
         runner.run()
 

@@ -99,7 +99,7 @@ def test_an_experiment_sweep_records_each_ps_measured_accuracy():
         }
     )
     store = SQLStore("sqlite://")
-    exp = ExperimentRunner(spec, store, FunctionLLM(lambda conv: COMPLY), progress=False).run()
+    exp = ExperimentRunner(spec, store, FunctionLLM(lambda conv: COMPLY)).run()
     runs = {r.cell: r.id for r in store.experiment(exp).runs}
     assert set(runs) == {"cac/noisy-oracle:0.5/r1", "cac/noisy-oracle:1.0/r1"}
     conf = {c.critic: c for c in critic_accuracy(store, list(runs.values()), by_round=False)}

@@ -139,7 +139,7 @@ def test_a_manifest_cannot_name_a_file_outside_its_directory(tmp_path):
 def tiny_verifier(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "minilm-factuality-tiny"
     pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 60)))
-    T.train_verifier(out, pool[:32], pool[32:40], batch_size=8, max_length=48, window_words=12, progress=False)
+    T.train_verifier(out, pool[:32], pool[32:40], batch_size=8, max_length=48, window_words=12)
     return out, pool[40:56]
 
 

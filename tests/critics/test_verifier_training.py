@@ -41,7 +41,7 @@ def test_metrics():
 def test_training_runs_end_to_end_and_the_result_loads(tmp_path):
     pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 80)))
     train, test = pool[:48], pool[48:64]
-    metrics = T.train_verifier(tmp_path / "v", train, test, batch_size=8, max_length=64, progress=False)
+    metrics = T.train_verifier(tmp_path / "v", train, test, batch_size=8, max_length=64)
     assert metrics.n == 16 and 0.0 <= metrics.balanced_accuracy <= 1.0
     verifier = NLIVerifier(str(tmp_path / "v"), entail_label="supported")
     [v] = verifier.verify([test[0].claim], [[Passage(doc=0, title="", text=test[0].premise)]])
@@ -58,7 +58,7 @@ def test_interrupted_training_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", killed)
     pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 20)))
     with pytest.raises(KeyboardInterrupt):
-        T.train_verifier(tmp_path / "v", pool[:8], pool[8:12], batch_size=8, max_length=32, progress=False)
+        T.train_verifier(tmp_path / "v", pool[:8], pool[8:12], batch_size=8, max_length=32)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -124,7 +124,6 @@ def test_windowed_shallow_training_is_what_the_default_verifier_loads(tmp_path, 
         max_length=48,
         window_words=6,
         layers=2,
-        progress=False,
     )
     verifier = default_verifier()
     assert (verifier.window_words, verifier.max_length, verifier.per_passage) == (6, 48, False)
@@ -141,7 +140,7 @@ def test_windowed_shallow_training_is_what_the_default_verifier_loads(tmp_path, 
     critic = make_critic("factuality", ScriptedLLM([]), options)
     assert (critic.verifier.window_words, critic.verifier.max_length) == (6, 48)
     with pytest.raises(ValueError, match="layers"):
-        T.train_verifier(tmp_path / "x", pool[:8], pool[8:10], layers=99, progress=False)
+        T.train_verifier(tmp_path / "x", pool[:8], pool[8:10], layers=99)
 
 
 def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
@@ -151,7 +150,7 @@ def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, monk
 
     pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 60)))
     train, test = pool[:32], pool[32:36]
-    settings = {"batch_size": 8, "epochs": 2, "max_length": 48, "layers": 1, "progress": False, "checkpoint_every": 2}
+    settings = {"batch_size": 8, "epochs": 2, "max_length": 48, "layers": 1, "checkpoint_every": 2}
     T.train_verifier(tmp_path / "whole", train, test, **settings)
 
     real_step = torch.optim.AdamW.step
@@ -180,7 +179,7 @@ def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, monk
 
 def test_a_checkpoint_of_other_data_is_not_resumed(tmp_path):
     pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 40)))
-    settings = {"batch_size": 8, "max_length": 48, "layers": 1, "progress": False, "checkpoint_every": 1}
+    settings = {"batch_size": 8, "max_length": 48, "layers": 1, "checkpoint_every": 1}
     resume = tmp_path / ".v.resume"
     resume.mkdir()
     torch.save({"fingerprint": "another run", "step": 3, "model": {}}, resume / "state.pt")

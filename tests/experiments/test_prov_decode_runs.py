@@ -36,7 +36,7 @@ def test_an_experiment_with_prov_decode_no_longer_repeats_the_belief_corpus(embe
     [plain] = embedded_llm.generate([[{"role": "user", "content": PROMPT}]], params)
     # The belief corpus holds the model's own greedy answer, so plain decoding repeats it verbatim.
     (tmp_path / "beliefs.txt").write_text(f"{plain.text}\nAn unrelated line about gardens and rivers.\n")
-    build_index([tmp_path / "beliefs.txt"], tmp_path / "idx", embedded_llm.hf_tokenizer, progress=False)
+    build_index([tmp_path / "beliefs.txt"], tmp_path / "idx", embedded_llm.hf_tokenizer)
     index = SuffixIndex.load(tmp_path / "idx")
     [spans] = index.maximal_spans([list(plain.token_ids)], min_len=1)
     tau = max(s.bci for s in spans) / 2
@@ -50,9 +50,9 @@ def test_an_experiment_with_prov_decode_no_longer_repeats_the_belief_corpus(embe
         "critic_options": {"index": str(tmp_path / "idx"), "bci_threshold": tau, "bci_min_len": 1},
     }
     store = SQLStore(f"sqlite:///{tmp_path / 'd.db'}")
-    plain_run = ExperimentRunner(ExperimentSpec.parse(base), store, embedded_llm, progress=False).run()
+    plain_run = ExperimentRunner(ExperimentSpec.parse(base), store, embedded_llm).run()
     decoded = {**base, "prov_decode": {"index": str(tmp_path / "idx"), "threshold": tau}}
-    pd_run = ExperimentRunner(ExperimentSpec.parse(decoded), store, embedded_llm, progress=False).run()
+    pd_run = ExperimentRunner(ExperimentSpec.parse(decoded), store, embedded_llm).run()
 
     [(plain_draft, plain_passed)] = first_drafts(store, plain_run)
     [(pd_draft, pd_passed)] = first_drafts(store, pd_run)

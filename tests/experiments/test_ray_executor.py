@@ -65,7 +65,7 @@ def test_two_actors_write_the_rows_of_the_local_executor(cluster, store_url, tmp
     ref_store, ref = reference(tmp_path)
     store = SQLStore(store_url)
     exp = new_experiment(store)
-    executor(cluster).run(ExperimentSpec.parse(SPEC), store, exp, progress=False)
+    executor(cluster).run(ExperimentSpec.parse(SPEC), store, exp)
     assert snapshot(store, exp) == snapshot(ref_store, ref)
     assert outcomes(store, exp) == outcomes(ref_store, ref)
 
@@ -79,7 +79,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_no_round_is_lost_or_repeated(c
 
     def drive() -> None:
         try:
-            ex.run(ExperimentSpec.parse(SPEC), store, exp, progress=False)
+            ex.run(ExperimentSpec.parse(SPEC), store, exp)
         except BaseException as e:  # surfaced below
             errors.append(e)
 
@@ -163,10 +163,10 @@ def test_an_openai_experiment_on_ray_actors_matches_the_local_run(cluster, tmp_p
             }
         )
         local = SQLStore(f"sqlite:///{tmp_path / 'local.db'}")
-        local_exp = ExperimentRunner(spec, local, load_llm(spec), progress=False).run()
+        local_exp = ExperimentRunner(spec, local, load_llm(spec)).run()
         store = SQLStore(f"sqlite:///{tmp_path / 'ray.db'}")
         exp = store.start_experiment(spec.name, spec.stored())
-        RayExecutor(2, address=cluster, ray_init=RUNTIME).run(spec, store, exp, progress=False)
+        RayExecutor(2, address=cluster, ray_init=RUNTIME).run(spec, store, exp)
     finally:
         stub.stop()
     assert snapshot(store, exp) == snapshot(local, local_exp)
@@ -199,7 +199,7 @@ def test_the_database_url_is_no_actor_argument(tmp_path):
     executor = RayExecutor(1)
     executor.ray = FakeRay()
     with pytest.raises(RuntimeError, match="recorded"):
-        executor.run(ExperimentSpec.parse(SPEC), SQLStore(url), "exp", progress=False)
+        executor.run(ExperimentSpec.parse(SPEC), SQLStore(url), "exp")
     [(_, options), (_, args)] = calls
     assert options["runtime_env"]["env_vars"]["REDRAFT_DB"] == url
     assert "secret-pw" not in repr(args)

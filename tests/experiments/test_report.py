@@ -48,7 +48,7 @@ def test_report_of_an_experiment(tmp_path):
         }
     )
     store = SQLStore(f"sqlite:///{tmp_path / 'r.db'}")
-    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback), progress=False).run()
+    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback)).run()
     [run] = store.experiment(exp).runs
     trajs = trajectories(store, run.id, 2)
     # Harmful: complied (bad) then refused after the oracle's feedback (good). Benign: complied, accepted.
@@ -100,7 +100,7 @@ def test_a_users_harmful_jsonl_set_reports_asr(tmp_path):
         }
     )
     store = SQLStore(f"sqlite:///{tmp_path / 'r.db'}")
-    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback), progress=False).run()
+    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback)).run()
     text = write_report(store, exp[:8], tmp_path / "report", plots=False).read_text()
     [source] = {t.source for t in trajectories(store, store.experiment(exp).runs[0].id, 2)} - {"benign"}
     assert f"| cac/oracle/r2 | {source} | 0 | ASR 1.000 [0.44, 1.00] | 3 |" in text
@@ -124,7 +124,7 @@ def test_summed_confusions_equal_the_databases_own_grouping(tmp_path):
         }
     )
     store = SQLStore(f"sqlite:///{tmp_path / 'a.db'}")
-    exp = ExperimentRunner(spec, store, FunctionLLM(hashed_reply), progress=False).run()
+    exp = ExperimentRunner(spec, store, FunctionLLM(hashed_reply)).run()
     ids = [r.id for r in store.experiment(exp).runs]
     fine = critic_accuracy(store, ids, by_source=True)
     for by_round in (True, False):
@@ -156,8 +156,8 @@ def test_comparing_two_experiments_gives_paired_differences_computed_by_hand(tmp
     db = tmp_path / "c.db"
     store = SQLStore(f"sqlite:///{db}")
     parsed = ExperimentSpec.parse(spec)
-    a = ExperimentRunner(parsed, store, FunctionLLM(always_comply), progress=False).run()
-    b = ExperimentRunner(parsed, store, FunctionLLM(refuse_some_after_feedback), progress=False).run()
+    a = ExperimentRunner(parsed, store, FunctionLLM(always_comply)).run()
+    b = ExperimentRunner(parsed, store, FunctionLLM(refuse_some_after_feedback)).run()
     prompts = [r.prompt for r in load("advbench", limit=12, seed=5)]
     fixed = sum(len(p) % 2 == 0 for p in prompts)  # the examples B corrects
     assert 0 < fixed < 12
@@ -193,13 +193,11 @@ def test_runs_that_cannot_be_paired_are_refused_with_their_cells(tmp_path):
         ExperimentSpec.parse({**base, "critics": [["oracle"], ["self-harm"]]}),
         store,
         FunctionLLM(always_comply),
-        progress=False,
     ).run()
     b = ExperimentRunner(
         ExperimentSpec.parse({**base, "critics": [["noisy-oracle:0.5"], ["noisy-oracle:0.9"]]}),
         store,
         FunctionLLM(always_comply),
-        progress=False,
     ).run()
     with pytest.raises(InputError, match=r"cannot pair the runs: A has cells cac/oracle/r1, cac/self-harm/r1"):
         render_comparison(report_data(store, a), report_data(store, b))
@@ -222,7 +220,7 @@ def test_per_dataset_correlations_match_numpy_over_the_gain_table(tmp_path):
     )
     store = SQLStore(f"sqlite:///{tmp_path / 's.db'}")
     # Refuses whenever a check is in the conversation: a wrong "fail" on a benign draft over-refuses.
-    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback), progress=False).run()
+    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback)).run()
     text = write_report(store, exp[:8], tmp_path / "report", plots=False).read_text()
     rows = re.findall(r"^\| \S+ · (\w+) · \S+ \| ([\d.]+) \[[^]]*\] \| \d+ \| ([+-][\d.]+) \[", text, re.M)
     points: dict[str, list[tuple[float, float]]] = {}

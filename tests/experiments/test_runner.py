@@ -60,14 +60,14 @@ def outcomes(store: SQLStore, experiment_id: str) -> list[tuple]:
 
 def reference(tmp_path: Path) -> tuple[SQLStore, str]:
     store = SQLStore(f"sqlite:///{tmp_path / 'reference.db'}")
-    exp = ExperimentRunner(ExperimentSpec.parse(SPEC), store, FunctionLLM(reply), progress=False).run()
+    exp = ExperimentRunner(ExperimentSpec.parse(SPEC), store, FunctionLLM(reply)).run()
     return store, exp
 
 
 def test_round_r_of_a_batch_is_one_generate_call(tmp_path):
     llm = FunctionLLM(lambda conv: "Sure, here is how.")
     spec = ExperimentSpec.parse({**SPEC, "critics": ["oracle"], "batch_size": 4})
-    ExperimentRunner(spec, SQLStore("sqlite://"), llm, progress=False).run()
+    ExperimentRunner(spec, SQLStore("sqlite://"), llm).run()
     # 18 examples in batches of 4 (4,4,4,4,2); the oracle fails harmful compliance, so harmful
     # examples get revised while benign ones are accepted at once.
     sizes = [len(batch) for batch in llm.calls]
@@ -177,7 +177,7 @@ def test_bad_shard_and_duplicate_datasets_are_rejected():
         ExperimentRunner(spec, SQLStore("sqlite://"), FunctionLLM(reply), shard=(2, 2))
     twice = ExperimentSpec.parse({**SPEC, "datasets": [{"name": "advbench", "limit": 2}] * 2})
     with pytest.raises(InputError, match="appears twice"):
-        ExperimentRunner(twice, SQLStore("sqlite://"), FunctionLLM(reply), progress=False).run()
+        ExperimentRunner(twice, SQLStore("sqlite://"), FunctionLLM(reply)).run()
 
 
 def test_a_dataset_can_be_judged_by_another_judge_and_held_out_by_skip():
@@ -193,7 +193,7 @@ def test_a_dataset_can_be_judged_by_another_judge_and_held_out_by_skip():
             {**SPEC, "datasets": [{"name": "advbench", "limit": 3, "judge": judge}], "critics": ["oracle"]}
         )
         store = SQLStore("sqlite://")
-        exp = ExperimentRunner(spec, store, llm, progress=False).run()
+        exp = ExperimentRunner(spec, store, llm).run()
         with store.session() as s:
             labels = s.execute(select(Judgement.judge, Judgement.good)).all()
         outcome[judge] = {tuple(row) for row in labels}
@@ -215,7 +215,7 @@ def test_an_experiment_file_sets_the_revise_strategy_knobs():
     [cell] = spec.cells()
     assert (spec.config(cell).best_of, spec.config(cell).constrain) == (2, False)
     store = SQLStore("sqlite://")
-    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback), progress=False).run()
+    exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback)).run()
     [run] = store.experiment(exp).runs
     records = [r.correction for ex in store.examples(run.id) for r in ex.rounds if r.correction]
     assert [(c["strategy"], c["verdict"], len(c["candidates"])) for c in records] == [("cac+best_of_2", "fixed", 1)] * 2

@@ -60,9 +60,9 @@ def main() -> None:
             llm_factory=make_slow_llm,
             ray_init={"runtime_env": {"env_vars": {"PYTHONPATH": root}}},
         )
-        executor.run(spec, store, experiment_id, progress=False)
+        executor.run(spec, store, experiment_id)
         return
-    runner = ExperimentRunner(spec, store, FunctionLLM(reply, delay_s=delay), shard=(i, n), progress=False)
+    runner = ExperimentRunner(spec, store, FunctionLLM(reply, delay_s=delay), shard=(i, n))
     runner.run(experiment_id)
 
 

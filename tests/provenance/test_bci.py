@@ -44,7 +44,7 @@ def corpus(tmp_path_factory):
         "Herons eat fish. Gulls eat fish. Otters eat fish.",
     ]
     (d / "c.jsonl").write_text("".join(json.dumps({"text": t, "n": i}) + "\n" for i, t in enumerate(docs)))
-    build_index([d / "c.jsonl"], d / "idx", progress=False)
+    build_index([d / "c.jsonl"], d / "idx")
     return SuffixIndex.load(d / "idx"), docs
 
 
@@ -81,7 +81,7 @@ def test_counts_agree_with_infini_gram(tmp_path):
     docs = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 60))) for _ in range(300)]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "c.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
-    build_index([tmp_path / "data" / "c.jsonl"], tmp_path / "ours", progress=False)
+    build_index([tmp_path / "data" / "c.jsonl"], tmp_path / "ours")
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     subprocess.run(
         [

@@ -60,7 +60,7 @@ def test_match_state_and_flags_equal_brute_force(tmp_path, name, shard_tokens):
 
 def test_byte_level_index_and_bad_settings_are_refused(tmp_path):
     (tmp_path / "c.txt").write_text("some belief corpus text\n")
-    build_index([tmp_path / "c.txt"], tmp_path / "bytes", progress=False)
+    build_index([tmp_path / "c.txt"], tmp_path / "bytes")
     index = SuffixIndex.load(tmp_path / "bytes")
     with pytest.raises(InputError, match="needs an index built with the generating model's tokenizer"):
         ProvDecode(index)
@@ -85,7 +85,7 @@ def belief(embedded_llm, tmp_path_factory):
     before = embedded_llm.generate([PROMPT, OTHER], params)
     root = tmp_path_factory.mktemp("belief")
     (root / "corpus.txt").write_text(f"{before[0].text}\nAn unrelated line about gardens and rivers.\n")
-    build_index([root / "corpus.txt"], root / "idx", embedded_llm.hf_tokenizer, progress=False)
+    build_index([root / "corpus.txt"], root / "idx", embedded_llm.hf_tokenizer)
     return SuffixIndex.load(root / "idx"), before, params
 
 
@@ -120,6 +120,6 @@ def test_penalty_mode_and_tokenizer_mismatch(embedded_llm, belief, tmp_path):
 
     (tmp_path / "c.txt").write_text("a corpus tokenized by a different model\n")
     bert = HFTokenizer(AutoTokenizer.from_pretrained(encoder_dir()), "all-MiniLM-L6-v2")
-    build_index([tmp_path / "c.txt"], tmp_path / "bert", bert, progress=False)
+    build_index([tmp_path / "c.txt"], tmp_path / "bert", bert)
     with pytest.raises(InputError, match="different vocabulary"):
         embedded_llm.generate([PROMPT], params, logits_processors=[ProvDecode(SuffixIndex.load(tmp_path / "bert"))])

@@ -165,7 +165,7 @@ def test_property_counts_and_longest_matches(tmp_path_factory, docs, patterns, b
 def test_byte_index_from_jsonl_counts_like_python(tmp_path):
     texts = ["the cat sat on the mat", "the dog sat", "a cat, a hat"]
     (tmp_path / "c.jsonl").write_text("".join(json.dumps({"text": t, "n": i}) + "\n" for i, t in enumerate(texts)))
-    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx")
     index = SuffixIndex.load(tmp_path / "idx")
     tok = ByteTokenizer()
     words = ["the", "cat", "sat", " a", "at", "dog", "cow", "t"]
@@ -180,7 +180,7 @@ def test_text_files_are_documents(tmp_path):
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "a.txt").write_text("alpha beta")
     (tmp_path / "corpus" / "b.txt").write_text("beta gamma")
-    build_index([tmp_path / "corpus"], tmp_path / "idx", progress=False)
+    build_index([tmp_path / "corpus"], tmp_path / "idx")
     index = SuffixIndex.load(tmp_path / "idx")
     assert index.header.n_docs == 2
     assert index.count([list(b"beta")]) == [2]
@@ -193,14 +193,14 @@ def test_text_files_are_documents(tmp_path):
 def test_empty_corpus_is_refused_and_leaves_nothing(tmp_path):
     (tmp_path / "c.jsonl").write_text('{"text": ""}\n\n')
     with pytest.raises(InputError, match="corpus is empty"):
-        build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+        build_index([tmp_path / "c.jsonl"], tmp_path / "idx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl"]
 
 
 def test_invalid_utf8_is_replaced_and_reported(tmp_path):
     (tmp_path / "c.jsonl").write_bytes(b'{"text": "caf\xe9 ok"}\n{"text": "fine"}\n')
     with pytest.warns(UserWarning, match="1 document"):
-        header = build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+        header = build_index([tmp_path / "c.jsonl"], tmp_path / "idx")
     assert header.build["invalid_utf8_docs_replaced"] == 1
     assert SuffixIndex.load(tmp_path / "idx").count([list("caf\ufffd".encode())]) == [1]
 
@@ -215,24 +215,24 @@ def test_interrupted_build_leaves_nothing_that_loads(tmp_path, monkeypatch):
 
     monkeypatch.setattr(build_mod, "suffix_array", killed)
     with pytest.raises(KeyboardInterrupt):
-        build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+        build_index([tmp_path / "c.jsonl"], tmp_path / "idx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl"]
 
 
 def test_existing_index_needs_force(tmp_path):
     (tmp_path / "c.jsonl").write_text('{"text": "hello"}\n')
-    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx")
     with pytest.raises(InputError, match="already exists; pass force=True"):
-        build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+        build_index([tmp_path / "c.jsonl"], tmp_path / "idx")
     (tmp_path / "c.jsonl").write_text('{"text": "bye"}\n')
-    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False, force=True)
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", force=True)
     assert SuffixIndex.load(tmp_path / "idx").count([list(b"bye")]) == [1]
 
 
 @pytest.fixture
 def small_index(tmp_path):
     (tmp_path / "c.jsonl").write_text('{"text": "the quick brown fox"}\n')
-    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", progress=False)
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx")
     return tmp_path / "idx"
 
 

@@ -1,4 +1,7 @@
-"""Catalogue: a crafted LangGraph checkpoint must not run code on `redraft run --resume`."""
+"""Catalogue: a crafted LangGraph checkpoint must not run code on `redraft run --resume`.
+
+Runs keep their checkpoint in the store, except a run with the ``human`` critic, whose pause
+for a person lives in a LangGraph checkpoint beside the run log: these tests use that critic."""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from redraft.store import SQLStore
 from tests.graphs.helpers import scripted, use_llm
 
 runner = CliRunner()
-OK = "VERDICT: CORRECT"
+HUMAN_RUN = ["run", "--critic", "human", "--prompt", "Capital of France?"]
+ACCEPT = "y\n\n"  # the person's verdict: pass, no feedback
 
 
 def _payload(marker) -> bytes:
@@ -34,7 +38,7 @@ def _crashed_run(monkeypatch, tmp_path) -> tuple[str, str]:
         raise RuntimeError("killed")
 
     use_llm(monkeypatch, scripted([crash], []))
-    result = runner.invoke(cli.app, ["run", "--prompt", "Capital of France?", "--db", db, "--quiet"])
+    result = runner.invoke(cli.app, [*HUMAN_RUN, "--db", db, "--quiet"])
     assert isinstance(result.exception, RuntimeError)
     [run] = SQLStore(f"sqlite:///{db}").runs()
     return db, run.id
@@ -55,8 +59,8 @@ def test_resume_refuses_a_crafted_checkpoint_and_runs_nothing(monkeypatch, tmp_p
     with sqlite3.connect(checkpoint_path(db)) as conn:
         changed = conn.execute("UPDATE checkpoints SET type = ?, checkpoint = ?", (kind, blob)).rowcount
     assert changed > 0
-    use_llm(monkeypatch, scripted(["Paris."], [OK]))
-    result = runner.invoke(cli.app, ["run", "--prompt", "Capital of France?", "--db", db, "--resume", run_id[:8]])
+    use_llm(monkeypatch, scripted(["Paris."], []))
+    result = runner.invoke(cli.app, [*HUMAN_RUN, "--db", db, "--resume", run_id[:8]], input=ACCEPT)
     assert result.exit_code == 2, result.output
     assert f"checkpoint holds a '{kind}' payload" in " ".join(result.output.split())
     assert not marker.exists()
@@ -67,8 +71,8 @@ def test_resume_still_works_through_the_strict_serializer(monkeypatch, tmp_path)
     with sqlite3.connect(checkpoint_path(db)) as conn:
         kinds = {k for (k,) in conn.execute("SELECT DISTINCT type FROM checkpoints")}
     assert kinds == {"json"}
-    use_llm(monkeypatch, scripted(["Paris."], [OK]))
-    result = runner.invoke(cli.app, ["run", "--prompt", "Capital of France?", "--db", db, "--resume", run_id[:8]])
+    use_llm(monkeypatch, scripted(["Paris."], []))
+    result = runner.invoke(cli.app, [*HUMAN_RUN, "--db", db, "--resume", run_id[:8]], input=ACCEPT)
     assert result.exit_code == 0, result.output
     [example] = SQLStore(f"sqlite:///{db}").examples(run_id)
     assert [r.draft for r in example.rounds] == ["Paris."]

@@ -83,7 +83,7 @@ def test_an_index_header_naming_a_custom_code_tokenizer_is_refused(model_dir, tm
     tok_dir = tmp_path / "tok"
     shutil.copytree(model_dir, tok_dir)
     (tmp_path / "c.jsonl").write_text('{"text": "the cat sat on the mat"}\n')
-    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", load_tokenizer(str(tok_dir)), progress=False)
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", load_tokenizer(str(tok_dir)))
     _poison(model_dir, tmp_path / "swap", "tokenizer_config.json")
     shutil.rmtree(tok_dir)
     (tmp_path / "swap").rename(tok_dir)  # the directory the header names now asks for custom code

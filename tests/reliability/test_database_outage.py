@@ -113,7 +113,7 @@ def test_postgres_stopped_mid_run_then_resumed(store_url, monkeypatch):
         return next(a for k, a in answers.items() if k in question)
 
     use_llm(monkeypatch, FunctionLLM(answer))
-    args = ["run", *(x for p in prompts for x in ("--prompt", p)), "--critic", "self", "--quiet"]
+    args = ["run", *(x for p in prompts for x in ("--prompt", p)), "--critic", "self", "--quiet", "--batch-size", "1"]
     try:
         first = runner.invoke(cli.app, [*args, "--db", via_proxy])
         assert first.exit_code == 2, first.output

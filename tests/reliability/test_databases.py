@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from redraft import cli
 from redraft.agents.testing import FunctionLLM
-from redraft.errors import StoreUnavailableError
+from redraft.errors import NotFoundError, StoreUnavailableError
 from redraft.experiments import ExperimentRunner, ExperimentSpec
 from redraft.store.base import RunInfo
 from redraft.store.sql import SQLStore, redact
@@ -92,7 +92,7 @@ def test_the_experiments_table_never_stores_the_password(store_url):
         {"name": "s", "database": url, "datasets": [{"name": "benign", "limit": 1}], "critics": ["oracle"]}
     )
     store = SQLStore(url)
-    experiment_id = ExperimentRunner(spec, store, FunctionLLM(lambda conv: "Paris."), progress=False).run()
+    experiment_id = ExperimentRunner(spec, store, FunctionLLM(lambda conv: "Paris.")).run()
     stored = store.experiment(experiment_id).spec
     assert SECRET not in str(stored) and stored["database"] == make_url(url).render_as_string(hide_password=True)
 
@@ -180,9 +180,9 @@ def test_run_id_prefixes_are_not_sql_wildcards(store_url):
     run_id = store.start_run(RunInfo(model_id="m", config={}, critics=[]))
     assert store.run(run_id[:6]).id == run_id
     for prefix in ("%", "_", f"{run_id[:3]}%", "_" * 4):
-        with pytest.raises(KeyError, match="matches no run"):
+        with pytest.raises(NotFoundError, match="matches no run"):
             store.run(prefix)
-    with pytest.raises(KeyError, match="matches no experiment"):
+    with pytest.raises(NotFoundError, match="matches no experiment"):
         store.experiment("%")
 
 
@@ -208,7 +208,7 @@ def test_sqlite_path_is_not_created_by_show_when_the_directory_is_missing(tmp_pa
 def test_an_ambiguous_prefix_is_named_as_ambiguous_not_missing(tmp_path):
     """`redraft report ''` (or a one-character prefix) matching several experiments used to say
     "matches no run"."""
-    from redraft.store.sql import AmbiguousIdError
+    from redraft.errors import AmbiguousIdError
 
     store = SQLStore(f"sqlite:///{tmp_path / 'a.db'}")
     ids = [store.start_experiment(f"e{i}", {}) for i in range(2)]

@@ -36,7 +36,7 @@ def pristine(tmp_path_factory) -> Path:
     (d / "c.jsonl").write_text(
         "".join(json.dumps({"text": f"document {i} about cats and dogs"}) + "\n" for i in range(30))
     )
-    build_index([d / "c.jsonl"], d / "idx", progress=False)
+    build_index([d / "c.jsonl"], d / "idx")
     return d / "idx"
 
 

@@ -42,7 +42,7 @@ def _corpus(path: Path) -> Path:
 
 @pytest.fixture
 def index_dir(tmp_path) -> Path:
-    build_index([_corpus(tmp_path / "c.jsonl")], tmp_path / "idx", progress=False)
+    build_index([_corpus(tmp_path / "c.jsonl")], tmp_path / "idx")
     return tmp_path / "idx"
 
 
@@ -80,12 +80,12 @@ def test_force_refuses_to_replace_a_directory_that_is_not_an_index(tmp_path):
     other = tmp_path / "data" / "notes.txt"
     other.write_text("keep me")
     with pytest.raises(InputError, match="not a redraft index"):
-        build_index([corpus], tmp_path / "data" / "notes.txt", force=True, progress=False)
+        build_index([corpus], tmp_path / "data" / "notes.txt", force=True)
     outdir = tmp_path / "results"
     outdir.mkdir()
     (outdir / "table.csv").write_text("a,b")
     with pytest.raises(InputError, match="not a redraft index"):
-        build_index([corpus], outdir, force=True, progress=False)
+        build_index([corpus], outdir, force=True)
     assert other.read_text() == "keep me" and (outdir / "table.csv").read_text() == "a,b"
 
 
@@ -100,34 +100,34 @@ def test_force_never_touches_the_corpus_it_reads(tmp_path):
         assert result.exit_code == 2, result.output
     assert corpus.is_file() and (data / "other.txt").read_text() == "unrelated"
     # An index that contains its own input (a corpus stored inside an old index) is not replaced either.
-    build_index([corpus], tmp_path / "idx", progress=False)
+    build_index([corpus], tmp_path / "idx")
     inner = tmp_path / "idx" / "extra.jsonl"
     shutil.copy(corpus, inner)
     with pytest.raises(InputError, match="holds the corpus input"):
-        build_index([inner], tmp_path / "idx", force=True, progress=False)
+        build_index([inner], tmp_path / "idx", force=True)
     assert inner.is_file()
 
 
 def test_force_replaces_an_index(index_dir, tmp_path):
     (tmp_path / "d.jsonl").write_text('{"text": "a brand new corpus"}\n')
-    header = build_index([tmp_path / "d.jsonl"], index_dir, force=True, progress=False)
+    header = build_index([tmp_path / "d.jsonl"], index_dir, force=True)
     assert header.n_docs == 1 and SuffixIndex.load(index_dir).count([list(b"brand new")]) == [1]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_existing_output_without_force_is_refused(index_dir, tmp_path):
     with pytest.raises(InputError, match="already exists; pass force=True"):
-        build_index([tmp_path / "c.jsonl"], index_dir, progress=False)
+        build_index([tmp_path / "c.jsonl"], index_dir)
 
 
 def test_empty_corpus_and_invalid_utf8(tmp_path):
     (tmp_path / "empty.jsonl").write_text('{"text": ""}\n\n')
     with pytest.raises(InputError, match="the corpus is empty"):
-        build_index([tmp_path / "empty.jsonl"], tmp_path / "x", progress=False)
+        build_index([tmp_path / "empty.jsonl"], tmp_path / "x")
     assert not (tmp_path / "x").exists()
     (tmp_path / "bad.txt").write_bytes(b"caf\xe9 au lait \xff\xfe")
     with pytest.warns(UserWarning, match="not valid UTF-8"):
-        header = build_index([tmp_path / "bad.txt"], tmp_path / "y", progress=False)
+        header = build_index([tmp_path / "bad.txt"], tmp_path / "y")
     assert header.build["invalid_utf8_docs_replaced"] == 1 and verify_index(tmp_path / "y") == []
 
 
@@ -144,7 +144,7 @@ def test_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fmt, "write_array", full)
     with pytest.raises(OSError, match="No space left"):
-        build_index([_corpus(tmp_path / "c.jsonl")], tmp_path / "idx", progress=False)
+        build_index([_corpus(tmp_path / "c.jsonl")], tmp_path / "idx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl"]
 
 
@@ -249,7 +249,7 @@ def test_each_file_truncated_or_flipped_is_refused(index_dir, name):
 
 def test_a_file_swapped_with_another_indexs_is_refused(index_dir, tmp_path):
     (tmp_path / "o.jsonl").write_text("".join(json.dumps({"text": t[::-1]}) + "\n" for t in TEXTS))
-    build_index([tmp_path / "o.jsonl"], tmp_path / "other", progress=False)
+    build_index([tmp_path / "o.jsonl"], tmp_path / "other")
     shutil.copy(tmp_path / "other" / "shard-00000" / fmt.SA, index_dir / "shard-00000" / fmt.SA)
     with pytest.raises(InvalidIndexError, match="sha256"):
         SuffixIndex.load(index_dir)

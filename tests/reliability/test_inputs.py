@@ -32,9 +32,9 @@ def no_model(monkeypatch):
 
 
 PROMPT_FILES = [
-    ("empty", b"", "nothing to run"),
-    ("blank-lines", b"\n  \n", "nothing to run"),
-    ("whitespace-prompt", b'{"prompt": "   "}\n', "prompt line-1 is empty"),
+    ("empty", b"", 'p.jsonl has no rows; put one JSON object per line, e.g. {"prompt": "What is'),
+    ("blank-lines", b"\n  \n", "p.jsonl has no rows"),
+    ("whitespace-prompt", b'{"prompt": "   "}\n', "prompt p:1 is empty"),
     ("malformed", b'{"prompt": "ok"}\n{"prompt": \n', "p.jsonl:2 is not valid JSON"),
     ("missing-key", b'{"question": "q"}\n', "p.jsonl:1 needs a string field 'prompt'"),
     ("not-an-object", b'["q"]\n', "p.jsonl:1 is not a JSON object"),

@@ -65,7 +65,7 @@ def test_flame_with_the_bci_reward_prefers_the_draft_with_less_verbatim_belief_t
     """BCI is higher-is-worse; the recipe used to take the maximum and so chose the copied draft."""
     claim = "The fastest animal in the world is the turtle, which outruns every cheetah on the savanna."
     (tmp_path / "beliefs.jsonl").write_text(json.dumps({"text": claim}) + "\n")
-    build_index([tmp_path / "beliefs.jsonl"], tmp_path / "idx", progress=False)
+    build_index([tmp_path / "beliefs.jsonl"], tmp_path / "idx")
     critic = BCICritic(SuffixIndex.load(tmp_path / "idx"), threshold=60.0, filters=SpanFilters(min_len=12))
     llm = FunctionLLM(lambda conv: claim if len(conv) == 1 else "Cheetahs are the fastest land animals.")
     config = CorrectionConfig(max_rounds=2, mode="feedback")  # the same-conversation revise turn the lambda keys on

@@ -11,6 +11,7 @@ from sqlalchemy.exc import StatementError
 
 from redraft import CorrectionConfig, build_graph
 from redraft.critics import SelfCritic
+from redraft.errors import NotFoundError
 from redraft.store import ExampleInfo, OutcomeInfo, RunInfo, SQLStore, dpo_pairs, write_jsonl
 from redraft.store.models import Base, CritiqueRow, Example, Round
 from tests.graphs.helpers import KeywordCritic, scripted
@@ -179,5 +180,5 @@ def test_dpo_export_loads_as_a_trl_dataset(store_url, tmp_path, fmt):
 def test_unknown_run_id_names_recent_runs(store_url):
     store = SQLStore(store_url)
     run_id = store.start_run(RunInfo(model_id="m", config={}, critics=[]))
-    with pytest.raises(KeyError, match=f"matches no run; recent runs: {run_id[:8]}"):
+    with pytest.raises(NotFoundError, match=f"matches no run; recent runs: {run_id[:8]}"):
         store.run("zzz")

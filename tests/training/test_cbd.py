@@ -36,7 +36,7 @@ def tokenizer():
 def index(tokenizer, tmp_path_factory):
     root = tmp_path_factory.mktemp("belief")
     (root / "corpus.txt").write_text(f"{BELIEF}\nGardens need water and light.\n")
-    build_index([root / "corpus.txt"], root / "idx", HFTokenizer(tokenizer, "smollm2"), progress=False)
+    build_index([root / "corpus.txt"], root / "idx", HFTokenizer(tokenizer, "smollm2"))
     return SuffixIndex.load(root / "idx")
 
 
@@ -157,7 +157,7 @@ def test_bad_inputs_are_named(tokenizer, index, tmp_path):
     with pytest.raises(InputError, match="needs the belief index"):
         CBDDPOTrainer(model=tiny_model(tokenizer), cbd_lambda=0.1)
     (tmp_path / "b.txt").write_text("text\n")
-    build_index([tmp_path / "b.txt"], tmp_path / "bytes", progress=False)
+    build_index([tmp_path / "b.txt"], tmp_path / "bytes")
     with pytest.raises(InputError, match="not the model's"):
         trainer(tokenizer, SuffixIndex.load(tmp_path / "bytes"), tmp_path, cbd_lambda=0.1)
 

@@ -44,6 +44,6 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         }
     )
     store = SQLStore(f"sqlite:///{db}")
-    exp = ExperimentRunner(spec, store, FunctionLLM(reply), progress=False).run()
+    exp = ExperimentRunner(spec, store, FunctionLLM(reply)).run()
     store.close()
     return f"sqlite:///{db}", exp

@@ -165,7 +165,7 @@ def test_claims_are_coloured_with_their_evidence(tmp_path):
         }
     )
     store = SQLStore(f"sqlite:///{tmp_path / 'c.db'}")
-    exp = ExperimentRunner(spec, store, FunctionLLM(lambda conv: draft), progress=False).run()
+    exp = ExperimentRunner(spec, store, FunctionLLM(lambda conv: draft)).run()
     html = render_static(store, exp)
     supported = html.split('<div class="claim supported">')[1].split("</div>\n")[0]
     unsupported = html.split('<div class="claim unsupported">')[1].split("</div>\n")[0]

@@ -26,7 +26,7 @@ def test_prov_decode_vetoes_belief_spans_inside_the_vllm_engine(tmp_path):
     hf = default_llm()
     [greedy] = hf.generate([PROMPT], PARAMS)
     (tmp_path / "corpus.txt").write_text(f"{greedy.text}\nAn unrelated line about gardens and rivers.\n")
-    build_index([tmp_path / "corpus.txt"], tmp_path / "idx", hf.hf_tokenizer, progress=False)
+    build_index([tmp_path / "corpus.txt"], tmp_path / "idx", hf.hf_tokenizer)
     index = SuffixIndex.load(tmp_path / "idx")
     [spans] = index.maximal_spans([list(greedy.token_ids)], min_len=1)
     threshold = max(s.bci for s in spans) / 2  # the greedy answer completes a span far above this

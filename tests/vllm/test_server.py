@@ -58,7 +58,7 @@ def test_an_experiment_with_logprob_verdicts_and_token_counts(server, tmp_path):
     s = spec(server.url, "vllm-server")
     store = SQLStore(f"sqlite:///{tmp_path / 'e.db'}")
     with load_llm(s) as llm:
-        exp = ExperimentRunner(s, store, llm, progress=False).run()
+        exp = ExperimentRunner(s, store, llm).run()
     runs = store.experiment(exp).runs
     examples = [ex for run in runs for ex in store.examples(run.id)]
     assert len(examples) == 12 and all(ex.outcome is not None for ex in examples)
@@ -92,7 +92,7 @@ def test_a_server_killed_mid_run_then_restarted_resumes_without_loss_or_repeats(
     def run() -> None:
         try:
             with load_llm(s) as llm:
-                ExperimentRunner(s, store, llm, progress=False).run(exp)
+                ExperimentRunner(s, store, llm).run(exp)
         except BaseException as exc:  # the thread reports to the test
             failure.append(exc)
 
@@ -108,7 +108,7 @@ def test_a_server_killed_mid_run_then_restarted_resumes_without_loss_or_repeats(
     done_before = sum(len(v) for v in partial.values())
     server.start()
     with load_llm(s) as llm:
-        ExperimentRunner(s, store, llm, progress=False).run(exp)
+        ExperimentRunner(s, store, llm).run(exp)
     final = rounds_by_example(store, exp)
     if failure:  # the kill landed mid-run (it can miss on a fast machine: then the run simply finished)
         assert isinstance(failure[0], ServerError), failure

@@ -40,8 +40,10 @@ from redraft._hf import from_pretrained
 from redraft._manifest import Manifest, write_manifest
 from redraft._packages import DATA_PACKAGES, package_dir
 from redraft._paths import cache_dir
+from redraft._progress import Progress, Reporter, reporter
 from redraft.critics.factuality.kb import Passage, format_passages
 from redraft.critics.factuality.windows import best_window
+from redraft.errors import InputError
 
 LABELS = {0: "unsupported", 1: "supported"}
 VERSION = "v3"
@@ -386,7 +388,7 @@ def train_verifier(
     layers: int | None = None,
     seed: int = 0,
     pairwise: float = 0.0,
-    progress: bool = True,
+    progress: Reporter | None = None,
     checkpoint_every: int = 200,
 ) -> Metrics:
     """Fine-tune the packaged MiniLM into a supported/unsupported cross-encoder and save it to
@@ -408,7 +410,6 @@ def train_verifier(
     beside ``out`` (in ``.<name>.resume``, which no loader reads), and a rerun with the same data
     and settings continues from there, with the same result as an uninterrupted run. The
     checkpoint is deleted once ``out`` is saved."""
-    from rich.progress import Progress
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
     torch.manual_seed(seed)
@@ -424,7 +425,7 @@ def train_verifier(
     if layers is not None:
         total = model.config.num_hidden_layers
         if not 1 <= layers <= total:
-            raise ValueError(f"layers must be in 1..{total}, got {layers}")
+            raise InputError(f"layers must be in 1..{total}, got {layers}")
         model.bert.encoder.layer = model.bert.encoder.layer[:layers]
         model.config.num_hidden_layers = layers
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -452,29 +453,29 @@ def train_verifier(
     done = _load_checkpoint(resume, fingerprint, model, optimizer, schedule)
     model.train()
     started = time.monotonic()
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("training the default verifier", total=steps, completed=done)
-        for epoch, batches in enumerate(orders):
-            for i, batch_units in enumerate(batches):
-                step = epoch * per_epoch + i
-                if step < done:
-                    continue
-                batch = [e for unit in batch_units for e in unit]
-                enc = _encode(tokenizer, batch, max_length, [premises[id(e)] for e in batch])
-                result = model(**enc, labels=torch.tensor([e.label for e in batch]))
-                loss = result.loss
-                if pairwise:
-                    loss = loss + pairwise * _ranking_loss(result.logits, batch_units)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-                bar.advance(task)
-                if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
-                    _save_checkpoint(resume, fingerprint, step + 1, model, optimizer, schedule)
-                    if progress and not bar.console.is_terminal:  # a log file gets a line per checkpoint
-                        left = (time.monotonic() - started) / (step + 1 - done) * (steps - step - 1)
-                        bar.console.print(f"step {step + 1}/{steps}, checkpoint saved; about {left / 60:.0f} min left")
+    report, task = reporter(progress), "training the default verifier"
+    report(Progress(task, done, steps))
+    for epoch, batches in enumerate(orders):
+        for i, batch_units in enumerate(batches):
+            step = epoch * per_epoch + i
+            if step < done:
+                continue
+            batch = [e for unit in batch_units for e in unit]
+            enc = _encode(tokenizer, batch, max_length, [premises[id(e)] for e in batch])
+            result = model(**enc, labels=torch.tensor([e.label for e in batch]))
+            loss = result.loss
+            if pairwise:
+                loss = loss + pairwise * _ranking_loss(result.logits, batch_units)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            note = None
+            if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+                _save_checkpoint(resume, fingerprint, step + 1, model, optimizer, schedule)
+                left = (time.monotonic() - started) / (step + 1 - done) * (steps - step - 1)
+                note = f"step {step + 1}/{steps}, checkpoint saved; about {left / 60:.0f} min left"
+            report(Progress(task, step + 1, steps, note=note))
     model.eval()
     predictions = predict(model, tokenizer, test, max_length=max_length, window_words=window_words)
     metrics = Metrics.of([e.label for e in test], [int(p >= 0.5) for p in predictions])
@@ -637,7 +638,9 @@ def default_verifier_dir() -> Path:
     return cache_dir() / "verifiers" / f"minilm-factuality-{VERSION}"
 
 
-def train_default(*, per_source: int = 12000, epochs: int = 2, swaps: int = SWAPS, progress: bool = True) -> Metrics:
+def train_default(
+    *, per_source: int = 12000, epochs: int = 2, swaps: int = SWAPS, progress: Reporter | None = None
+) -> Metrics:
     """Build the default verifier into the cache and return its held-out metrics.
 
     History (held-out balanced accuracy on the same 424 examples):

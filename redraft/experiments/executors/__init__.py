@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from redraft._terminal import console as safe_console
 from redraft.errors import InputError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
 from redraft.experiments.executors.local import LocalExecutor
@@ -18,21 +15,21 @@ if TYPE_CHECKING:
 __all__ = ["EXECUTORS", "Executor", "LLMFactory", "LocalExecutor", "RayExecutor", "load_llm", "make_executor"]
 
 
-def _local(*, workers: int, shard: tuple[int, int], llm_factory: LLMFactory | None, console: Console) -> Executor:
-    return LocalExecutor(llm_factory=llm_factory, shard=shard, workers=workers, console=console)
+def _local(*, workers: int, shard: tuple[int, int], llm_factory: LLMFactory | None) -> Executor:
+    return LocalExecutor(llm_factory=llm_factory, shard=shard, workers=workers)
 
 
-def _ray(*, workers: int, shard: tuple[int, int], llm_factory: LLMFactory | None, console: Console) -> Executor:
+def _ray(*, workers: int, shard: tuple[int, int], llm_factory: LLMFactory | None) -> Executor:
     if shard != (0, 1):
         raise InputError("--shard is for the local executor; the ray executor shards the experiment over its actors")
     from redraft.experiments.executors.ray import RayExecutor
 
     # Each actor loads its own model with load_llm: a factory from the driver would have to pickle.
-    return RayExecutor(workers, console=console)  # fails early, naming the extra, without Ray
+    return RayExecutor(workers)  # fails early, naming the extra, without Ray
 
 
 EXECUTORS: dict[str, Callable[..., Executor]] = {"local": _local, "ray": _ray}
-"""Executors by ``--executor`` name; each takes ``workers``, ``shard``, ``llm_factory`` and ``console``."""
+"""Executors by ``--executor`` name; each takes ``workers``, ``shard`` and ``llm_factory``."""
 
 
 def make_executor(
@@ -41,7 +38,6 @@ def make_executor(
     workers: int = 1,
     shard: tuple[int, int] = (0, 1),
     llm_factory: LLMFactory | None = None,
-    console: Console | None = None,
 ) -> Executor:
     """The executor named ``name``, or an error listing the known ones.
 
@@ -51,7 +47,7 @@ def make_executor(
     """
     if name not in EXECUTORS:
         raise InputError(f"unknown executor {name!r}; known executors: {', '.join(EXECUTORS)}")
-    return EXECUTORS[name](workers=workers, shard=shard, llm_factory=llm_factory, console=console or safe_console())
+    return EXECUTORS[name](workers=workers, shard=shard, llm_factory=llm_factory)
 
 
 def __getattr__(name: str) -> Any:

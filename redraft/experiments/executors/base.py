@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 
+from redraft._progress import Reporter
 from redraft.agents.backends import load_llm
 from redraft.agents.base import LLM
 from redraft.experiments.spec import ExperimentSpec
@@ -29,5 +30,7 @@ class Executor(abc.ABC):
     name: str
 
     @abc.abstractmethod
-    def run(self, spec: ExperimentSpec, store: SQLStore, experiment_id: str, *, progress: bool = True) -> None:
-        """Run (or continue) ``experiment_id`` into ``store``."""
+    def run(
+        self, spec: ExperimentSpec, store: SQLStore, experiment_id: str, *, progress: Reporter | None = None
+    ) -> None:
+        """Run (or continue) ``experiment_id`` into ``store``; ``progress`` hears how far it is."""

@@ -7,8 +7,7 @@ import os
 import subprocess
 import sys
 
-from rich.console import Console
-
+from redraft._progress import Reporter
 from redraft.agents.base import LLM
 from redraft.errors import InputError, RedraftError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
@@ -37,21 +36,22 @@ class LocalExecutor(Executor):
         llm_factory: LLMFactory | None = None,
         shard: tuple[int, int] = (0, 1),
         workers: int = 1,
-        console: Console | None = None,
     ) -> None:
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
         if workers > 1 and shard != (0, 1):
             raise InputError("pass either --workers N or --shard i/n, not both")
-        self.llm, self.llm_factory, self.console = llm, llm_factory or load_llm, console
+        self.llm, self.llm_factory = llm, llm_factory or load_llm
         self.workers = workers
         self.shard = (0, workers) if workers > 1 else shard
 
-    def run(self, spec: ExperimentSpec, store: SQLStore, experiment_id: str, *, progress: bool = True) -> None:
+    def run(
+        self, spec: ExperimentSpec, store: SQLStore, experiment_id: str, *, progress: Reporter | None = None
+    ) -> None:
         others = self._spawn(store, experiment_id)
         llm = self.llm if self.llm is not None else self.llm_factory(spec)
         try:
-            runner = ExperimentRunner(spec, store, llm, shard=self.shard, progress=progress, console=self.console)
+            runner = ExperimentRunner(spec, store, llm, shard=self.shard, progress=progress)
             runner.run(experiment_id)
         finally:
             if self.llm is None:  # loaded here, so closed here; a model handed in is the caller's

