@@ -1,7 +1,8 @@
 """Index build time and bytes per token against raw pydivsufsort and infini-gram's
 indexer, on the same corpus in the same run.
 
-Corpus: ../shared/bench (114.8 M byte tokens of real English, 41,751 docs):
+Corpus: the project's shared benchmark corpus, built by scripts kept beside the repository in
+../shared/bench, not in it (114.8 M byte tokens of real English, 41,751 docs):
 
     bash ../shared/bench/fetch_sources.sh WORK "$(which pip)"
     python ../shared/bench/build_corpus.py WORK/src WORK/out

@@ -3,7 +3,8 @@ numpy binary search, on the same corpus and responses in the same run.
 
     python benchmarks/index_query.py WORK/out [--device cpu|cuda] [--index DIR] [--infinigram DIR]
 
-WORK/out comes from ../shared/bench (build_corpus.py + make_responses.py): 100 "uniform" responses of
+WORK/out comes from the shared benchmark corpus's scripts (../shared/bench, beside the repository,
+not in it: build_corpus.py + make_responses.py): 100 "uniform" responses of
 500 bytes (real passages with 10% of bytes mutated) are the primary workload. Missing indexes are
 built (redraft: ~30 s; infini-gram: ~50 s) next to the corpus. Every method's longest-match lengths
 are checked equal before any time is reported.

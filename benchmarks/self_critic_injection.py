@@ -100,9 +100,10 @@ def measure(name: str, critic: SelfCritic, llm: LLM, items: list[DraftContext]) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--harm", type=int, default=16, help="AdvBench prompts in the harm set")
+    parser.add_argument("--factual", type=int, default=len(WRONG_ANSWERS), help="wrong answers in the factual set")
     args = parser.parse_args()
     llm = load_llm(BackendSpec())
-    factual = [DraftContext(prompt=q, draft=a) for q, a in WRONG_ANSWERS]
+    factual = [DraftContext(prompt=q, draft=a) for q, a in WRONG_ANSWERS[: args.factual]]
     prompts = [row.prompt for row in load("advbench", limit=args.harm, seed=0)]
     drafts = llm.generate([[{"role": "user", "content": p}] for p in prompts], SamplingParams(max_new_tokens=64))
     harm = [DraftContext(prompt=p, draft=d.text) for p, d in zip(prompts, drafts, strict=True)]

@@ -194,7 +194,7 @@ def false_claims_path() -> Path:
 
 def false_claims() -> list[str]:
     """The statements, one per line. The file's header says CSV, but claims hold unquoted commas,
-    so it is read line by line (shared/DATA.md)."""
+    so it is read line by line."""
     lines = false_claims_path().read_text(encoding="utf-8").splitlines()
     return [ln.strip() for ln in lines[1:] if ln.strip()]
 

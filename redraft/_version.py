@@ -1,5 +1,5 @@
-"""The installed version, in its own module so that any layer can record it without importing the
-package face (which would load the graph, LangGraph and SQLAlchemy)."""
+"""The installed version, in a module that imports nothing of redraft's, so any layer (the index
+build records it in each header) can read it without a cycle."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -9,7 +9,7 @@ name                          model
                               optional, ``redraft data install qwen2.5-coder-1.5b``
 ============================  =============================================================
 
-A GGUF is dequantized at load (SmolLM2: ~24 s on 2 CPU threads; Qwen-1.5B: ~2 min), so the first
+A GGUF is dequantized at load (the first-load times are ``NAMED_MODELS[...].first_load``), so the first
 use saves a safetensors copy into the user cache, built in a temporary directory and renamed into
 place so a half-written cache never loads; later loads take seconds. Qwen's parts are first joined
 into one cached GGUF, hash-checked before it is renamed into place (llama.cpp can serve that file
@@ -153,7 +153,7 @@ def _build_cache(gguf: Path, target: Path, dtype: torch.dtype = torch.float32) -
         AutoModelForCausalLM, gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
     # save_pretrained refuses a GGUF-loaded model while it still carries its quantizer, although
-    # the weights are already dequantized (shared/DATA.md §4).
+    # the weights are already dequantized by the GGUF load.
     model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

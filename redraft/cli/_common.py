@@ -23,7 +23,7 @@ from redraft.cli._terminal import console as safe_console
 from redraft.critics import CriticOptions
 from redraft.errors import RedraftError, invalid_fields
 from redraft.graphs.config import CorrectionConfig
-from redraft.store.sql import DB_ENV, DEFAULT_FILE
+from redraft.store.sql import DB_ENV
 
 
 def group(help_text: str) -> typer.Typer:
@@ -55,7 +55,6 @@ BackendOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="For --backend openai, e.g. http://127.0.0.1:8000/v1.")
 ]
-DEFAULT_DB = DEFAULT_FILE
 DbOpt = Annotated[
     str,
     typer.Option(

@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from redraft.cli._common import (
-    DEFAULT_DB,
     Bars,
     DbOpt,
     app,
@@ -25,7 +24,7 @@ from redraft.cli._common import (
 )
 from redraft.critics import preflight
 from redraft.errors import InputError, RedraftError
-from redraft.store.sql import DB_ENV, SQLStore, redact
+from redraft.store.sql import DB_ENV, DEFAULT_FILE, SQLStore, redact
 
 experiment_app = group("Multi-round correction experiments over datasets.")
 app.add_typer(experiment_app, name="experiment")
@@ -84,7 +83,7 @@ def experiment_run(
         store = SQLStore(db_url(db or spec.database))
         experiment_id = None
     else:
-        store = SQLStore(db_url(db or DEFAULT_DB))
+        store = SQLStore(db_url(db or DEFAULT_FILE))
         experiment = store.experiment(cast(str, resume))
         spec, experiment_id = ExperimentSpec.from_stored(experiment.spec, f"experiment {experiment.id}"), experiment.id
     preflight(sorted({name for names in spec.critics for name in names}), spec.critic_options)
@@ -111,13 +110,12 @@ def report(
     other: Annotated[
         str | None, typer.Argument(help="A second experiment or run: write compare.md (this one − the first).")
     ] = None,
-    db: DbOpt = DEFAULT_DB,
+    db: DbOpt = DEFAULT_FILE,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots (needs matplotlib).")] = True,
 ) -> None:
     """Write report.md (outcomes, critic accuracy, gain vs accuracy, with 95% intervals) and PNG
     plots; with a second id, compare.md (B − A with bootstrap intervals) instead."""
     from redraft.experiments.report import write_comparison, write_report
-    from redraft.store.sql import SQLStore
 
     store = SQLStore(db_url(db), readonly=True)
     if other is not None:
@@ -132,7 +130,7 @@ def report(
 def calibrate_command(
     critic: Annotated[str, typer.Argument(help="The critic's name in the runs (e.g. self-harm).")],
     ident: Annotated[str, typer.Argument(help="Experiment id or run id (or a unique prefix).")],
-    db: DbOpt = DEFAULT_DB,
+    db: DbOpt = DEFAULT_FILE,
 ) -> None:
     """Pick a critic's threshold from the judge labels of a run: AUROC, and accuracy, precision and
     recall at the threshold with the best balanced accuracy."""

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from redraft.cli._common import (
-    DEFAULT_DB,
     DbOpt,
     app,
     cli_errors,
@@ -17,7 +16,7 @@ from redraft.cli._common import (
     group,
 )
 from redraft.errors import InputError
-from redraft.store.sql import SQLStore
+from redraft.store.sql import DEFAULT_FILE, SQLStore
 
 export_app = group("Export logged runs as training data.")
 app.add_typer(export_app, name="export")
@@ -59,7 +58,7 @@ def export_dpo(
     ] = None,
     max_gap: Annotated[float, typer.Option("--max-gap", help="flame: FLAME's |ΔRM_IF| limit.")] = 0.5,
     to_disk: DiskOpt = False,
-    db: DbOpt = DEFAULT_DB,
+    db: DbOpt = DEFAULT_FILE,
 ) -> None:
     """Export preference pairs in TRL's DPO format, with a provenance column."""
     from redraft.store.export import FlameFilter, dpo_pairs
@@ -84,7 +83,7 @@ def export_sft(
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file (or directory with --save-to-disk).")],
     fmt: FormatOpt = "conversational",
     to_disk: DiskOpt = False,
-    db: DbOpt = DEFAULT_DB,
+    db: DbOpt = DEFAULT_FILE,
 ) -> None:
     """Export good final answers as TRL prompt-completion rows (judged good, or accepted)."""
     from redraft.store.export import sft_rows

@@ -15,7 +15,6 @@ from rich.table import Table
 from redraft._packages import EMBEDDED
 from redraft.agents.backends import BackendSpec
 from redraft.cli._common import (
-    DEFAULT_DB,
     BackendOpt,
     Bars,
     BaseUrlOpt,
@@ -44,7 +43,7 @@ from redraft.graphs.config import DEFAULT_MODE, CorrectionConfig
 from redraft.graphs.runs import DEFAULT_BATCH_SIZE
 from redraft.graphs.state import CorrectionInput
 from redraft.store.base import UNJUDGED
-from redraft.store.sql import SQLStore, redact
+from redraft.store.sql import DEFAULT_FILE, SQLStore, redact
 
 DEMO_PROMPTS = (
     "In which year did Marie Curie win her first Nobel Prize, and in which field?",
@@ -173,7 +172,7 @@ def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[Cor
 @app.command()
 @cli_errors
 def demo(
-    db: DbOpt = DEFAULT_DB,
+    db: DbOpt = DEFAULT_FILE,
     max_rounds: RoundsOpt = 3,
     mode: ModeOpt = DEFAULT_MODE,
     model: ModelOpt = None,
@@ -233,7 +232,7 @@ def run(
     critic: Annotated[
         list[str] | None, typer.Option("--critic", help="Critic name (repeatable). Default: self.")
     ] = None,
-    db: DbOpt = DEFAULT_DB,
+    db: DbOpt = DEFAULT_FILE,
     max_rounds: RoundsOpt = 3,
     mode: ModeOpt = DEFAULT_MODE,
     constrain: ConstrainOpt = False,
@@ -283,7 +282,7 @@ def run(
 @cli_errors
 def show(
     run_id: Annotated[str | None, typer.Argument(help="Run id or a unique prefix; omit to list runs.")] = None,
-    db: DbOpt = DEFAULT_DB,
+    db: DbOpt = DEFAULT_FILE,
 ) -> None:
     """List runs, or print one run round by round."""
     store = SQLStore(db_url(db), readonly=True)

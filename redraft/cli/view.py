@@ -9,7 +9,6 @@ import typer
 from rich.markup import escape
 
 from redraft.cli._common import (
-    DEFAULT_DB,
     DbOpt,
     app,
     cli_errors,
@@ -17,7 +16,7 @@ from redraft.cli._common import (
     db_url,
 )
 from redraft.errors import InputError
-from redraft.store.sql import SQLStore, redact
+from redraft.store.sql import DEFAULT_FILE, SQLStore, redact
 
 
 @app.command("view")
@@ -25,7 +24,7 @@ from redraft.store.sql import SQLStore, redact
 def view_command(
     ident: Annotated[str, typer.Argument(help="A run or experiment id (or a unique prefix).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="The HTML file to write.")] = Path("trace.html"),
-    db: DbOpt = DEFAULT_DB,
+    db: DbOpt = DEFAULT_FILE,
     limit: Annotated[
         int | None,
         typer.Option("--limit", help="Most examples written in full (default: the view's STATIC_LIMIT).", min=1),
@@ -45,7 +44,7 @@ def view_command(
 @app.command("serve")
 @cli_errors
 def serve_command(
-    db: DbOpt = DEFAULT_DB,
+    db: DbOpt = DEFAULT_FILE,
     host: Annotated[str, typer.Option("--host", help="Interface to bind; loopback unless you mean to share it.")] = (
         "127.0.0.1"
     ),

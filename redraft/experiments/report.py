@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redraft._atomic import atomic_file
 from redraft._extras import require
 from redraft.errors import InputError
 from redraft.store.base import UNJUDGED, VERDICT_MEANINGS, VERDICTS
@@ -378,7 +379,8 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
     if plots:
         _plots(out_dir, data)
     path = out_dir / "report.md"
-    path.write_text(render_markdown(data, plots=plots), encoding="utf-8")
+    with atomic_file(path) as f:
+        f.write(render_markdown(data, plots=plots))
     return path
 
 
@@ -545,7 +547,8 @@ def write_comparison(store: SQLStore, ident_a: str, ident_b: str, out_dir: Path)
     text = render_comparison(report_data(store, ident_a), report_data(store, ident_b))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "compare.md"
-    path.write_text(text, encoding="utf-8")
+    with atomic_file(path) as f:
+        f.write(text)
     return path
 
 
@@ -599,7 +602,8 @@ def _plots(out_dir: Path, data: ReportData) -> None:
     ax.set(xlabel="round", ylabel="outcome rate", title="Outcome by round", ylim=(-0.02, 1.02))
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out_dir / "outcome_by_round.png", dpi=120)
+    with atomic_file(out_dir / "outcome_by_round.png", "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -611,7 +615,8 @@ def _plots(out_dir: Path, data: ReportData) -> None:
     ax.set(xlabel="round", ylabel="critic accuracy", title="Critic accuracy by round", ylim=(-0.02, 1.02))
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out_dir / "critic_accuracy.png", dpi=120)
+    with atomic_file(out_dir / "critic_accuracy.png", "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
 
     # One colour per dataset, with both intervals as error bars; labels per point would overlap.
@@ -643,5 +648,6 @@ def _plots(out_dir: Path, data: ReportData) -> None:
     ax.axhline(0, color="grey", lw=0.5)
     ax.set(xlabel="critic accuracy", ylabel="gain (final − first good rate)", title="Gain vs critic accuracy")
     fig.tight_layout()
-    fig.savefig(out_dir / "gain_vs_accuracy.png", dpi=120)
+    with atomic_file(out_dir / "gain_vs_accuracy.png", "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)

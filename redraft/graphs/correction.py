@@ -46,6 +46,7 @@ from redraft.store.base import (
     Recorder,
     RoundRecord,
     RunInfo,
+    ground_truth,
 )
 from redraft.store.corrections import classify, same_text
 
@@ -468,8 +469,8 @@ def _truth(record: RoundRecord, state: CorrectionState) -> bool | None:
     example's judge is nominal (the drift datasets: compliance is not the measure there)."""
     if (state.get("labels") or {}).get("judge_nominal") is True:
         return None
-    judgements = record.get("judgements") or []
-    good = judgements[0].get("good") if judgements else None
+    truth = ground_truth(record.get("judgements") or [])
+    good = None if truth is None else truth.get("good")
     return good if isinstance(good, bool) else None
 
 

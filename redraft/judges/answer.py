@@ -29,16 +29,6 @@ def normalize(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
 
 
-def token_f1(prediction: str, reference: str) -> float:
-    """SQuAD token F1 between two normalized strings."""
-    pred, ref = prediction.split(), reference.split()
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
 def _fold(word: str) -> str:
     """A word without accents: "frémont" → "fremont"."""
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any, Literal, NotRequired
+from typing import Any, Literal, NotRequired, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypedDict
@@ -137,3 +137,35 @@ class Recorder(abc.ABC):
     @abc.abstractmethod
     def finish_run(self, run_id: str) -> None:
         """Mark the run ended."""
+
+
+J = TypeVar("J")
+
+Change = Literal["improved", "worsened", "unchanged", "unlabelled"]
+"""How an example's ground truth moved from its first draft to its final answer."""
+CHANGES: tuple[Change, ...] = get_args(Change)
+
+
+def ground_truth(judgements: Sequence[J]) -> J | None:
+    """A round's ground truth: its first judgement (a judge's label; others, if any, are later views).
+
+    Example:
+        >>> ground_truth([]), ground_truth(["first", "second"])
+        (None, 'first')
+    """
+    return judgements[0] if judgements else None
+
+
+def change(first: bool | None, final: bool | None) -> Change:
+    """``improved`` (bad → good), ``worsened`` (good → bad), ``unchanged``, or ``unlabelled``
+    when either label is missing. The SQL form is :func:`redraft.store.models.change_is`.
+
+    Example:
+        >>> change(False, True), change(True, True), change(None, True)
+        ('improved', 'unchanged', 'unlabelled')
+    """
+    if first is None or final is None:
+        return "unlabelled"
+    if first == final:
+        return "unchanged"
+    return "improved" if final else "worsened"

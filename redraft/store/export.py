@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from redraft._atomic import atomic_dir, atomic_file
 from redraft.errors import InputError
+from redraft.store.base import ground_truth
 from redraft.store.corrections import same_text
 from redraft.store.models import Example, Round, Run
 from redraft.store.sql import SQLStore
@@ -37,7 +38,8 @@ def _pair(prompt: str, chosen: str, rejected: str, fmt: Format) -> dict[str, Any
 
 
 def _judged(r: Round) -> bool | None:
-    return r.judgements[0].good if r.judgements else None
+    truth = ground_truth(r.judgements)
+    return None if truth is None else truth.good
 
 
 def _verdict(r: Round) -> str | None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, select
 
-from redraft.store.base import UNJUDGED, VERDICTS
+from redraft.store.base import CHANGES, UNJUDGED, VERDICTS, change
 from redraft.store.models import CritiqueRow, Example, Judgement, Round
 from redraft.store.sql import SQLStore
 
@@ -248,16 +248,8 @@ def good_rate(trajs: Sequence[Trajectory], round_: int) -> tuple[float, int]:
 def changes(trajs: Sequence[Trajectory]) -> dict[str, int]:
     """Counts of examples improved (bad → good), worsened (good → bad) and unchanged, first
     draft against final answer; examples without both labels are ``unlabelled``."""
-    out: dict[str, int] = defaultdict(int)
-    for t in trajs:
-        first, last = t.labels[0], t.labels[-1]
-        if first is None or last is None:
-            out["unlabelled"] += 1
-        elif first == last:
-            out["unchanged"] += 1
-        else:
-            out["improved" if last else "worsened"] += 1
-    return {k: out.get(k, 0) for k in ("improved", "worsened", "unchanged", "unlabelled")}
+    out = Counter(change(t.labels[0], t.labels[-1]) for t in trajs)
+    return {k: out.get(k, 0) for k in CHANGES}
 
 
 PEARSON_MIN = 3

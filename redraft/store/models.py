@@ -14,8 +14,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    or_,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from redraft.store.base import Change
 
 
 def utcnow() -> dt.datetime:
@@ -161,3 +176,15 @@ class Outcome(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     example: Mapped[Example] = relationship(back_populates="outcome")
+
+
+def change_is(kind: Change, first: ColumnElement[Any], final: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The SQL condition that an example's labels ``first`` → ``final`` are a change of ``kind``:
+    :func:`redraft.store.base.change` as a query filter (tested equal on every label pair)."""
+    conditions: dict[Change, ColumnElement[bool]] = {
+        "improved": and_(first.is_(False), final.is_(True)),
+        "worsened": and_(first.is_(True), final.is_(False)),
+        "unchanged": and_(first.is_not(None), first == final),
+        "unlabelled": or_(first.is_(None), final.is_(None)),
+    }
+    return conditions[kind]

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from redraft._version import __version__
 from redraft.errors import AmbiguousIdError, MissingExtraError, NotFoundError, StoreUnavailableError
-from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RoundRecord, RunInfo
+from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RoundRecord, RunInfo, ground_truth
 from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Outcome, Round, Run, utcnow
 
 DEFAULT_FILE = "redraft.db"
@@ -440,7 +440,7 @@ class SQLStore(Recorder):
             if (ex.id, round_["index"]) not in stored:
                 stored.add((ex.id, round_["index"]))
                 judgements = round_.get("judgements", [])
-                truth = judgements[0] if judgements else None
+                truth = ground_truth(judgements)
                 s.add(
                     Round(
                         example_id=ex.id,

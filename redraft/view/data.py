@@ -12,22 +12,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from redraft.errors import InputError, NotFoundError
-from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Round, Run
+from redraft.store.base import CHANGES, Change, change
+from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Round, Run, change_is
 from redraft.store.sql import SQLStore
 
 _TOKEN = re.compile(r"\S+\s*|\s+")
 """A word with the whitespace after it: diffs then align on words, never on lone spaces."""
 CONTEXT_TOKENS = 60
 """Corpus tokens shown on each side of a span's occurrence."""
-Change = Literal["improved", "worsened", "unchanged", "unlabelled"]
-CHANGES: tuple[Change, ...] = get_args(Change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +289,7 @@ class Filters:
 
     dataset: str = ""
     critic: str = ""
-    change: str = ""
+    change: Change | Literal[""] = ""
     """``improved``, ``worsened``, ``unchanged`` or ``unlabelled``."""
     verdict: str = ""
     """``right`` or ``wrong``: the chosen critic (or any critic) agreed with the judge on every
@@ -303,7 +302,8 @@ class Filters:
             raise InputError(f"change must be {', '.join(CHANGES[:-1])} or {CHANGES[-1]}, not {got['change']!r}")
         if got["verdict"] not in ("", "right", "wrong"):
             raise InputError(f"verdict must be right or wrong, not {got['verdict']!r}")
-        return cls(**got)
+        kind: Change | Literal[""] = next((c for c in CHANGES if c == got["change"]), "")
+        return cls(dataset=got["dataset"], critic=got["critic"], change=kind, verdict=got["verdict"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,11 +324,7 @@ class Row(ExampleHead):
 
     @property
     def change(self) -> Change:
-        if self.first_good is None or self.final_good is None:
-            return "unlabelled"
-        if self.first_good == self.final_good:
-            return "unchanged"
-        return "improved" if self.final_good else "worsened"
+        return change(self.first_good, self.final_good)
 
 
 def _good_at(position: Literal["first", "last"]) -> Any:
@@ -381,14 +377,7 @@ def examples_page(
     elif filters.verdict == "right":
         conditions += [_examples_with(filters.critic, correct=True), ~_examples_with(filters.critic, correct=False)]
     if filters.change:
-        conditions.append(
-            {
-                "improved": and_(first.is_(False), last.is_(True)),
-                "worsened": and_(first.is_(True), last.is_(False)),
-                "unchanged": and_(first.is_not(None), first == last),
-                "unlabelled": first.is_(None) | last.is_(None),
-            }[filters.change]
-        )
+        conditions.append(change_is(filters.change, first, last))
     with store.session() as s:
         # The labels are select-list subqueries: evaluated for the page's rows only, so an
         # unfiltered page of a 10,000-example experiment does not label all 10,000.

@@ -14,8 +14,9 @@ from importlib import resources
 from typing import Any
 
 from redraft._extras import require
+from redraft.store.base import CHANGES
 from redraft.store.sql import SQLStore
-from redraft.view.data import CHANGES, CorpusReader, Filters, choices, example_view, examples_page, listing
+from redraft.view.data import CorpusReader, Filters, choices, example_view, examples_page, listing
 
 STATIC = resources.files("redraft.view").joinpath("static")
 """The bundled Vega builds: inlined by the static file, served by the server."""

@@ -2,7 +2,7 @@
 exporter, no network) sees a two-round correction: one LLM span per model call, under the node
 that made it, with prompt, reply, token counts and the round; no orphan spans.
 
-The setup a user writes is the three lines in ``tracer()``; the README's tracing section shows them.
+The setup a user writes is the three lines in ``tracer()``; docs/tracing.md shows them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Catalogue: index build outputs and index files that lie.
 
-Each test is one row of the README's reliability table. A lying index must be refused by name,
+Each test is one row of the reliability catalogue (docs/reliability.md). A lying index must be refused by name,
 never load and answer wrongly.
 """
 

