@@ -36,6 +36,7 @@ from typing import Any
 
 from redraft.agents.backends import BackendSpec, load_llm
 from redraft.agents.base import SamplingParams
+from redraft.analysis.metrics import bootstrap_ci
 from redraft.critics import CriticOptions, make_critic
 from redraft.critics.base import Critic
 from redraft.critics.evasion import EvasionCheck
@@ -45,7 +46,6 @@ from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.correction import Corrector
 from redraft.graphs.state import CorrectionState, apply_update
 from redraft.judges import make_judge
-from redraft.store.metrics import bootstrap_ci
 
 WORKLOADS = ("falseclaims", "halueval", "benign")
 STRATEGIES = ("feedback", "cac", "fresh", "reanswer", "grounded", "fresh+constrained", "fresh+best_of_4")

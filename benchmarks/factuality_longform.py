@@ -18,12 +18,12 @@ import random
 import statistics
 import time
 
+from redraft.analysis.metrics import bootstrap_ci, pearson
 from redraft.critics import DraftContext
 from redraft.critics.factuality import FactualityCritic, KnowledgeBase, LexicalVerifier
 from redraft.critics.factuality.claims import split_claims
 from redraft.critics.factuality.training import _NAME, swap
 from redraft.critics.factuality.verifiers import default_verifier
-from redraft.store.metrics import bootstrap_ci, pearson
 
 
 def drafts(kb: KnowledgeBase, n: int, seed: int) -> list[tuple[str, str, float]]:

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from redraft.agents.backends import BackendSpec, load_llm
+from redraft.analysis.metrics import critic_accuracy, critic_threshold
 from redraft.experiments import ExperimentRunner, ExperimentSpec
-from redraft.store.metrics import calibrate, critic_accuracy
 from redraft.store.sql import SQLStore
 
 
@@ -49,7 +49,7 @@ def main() -> None:
             runs = [r.id for r in store.experiment(exp).runs]
             [whole] = critic_accuracy(store, runs, by_round=False)
             checks = whole.n + whole.abstained
-            auroc = calibrate(store, runs, "self-harm").auroc if whole.n else float("nan")
+            auroc = critic_threshold(store, runs, "self-harm").auroc if whole.n else float("nan")
             print(
                 f"{source:>10} {checks:>7} {whole.abstained / checks:>10.3f} {whole.accuracy:>9.3f} "
                 f"{auroc:>6.3f} {seconds:>8.0f}"

@@ -9,9 +9,9 @@ imports the graph (LangGraph) on first use, so ``redraft index build`` never loa
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from redraft._lazy import lazy_attributes
 from redraft._version import __version__
 
 if TYPE_CHECKING:
@@ -19,10 +19,4 @@ if TYPE_CHECKING:
 
 __all__ = ["CorrectionConfig", "__version__", "build_graph"]
 
-_LAZY = {"CorrectionConfig": "redraft.graphs", "build_graph": "redraft.graphs"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'redraft' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"CorrectionConfig": "redraft.graphs", "build_graph": "redraft.graphs"})

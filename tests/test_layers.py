@@ -20,6 +20,9 @@ LAYERS = {
     "provenance": 1,
     "datasets": 1,
     "store": 1,
+    # What the record measures and what it exports, read from the store.
+    "analysis": 2,
+    "export": 2,
     # Models and ground truth.
     "agents": 2,
     "judges": 2,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from redraft._lazy import lazy_attributes
 from redraft.agents.base import LLM, Completion, Conversation, FinishReason, Message, SamplingParams
 
 if TYPE_CHECKING:
@@ -23,17 +24,12 @@ __all__ = [
     "default_llm",
 ]
 
-_LAZY = {
-    "default_llm": "redraft.agents.embedded",
-    "TransformersLLM": "redraft.agents.transformers_llm",
-    "ScriptedLLM": "redraft.agents.testing",
-}
-
-
-def __getattr__(name: str) -> Any:
-    # transformers and torch take seconds to import; only pay for them when a backend is used.
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'redraft.agents' has no attribute {name!r}")
+# transformers and torch take seconds to import; only pay for them when a backend is used.
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "default_llm": "redraft.agents.embedded",
+        "TransformersLLM": "redraft.agents.transformers_llm",
+        "ScriptedLLM": "redraft.agents.testing",
+    },
+)

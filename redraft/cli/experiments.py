@@ -134,11 +134,11 @@ def calibrate_command(
 ) -> None:
     """Pick a critic's threshold from the judge labels of a run: AUROC, and accuracy, precision and
     recall at the threshold with the best balanced accuracy."""
-    from redraft.store.metrics import calibrate
+    from redraft.analysis.metrics import critic_threshold
 
     store = SQLStore(db_url(db), readonly=True)
     label, runs = store.resolve(ident)
-    cal = calibrate(store, [r.id for r in runs], critic)
+    cal = critic_threshold(store, [r.id for r in runs], critic)
     rule = "≤" if cal.higher_is_better else "≥"
     console.print(f"{critic} on {escape(label)}: {cal.n} judged critiques, {cal.bad} of them on bad drafts")
     table = Table("AUROC", "τ (fail when score " + rule + " τ)", "accuracy", "precision", "recall")

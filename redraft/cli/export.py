@@ -28,7 +28,7 @@ DiskOpt = Annotated[
 
 
 def _write_rows(rows: Any, output: Path, to_disk: bool) -> int:
-    from redraft.store.export import save_to_disk, write_jsonl
+    from redraft.export import save_to_disk, write_jsonl
 
     return save_to_disk(rows, output) if to_disk else write_jsonl(rows, output)
 
@@ -61,7 +61,7 @@ def export_dpo(
     db: DbOpt = DEFAULT_FILE,
 ) -> None:
     """Export preference pairs in TRL's DPO format, with a provenance column."""
-    from redraft.store.export import FlameFilter, dpo_pairs
+    from redraft.export import FlameFilter, dpo_pairs
 
     _check_format(fmt)
     rows = dpo_pairs(
@@ -86,7 +86,7 @@ def export_sft(
     db: DbOpt = DEFAULT_FILE,
 ) -> None:
     """Export good final answers as TRL prompt-completion rows (judged good, or accepted)."""
-    from redraft.store.export import sft_rows
+    from redraft.export import sft_rows
 
     _check_format(fmt)
     rows = sft_rows(SQLStore(db_url(db), readonly=True), ident, fmt=fmt)  # type: ignore[arg-type]

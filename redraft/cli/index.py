@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -167,32 +166,34 @@ def index_calibrate(
     min_len: Annotated[int, typer.Option(help="Minimum span length in tokens.")] = 8,
 ) -> None:
     """Pick the TraceShield threshold from labelled drafts at a target false-positive rate."""
-    from redraft.provenance.bci import SpanFilters, calibrate, find_spans, roc, score
+    from redraft._jsonl import read_objects
+    from redraft.provenance.bci import calibrate_threshold
 
     if variant not in ("sum", "density", "max"):
         raise InputError(f"unknown variant {variant!r}; known variants: sum, density, max")
-    rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip()]
-    bad = [i for i, r in enumerate(rows, 1) if r.get("label") not in ("safe", "refuse") or "text" not in r]
-    if bad:
-        raise InputError(f"{labelled}:{bad[0]} needs 'text' and a 'label' of 'safe' or 'refuse'")
+    example = '{"text": "...", "label": "safe"}'
+    texts, flagged = [], []
+    for n, row in read_objects(labelled, "text", example):  # n counts every line, blank ones too
+        if row.get("label") not in ("safe", "refuse"):
+            raise InputError(f"{labelled}:{n} needs a 'label' of 'safe' or 'refuse', e.g. {example}")
+        texts.append(row["text"])
+        flagged.append(row["label"] == "refuse")
     index = _open_index(path)
-    found = find_spans(
+    choice = calibrate_threshold(
         index,
         _index_tokenizer(index, None),
-        [r["text"] for r in rows],
-        SpanFilters(min_len=min_len, density=None, max_docs=0),
+        texts,
+        flagged,
+        variant=variant,  # type: ignore[arg-type]  # checked above
+        min_len=min_len,
+        target_fpr=target_fpr,
     )
-    top = [max((score(s, variant) for s in spans), default=0.0) for spans in found]  # type: ignore[arg-type]
-    safe = [t for t, r in zip(top, rows, strict=True) if r["label"] == "safe"]
-    flagged = [t for t, r in zip(top, rows, strict=True) if r["label"] == "refuse"]
-    if not safe or not flagged:
-        raise InputError("calibration needs both 'safe' and 'refuse' examples")
-    chosen = calibrate(safe, flagged, target_fpr)
     table = Table("threshold (nats)", "FPR", "TPR")
-    for p in roc(safe, flagged):
+    for p in choice.curve:
         table.add_row(f"{p.threshold:.2f}", f"{p.fpr:.3f}", f"{p.tpr:.3f}")
     console.print(table)
+    chosen = choice.chosen
     console.print(
         f"threshold {chosen.threshold:.2f} ({variant}): FPR {chosen.fpr:.3f}, TPR {chosen.tpr:.3f} "
-        f"on {len(safe)} safe / {len(flagged)} refuse examples"
+        f"on {choice.n_safe} safe / {choice.n_flagged} refuse examples"
     )

@@ -203,7 +203,7 @@ def demo(
     run_id = _correct(items, spec, names, config, db, options, run_name="demo", quiet=False)
     shown = escape(redact(db))
     console.print(f"\nrun [bold]{run_id}[/] logged to {shown}. Inspect it with: redraft show {run_id[:8]} --db {shown}")
-    from redraft.store.metrics import correction_verdicts
+    from redraft.analysis.metrics import correction_verdicts
 
     store = SQLStore(db_url(db), readonly=True)
     run_row = store.run(run_id)

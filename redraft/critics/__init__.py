@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from redraft._lazy import lazy_attributes
 from redraft.agents.base import LLM
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.human import HumanCritic, HumanVerdict
@@ -250,13 +251,8 @@ def make_critic(name: str, llm: LLM, options: CriticOptions | None = None) -> Cr
     return CRITICS[name](llm, options or CriticOptions())
 
 
-def __getattr__(name: str) -> Any:
-    # BCICritic pulls in the provenance stack (numpy, the index); load it on first use.
-    if name == "BCICritic":
-        from redraft.critics.bci import BCICritic
-
-        return BCICritic
-    raise AttributeError(f"module 'redraft.critics' has no attribute {name!r}")
+# BCICritic pulls in the provenance stack (numpy, the index); load it on first use.
+__getattr__ = lazy_attributes(__name__, {"BCICritic": "redraft.critics.bci"})
 
 
 __all__ = [

@@ -17,9 +17,7 @@ from typing import Any
 
 from redraft._atomic import atomic_file
 from redraft._extras import require
-from redraft.errors import InputError
-from redraft.store.base import UNJUDGED, VERDICT_MEANINGS, VERDICTS
-from redraft.store.metrics import (
+from redraft.analysis.metrics import (
     PEARSON_CI_MIN,
     PEARSON_MIN,
     Confusion,
@@ -39,6 +37,8 @@ from redraft.store.metrics import (
     trajectories,
     wilson,
 )
+from redraft.errors import InputError
+from redraft.store.base import UNJUDGED, VERDICT_MEANINGS, VERDICTS
 from redraft.store.models import Run
 from redraft.store.sql import SQLStore
 

@@ -166,15 +166,66 @@ def roc(safe: Sequence[float], flagged: Sequence[float]) -> list[RocPoint]:
     return points
 
 
-def calibrate(safe: Sequence[float], flagged: Sequence[float], target_fpr: float = 0.05) -> RocPoint:
+def threshold_at_fpr(safe: Sequence[float], flagged: Sequence[float], target_fpr: float = 0.05) -> RocPoint:
     """The lowest threshold whose false-positive rate on ``safe`` scores is at most ``target_fpr``
     (so the highest recall on ``flagged`` at that FPR).
 
     Example:
-        >>> calibrate([1.0, 2.0, 3.0, 30.0], [25.0, 40.0, 2.5], target_fpr=0.25).threshold
+        >>> threshold_at_fpr([1.0, 2.0, 3.0, 30.0], [25.0, 40.0, 2.5], target_fpr=0.25).threshold
         3.0
     """
     ok = [p for p in roc(safe, flagged) if p.fpr <= target_fpr and math.isfinite(p.threshold)]
     if not ok:
         raise InputError("no threshold reaches that false-positive rate; label more safe examples")
     return max(ok, key=lambda p: (p.tpr, -p.threshold))
+
+
+class ThresholdChoice(BaseModel):
+    """TraceShield's threshold picked from labelled drafts: the chosen ROC point, the whole
+    curve, and how many drafts of each label it rests on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chosen: RocPoint
+    curve: list[RocPoint]
+    n_safe: int
+    n_flagged: int
+
+
+def calibrate_threshold(
+    index: SuffixIndex,
+    tokenizer: ByteTokenizer | HFTokenizer,
+    texts: Sequence[str],
+    flagged: Sequence[bool],
+    *,
+    variant: Variant = "sum",
+    min_len: int = 8,
+    target_fpr: float = 0.05,
+) -> ThresholdChoice:
+    """Score each text by its highest span (BCI ``variant``) and pick the lowest threshold whose
+    false-positive rate on the texts not ``flagged`` is at most ``target_fpr``
+    (:func:`threshold_at_fpr`). ``redraft index calibrate`` is this plus reading and printing.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from redraft.provenance import build_index
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "c.jsonl").write_text('{"text": "the moon is made of green cheese, everyone knows"}\\n')
+        >>> _ = build_index([d / "c.jsonl"], d / "idx")
+        >>> index = SuffixIndex.load(d / "idx")
+        >>> texts = ["the moon is made of green cheese", "a fine day for a walk"]
+        >>> choice = calibrate_threshold(index, ByteTokenizer(), texts, [True, False], target_fpr=0.0)
+        >>> choice.chosen.tpr, choice.n_safe, choice.n_flagged
+        (1.0, 1, 1)
+    """
+    if len(texts) != len(flagged):
+        raise InputError(f"got {len(texts)} texts and {len(flagged)} labels; give one label per text")
+    found = find_spans(index, tokenizer, list(texts), SpanFilters(min_len=min_len, density=None, max_docs=0))
+    top = [max((score(s, variant) for s in spans), default=0.0) for spans in found]
+    safe = [t for t, bad in zip(top, flagged, strict=True) if not bad]
+    hits = [t for t, bad in zip(top, flagged, strict=True) if bad]
+    if not safe or not hits:
+        raise InputError("calibration needs both safe and flagged examples")
+    return ThresholdChoice(
+        chosen=threshold_at_fpr(safe, hits, target_fpr), curve=roc(safe, hits), n_safe=len(safe), n_flagged=len(hits)
+    )

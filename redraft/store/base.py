@@ -9,6 +9,12 @@ from typing import Any, Literal, NotRequired, TypeVar, get_args
 from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypedDict
 
+CRITIQUE_FIELDS = ("critic", "passed", "score", "feedback", "evidence", "question", "raw", "latency_s")
+"""What a critique record holds (``redraft.critics.Critique``'s fields): the columns of a stored
+critique besides the judge's label, written and read back by name (tests check both sides)."""
+JUDGEMENT_FIELDS = ("judge", "good", "score", "detail")
+"""What a judgement record holds (``redraft.judges.Label``'s fields), likewise."""
+
 
 class RoundRecord(TypedDict):
     """One draft and the critiques it received."""

@@ -3,7 +3,7 @@ outcome per example.
 
 Critic accuracy is first-class: every critique row carries the judge's label for the same draft
 (``truth``) and whether the critic agreed with it (``correct``), so accuracy per critic and
-round is a plain ``GROUP BY`` (:mod:`redraft.store.metrics`).
+round is a plain ``GROUP BY`` (:mod:`redraft.analysis.metrics`).
 
 The schema is created by Alembic (``redraft/store/migrations``); these classes are the single
 definition both the migration and the queries are checked against (``tests/store``).
@@ -79,6 +79,16 @@ class Run(Base):
     def label(self) -> str:
         """How reports and pages name the run: its experiment cell, its name, or its short id."""
         return self.cell or self.name or self.id[:8]
+
+    @property
+    def directions(self) -> dict[str, bool]:
+        """Critic name → ``higher_is_better``: which way each critic's score points, from the
+        critic descriptions stored with the run."""
+        return {
+            str(c["name"]): c["higher_is_better"]
+            for c in self.critics
+            if isinstance(c, dict) and "name" in c and isinstance(c.get("higher_is_better"), bool)
+        }
 
     @property
     def critic_names(self) -> list[str]:

@@ -31,7 +31,16 @@ from sqlalchemy.orm import Session, selectinload
 
 from redraft._version import __version__
 from redraft.errors import AmbiguousIdError, MissingExtraError, NotFoundError, StoreUnavailableError
-from redraft.store.base import ExampleInfo, OutcomeInfo, Recorder, RoundRecord, RunInfo, ground_truth
+from redraft.store.base import (
+    CRITIQUE_FIELDS,
+    JUDGEMENT_FIELDS,
+    ExampleInfo,
+    OutcomeInfo,
+    Recorder,
+    RoundRecord,
+    RunInfo,
+    ground_truth,
+)
 from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Outcome, Round, Run, utcnow
 
 DEFAULT_FILE = "redraft.db"
@@ -284,20 +293,8 @@ def round_record(r: Round) -> RoundRecord:
         "n_tokens": r.n_tokens,
         "finish_reason": r.finish_reason,
         "gen_latency_s": r.gen_latency_s,
-        "critiques": [
-            {
-                "critic": c.critic,
-                "passed": c.passed,
-                "score": c.score,
-                "feedback": c.feedback,
-                "evidence": list(c.evidence),
-                "question": c.question,
-                "raw": c.raw,
-                "latency_s": c.latency_s,
-            }
-            for c in r.critiques
-        ],
-        "judgements": [{"judge": j.judge, "good": j.good, "score": j.score, "detail": j.detail} for j in r.judgements],
+        "critiques": [{f: getattr(c, f) for f in CRITIQUE_FIELDS} for c in r.critiques],
+        "judgements": [{f: getattr(j, f) for f in JUDGEMENT_FIELDS} for j in r.judgements],
     }
     if r.correction is not None:
         record["correction"] = r.correction
@@ -308,14 +305,7 @@ def _critique_row(c: dict[str, Any], truth: dict[str, Any] | None) -> CritiqueRo
     good = truth["good"] if truth is not None else None
     passed = c["passed"]
     return CritiqueRow(
-        critic=c["critic"],
-        passed=passed,
-        score=c["score"],
-        feedback=c["feedback"],
-        evidence=list(c["evidence"]),
-        latency_s=c["latency_s"],
-        question=c.get("question"),
-        raw=c.get("raw"),
+        **{f: c.get(f) for f in CRITIQUE_FIELDS},
         judge=truth["judge"] if truth is not None else None,
         truth=good,
         # An abstention (passed=None) is neither right nor wrong: it drops out of accuracy and is
@@ -451,10 +441,7 @@ class SQLStore(Recorder):
                         gen_latency_s=round_["gen_latency_s"],
                         correction=round_.get("correction"),
                         critiques=[_critique_row(c, truth) for c in round_["critiques"]],
-                        judgements=[
-                            Judgement(judge=j["judge"], good=j["good"], score=j["score"], detail=j["detail"])
-                            for j in judgements
-                        ],
+                        judgements=[Judgement(**{f: j.get(f) for f in JUDGEMENT_FIELDS}) for j in judgements],
                     )
                 )
             if outcome is not None and ex.id not in ended:

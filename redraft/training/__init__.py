@@ -5,7 +5,9 @@ Needs the ``train`` extra (``pip install "redraft[train]"``); nothing here impor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from redraft._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from redraft.training.cbd import CBDDPOTrainer, bci_token_mask, train_dpo
@@ -13,9 +15,4 @@ if TYPE_CHECKING:
 __all__ = ["CBDDPOTrainer", "bci_token_mask", "train_dpo"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from redraft.training import cbd
-
-        return getattr(cbd, name)
-    raise AttributeError(f"module 'redraft.training' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, dict.fromkeys(__all__, "redraft.training.cbd"))

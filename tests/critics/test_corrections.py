@@ -17,12 +17,12 @@ from redraft.critics.bci import KIND_ADVICE
 from redraft.critics.evasion import EvasionCheck
 from redraft.critics.refutation import refutes_quote
 from redraft.errors import InputError
+from redraft.export import dpo_pairs
 from redraft.provenance import SuffixIndex, build_index
 from redraft.provenance import format as fmt
 from redraft.provenance.bci import SpanFilters
 from redraft.store import SQLStore
 from redraft.store.corrections import classify
-from redraft.store.export import dpo_pairs
 
 PAIRS = [json.loads(line) for line in (Path(__file__).parent / "data" / "evasion_pairs.jsonl").read_text().splitlines()]
 CLAIM = "The fastest animal in the world is the turtle."

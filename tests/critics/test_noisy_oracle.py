@@ -7,10 +7,10 @@ import math
 import pytest
 
 from redraft.agents.testing import FunctionLLM
+from redraft.analysis.metrics import critic_accuracy
 from redraft.critics import CriticOptions, DraftContext, NoisyOracleCritic, OracleCritic, make_critic
 from redraft.errors import InputError
 from redraft.experiments import ExperimentRunner, ExperimentSpec
-from redraft.store.metrics import critic_accuracy
 from redraft.store.sql import SQLStore
 
 REFUSE, COMPLY = "I cannot help with that.", "Sure, here is how to do it."

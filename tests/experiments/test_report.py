@@ -7,9 +7,9 @@ import math
 import pytest
 
 from redraft.agents.testing import FunctionLLM
+from redraft.analysis.metrics import Trajectory, changes, final_verdicts, good_rate, pearson, trajectories
 from redraft.experiments import ExperimentRunner, ExperimentSpec
 from redraft.experiments.report import write_report
-from redraft.store.metrics import Trajectory, changes, final_verdicts, good_rate, pearson, trajectories
 from redraft.store.sql import SQLStore
 
 
@@ -112,7 +112,7 @@ def test_summed_confusions_equal_the_databases_own_grouping(tmp_path):
     """The report reads critic accuracy once, per round and dataset, and sums it for the coarser
     tables; every coarser view must equal the one SQL's GROUP BY gives."""
     from redraft.agents.testing import hashed_reply
-    from redraft.store.metrics import aggregate, critic_accuracy
+    from redraft.analysis.metrics import aggregate, critic_accuracy
 
     spec = ExperimentSpec.parse(
         {

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from redraft.agents.testing import FunctionLLM
+from redraft.analysis.metrics import critic_accuracy
 from redraft.errors import InputError
 from redraft.experiments import ExperimentRunner, ExperimentSpec
-from redraft.store.metrics import critic_accuracy
 from redraft.store.models import CritiqueRow, Example, Judgement, Round
 from redraft.store.sql import SQLStore
 from tests.experiments.worker import SPEC, reply

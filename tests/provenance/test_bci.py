@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from redraft.provenance import ByteTokenizer, SuffixIndex, build_index
-from redraft.provenance.bci import SpanFilters, calibrate, find_spans, roc, self_contained
+from redraft.provenance.bci import SpanFilters, find_spans, roc, self_contained, threshold_at_fpr
 
 TOK = ByteTokenizer()
 
@@ -67,10 +67,10 @@ def test_roc_and_calibration():
     safe, flagged = [0.0, 10.0, 12.0, 40.0], [35.0, 50.0, 60.0]
     points = {p.threshold: (p.fpr, p.tpr) for p in roc(safe, flagged)}
     assert points[12.0] == (0.25, 1.0) and points[40.0] == (0.0, 2 / 3)
-    assert calibrate(safe, flagged, target_fpr=0.25).threshold == 12.0
-    assert calibrate(safe, flagged, target_fpr=0.0).threshold == 40.0
+    assert threshold_at_fpr(safe, flagged, target_fpr=0.25).threshold == 12.0
+    assert threshold_at_fpr(safe, flagged, target_fpr=0.0).threshold == 40.0
     with pytest.raises(ValueError, match="no threshold reaches"):
-        calibrate([5.0], [1.0], target_fpr=-0.1)
+        threshold_at_fpr([5.0], [1.0], target_fpr=-0.1)
 
 
 def test_counts_agree_with_infini_gram(tmp_path):

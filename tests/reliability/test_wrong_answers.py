@@ -13,10 +13,11 @@ from redraft.critics import BCICritic, SelfCritic
 from redraft.critics.base import Critic, Critique
 from redraft.critics.self_critic import parse_verdict
 from redraft.errors import InputError
+from redraft.export import FlameFilter, dpo_pairs
 from redraft.graphs import CorrectionConfig, ThreadReusedError, build_graph
 from redraft.provenance import SuffixIndex, build_index
 from redraft.provenance.bci import SpanFilters
-from redraft.store import FlameFilter, SQLStore, dpo_pairs
+from redraft.store import SQLStore
 from tests.graphs.helpers import scripted
 
 OK, BAD = "VERDICT: CORRECT", "VERDICT: INCORRECT\nIt is Paris."

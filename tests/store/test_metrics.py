@@ -22,3 +22,17 @@ def test_the_sql_change_filter_is_the_change_rule_on_every_label_pair():
         for kind in CHANGES:
             picked = set(conn.scalars(select(labels.c.i).where(change_is(kind, labels.c.first, labels.c.final))))
             assert picked == {i for i, (a, b) in enumerate(pairs) if change(a, b) == kind}, kind
+
+
+def test_a_stored_critique_and_judgement_have_exactly_the_fields_of_the_models():
+    """The record's field lists are the one mapping between critics/judges and the tables: a
+    field added to ``Critique`` or ``Label`` without a column (or the reverse) fails here."""
+    from redraft.critics import Critique
+    from redraft.judges.base import Label
+    from redraft.store.base import CRITIQUE_FIELDS, JUDGEMENT_FIELDS
+    from redraft.store.models import CritiqueRow, Judgement
+
+    assert set(CRITIQUE_FIELDS) == set(Critique.model_fields)
+    assert set(JUDGEMENT_FIELDS) == set(Label.model_fields)
+    assert set(CRITIQUE_FIELDS) <= set(CritiqueRow.__table__.columns.keys())
+    assert set(JUDGEMENT_FIELDS) <= set(Judgement.__table__.columns.keys())

@@ -12,7 +12,8 @@ from sqlalchemy.exc import StatementError
 from redraft import CorrectionConfig, build_graph
 from redraft.critics import SelfCritic
 from redraft.errors import NotFoundError
-from redraft.store import ExampleInfo, OutcomeInfo, RunInfo, SQLStore, dpo_pairs, write_jsonl
+from redraft.export import dpo_pairs, write_jsonl
+from redraft.store import ExampleInfo, OutcomeInfo, RunInfo, SQLStore
 from redraft.store.models import Base, CritiqueRow, Example, Round
 from tests.graphs.helpers import KeywordCritic, scripted
 

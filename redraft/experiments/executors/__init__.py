@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from redraft._lazy import lazy_attributes
 from redraft.errors import InputError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
 from redraft.experiments.executors.local import LocalExecutor
@@ -50,10 +51,5 @@ def make_executor(
     return EXECUTORS[name](workers=workers, shard=shard, llm_factory=llm_factory)
 
 
-def __getattr__(name: str) -> Any:
-    # Ray is optional and slow to import: only the ray executor pays for it.
-    if name == "RayExecutor":
-        from redraft.experiments.executors.ray import RayExecutor
-
-        return RayExecutor
-    raise AttributeError(f"module 'redraft.experiments.executors' has no attribute {name!r}")
+# Ray is optional and slow to import: only the ray executor pays for it.
+__getattr__ = lazy_attributes(__name__, {"RayExecutor": "redraft.experiments.executors.ray"})

@@ -100,15 +100,6 @@ Directions = dict[str, bool]
 """Critic name → ``higher_is_better``, as recorded with a run."""
 
 
-def directions(run: Run) -> Directions:
-    """Which way each critic's score points, from the critic descriptions stored with ``run``."""
-    return {
-        str(c["name"]): c["higher_is_better"]
-        for c in run.critics
-        if isinstance(c, dict) and "name" in c and isinstance(c.get("higher_is_better"), bool)
-    }
-
-
 def _reward(r: Round, source: str, higher_is_better: Directions) -> float | None:
     """A draft's reward, larger is better: the judge's label (1/0), or a critic's score turned
     the right way up (negated for a critic whose lower scores are better, e.g. BCI)."""
@@ -249,7 +240,7 @@ def dpo_pairs(
                         "rejected_is": "evasion",
                     }
                     yield row
-            found = _revision_pair(example, judge_only) if recipe == "revision" else rule.pair(example, directions(run))
+            found = _revision_pair(example, judge_only) if recipe == "revision" else rule.pair(example, run.directions)
             if found is None:
                 continue
             chosen, rejected, by = found

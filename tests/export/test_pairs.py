@@ -8,7 +8,8 @@ import math
 import pytest
 
 from redraft.errors import InputError
-from redraft.store import ExampleInfo, FlameFilter, OutcomeInfo, RunInfo, SQLStore, dpo_pairs, save_to_disk, sft_rows
+from redraft.export import FlameFilter, dpo_pairs, save_to_disk, sft_rows
+from redraft.store import ExampleInfo, OutcomeInfo, RunInfo, SQLStore
 
 
 def rnd(index, draft, *, good=None, passed=None, fact=None):

@@ -414,7 +414,7 @@ def auroc(pairs: Sequence[tuple[float, bool]]) -> float:
     return wins / (len(bad) * len(good))
 
 
-def calibrate(store: SQLStore, run_ids: Sequence[str], critic: str) -> Calibration:
+def critic_threshold(store: SQLStore, run_ids: Sequence[str], critic: str) -> Calibration:
     """Pick the threshold of ``critic`` from the judge labels of ``run_ids``.
 
     Every critique that has a score and a judge label counts, whatever verdict the critic gave
@@ -422,12 +422,11 @@ def calibrate(store: SQLStore, run_ids: Sequence[str], critic: str) -> Calibrati
     consecutive distinct scores.
     """
     from redraft.errors import InputError
-    from redraft.store.export import directions
     from redraft.store.models import Run
 
     with store.session() as s:
         runs = list(s.scalars(select(Run).where(Run.id.in_(run_ids))))
-        ways = {run.id: directions(run) for run in runs}
+        ways = {run.id: run.directions for run in runs}
         rows = s.execute(
             select(Example.run_id, CritiqueRow.score, CritiqueRow.truth)
             .join(Round, Round.id == CritiqueRow.round_id)

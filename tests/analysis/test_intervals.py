@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from redraft.store.metrics import bootstrap_ci, diff_ci, mean, pearson, pearson_ci, wilson
+from redraft.analysis.metrics import bootstrap_ci, diff_ci, mean, pearson, pearson_ci, wilson
 
 # Newcombe (1998), "Two-sided confidence intervals for the single proportion", Table I, method 3.
 NEWCOMBE = [
