@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -41,7 +41,7 @@ from redraft.store.base import (
     RunInfo,
     ground_truth,
 )
-from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Outcome, Round, Run, utcnow
+from redraft.store.models import Example, Experiment, Outcome, Round, Run, utcnow
 
 DEFAULT_FILE = "redraft.db"
 """The default database: a SQLite file in the working directory, for every command and spec."""
@@ -301,10 +301,12 @@ def round_record(r: Round) -> RoundRecord:
     return record
 
 
-def _critique_row(c: dict[str, Any], truth: dict[str, Any] | None) -> CritiqueRow:
+def _critique_row(c: dict[str, Any], truth: dict[str, Any] | None) -> dict[str, Any]:
+    """A critique's row: its fields, and the judge's label of the same draft with whether the
+    critic agreed."""
     good = truth["good"] if truth is not None else None
     passed = c["passed"]
-    return CritiqueRow(
+    return dict(
         **{f: c.get(f) for f in CRITIQUE_FIELDS},
         judge=truth["judge"] if truth is not None else None,
         truth=good,
@@ -312,6 +314,34 @@ def _critique_row(c: dict[str, Any], truth: dict[str, Any] | None) -> CritiqueRo
         # counted separately as coverage.
         correct=None if passed is None or good is None else passed == good,
     )
+
+
+class _Writes:
+    """The statements every batch of rounds runs, built once: a statement object memoizes its
+    compiled form's cache key, so executing it again skips building and keying the expression."""
+
+    def __init__(self) -> None:
+        tables = Example.metadata.tables
+        examples, rounds, outcomes = tables["examples"], tables["rounds"], tables["outcomes"]
+        self.example_ids = select(examples.c.key, examples.c.id).where(
+            examples.c.run_id == bindparam("run_id"), examples.c.key.in_(bindparam("keys", expanding=True))
+        )
+        self.new_examples = insert(examples).returning(examples.c.key, examples.c.id, sort_by_parameter_order=True)
+        self.stored_rounds = select(rounds.c.example_id, rounds.c.index).where(
+            rounds.c.example_id.in_(bindparam("ids", expanding=True))
+        )
+        self.outcomes_of = select(outcomes.c.example_id).where(
+            outcomes.c.example_id.in_(bindparam("ids", expanding=True))
+        )
+        self.new_rounds = insert(rounds).returning(rounds.c.id, sort_by_parameter_order=True)
+        self.critiques = insert(tables["critiques"])
+        self.judgements = insert(tables["judgements"])
+        self.outcomes = insert(outcomes)
+        runs = tables["runs"]
+        self.run_ended = update(runs).where(runs.c.id == bindparam("run")).values(ended_at=bindparam("at"))
+
+
+_WRITES = _Writes()
 
 
 class SQLStore(Recorder):
@@ -327,6 +357,9 @@ class SQLStore(Recorder):
     def __init__(self, url: str = DEFAULT_URL, *, readonly: bool = False) -> None:
         self.url = url
         self.engine = connect(url, readonly=readonly)
+        self._example_ids: dict[tuple[str, str], int] = {}
+        """(run, example key) → example id, for examples this store has written: rows are never
+        deleted or re-keyed, so later rounds of an example skip looking it up."""
         # A store dropped without close() (e.g. inside a garbage-collected graph) still closes its
         # pooled connections instead of leaking them to the driver's finalizer.
         self._finalizer = weakref.finalize(self, self.engine.dispose)
@@ -386,8 +419,10 @@ class SQLStore(Recorder):
         # write; the unique constraints reject the loser, and the retry then sees the row.
         for attempt in range(3):
             try:
-                with self._writing(), self.session() as s, s.begin():
-                    self._write_rounds(s, run_id, rounds)
+                with self._writing(), self.engine.begin() as conn:
+                    ids = self._write_rounds(conn, run_id, rounds)
+                # Cached only once committed: an id from a rolled-back batch names no row.
+                self._example_ids.update({(run_id, key): i for key, i in ids.items()})
                 return
             except IntegrityError:
                 if attempt == 2:
@@ -406,51 +441,76 @@ class SQLStore(Recorder):
             ) from exc
 
     def _write_rounds(
-        self, s: Session, run_id: str, rounds: Sequence[tuple[ExampleInfo, RoundRecord, OutcomeInfo | None]]
-    ) -> None:
-        """Insert what is not stored yet: examples, rounds and outcomes, each looked up once for
-        the whole batch (three queries, not three per round). Existing rows are kept, which is
-        what makes a re-run node or a retried shard harmless."""
-        keys = [info.key for info, _, _ in rounds]
-        found = s.scalars(select(Example).where(Example.run_id == run_id, Example.key.in_(keys)))
-        examples = {ex.key: ex for ex in found}
-        for info, _, _ in rounds:
-            if info.key not in examples:
-                examples[info.key] = Example(
-                    run_id=run_id, key=info.key, prompt=info.prompt, source=info.source, labels=info.labels
-                )
-                s.add(examples[info.key])
-        s.flush()  # ids for the new examples
-        ids = [examples[k].id for k in keys]
-        stored = {(e, i) for e, i in s.execute(select(Round.example_id, Round.index).where(Round.example_id.in_(ids)))}
-        ended = set(s.scalars(select(Outcome.example_id).where(Outcome.example_id.in_(ids))))
-        finished = False
+        self, conn: Connection, run_id: str, rounds: Sequence[tuple[ExampleInfo, RoundRecord, OutcomeInfo | None]]
+    ) -> dict[str, int]:
+        """Insert what is not stored yet: examples, rounds, their critiques and judgements, and
+        outcomes; return the batch's example ids by key. Existing rows are kept, which is what
+        makes a re-run node or a retried shard harmless.
+
+        Core statements built once (:data:`_WRITES`), several rows per INSERT, ids by RETURNING:
+        building statements and the ORM's unit of work cost more per round than the database did.
+        """
+        infos = {info.key: info for info, _, _ in rounds}
+        known = {k: self._example_ids[(run_id, k)] for k in infos if (run_id, k) in self._example_ids}
+        if len(known) < len(infos):
+            missing = [k for k in infos if k not in known]
+            known.update({k: i for k, i in conn.execute(_WRITES.example_ids, {"run_id": run_id, "keys": missing})})
+        ids = dict(known)
+        new = [info for key, info in infos.items() if key not in ids]
+        if new:
+            rows = [
+                {"run_id": run_id, "key": i.key, "prompt": i.prompt, "source": i.source, "labels": i.labels}
+                for i in new
+            ]
+            ids.update({k: i for k, i in conn.execute(_WRITES.new_examples, rows)})
+        # Only examples that existed before this batch can hold its rounds or outcomes already.
+        stored: set[tuple[int, int]] = set()
+        ended: set[int] = set()
+        if known:
+            old = {"ids": list(known.values())}
+            stored = {(e, i) for e, i in conn.execute(_WRITES.stored_rounds, old)}
+            ended = set(conn.scalars(_WRITES.outcomes_of, old))
+        fresh: list[RoundRecord] = []
+        round_rows: list[dict[str, Any]] = []
+        outcomes: list[dict[str, Any]] = []
         for info, round_, outcome in rounds:
-            ex = examples[info.key]
-            if (ex.id, round_["index"]) not in stored:
-                stored.add((ex.id, round_["index"]))
-                judgements = round_.get("judgements", [])
-                truth = ground_truth(judgements)
-                s.add(
-                    Round(
-                        example_id=ex.id,
-                        index=round_["index"],
-                        draft=round_["draft"],
-                        n_tokens=round_["n_tokens"],
-                        finish_reason=round_["finish_reason"],
-                        gen_latency_s=round_["gen_latency_s"],
-                        correction=round_.get("correction"),
-                        critiques=[_critique_row(c, truth) for c in round_["critiques"]],
-                        judgements=[Judgement(**{f: j.get(f) for f in JUDGEMENT_FIELDS}) for j in judgements],
-                    )
+            ex_id = ids[info.key]
+            if (ex_id, round_["index"]) not in stored:
+                stored.add((ex_id, round_["index"]))
+                fresh.append(round_)
+                round_rows.append(
+                    {
+                        "example_id": ex_id,
+                        "index": round_["index"],
+                        "draft": round_["draft"],
+                        "n_tokens": round_["n_tokens"],
+                        "finish_reason": round_["finish_reason"],
+                        "gen_latency_s": round_["gen_latency_s"],
+                        "correction": round_.get("correction"),
+                        "created_at": utcnow(),
+                    }
                 )
-            if outcome is not None and ex.id not in ended:
-                ended.add(ex.id)
-                s.add(Outcome(example_id=ex.id, **outcome.model_dump()))
-                finished = True
-        if finished:
+            if outcome is not None and ex_id not in ended:
+                ended.add(ex_id)
+                outcomes.append({"example_id": ex_id, **outcome.model_dump(), "created_at": utcnow()})
+        if round_rows:
+            round_ids = conn.scalars(_WRITES.new_rounds, round_rows).all()
+            critiques: list[dict[str, Any]] = []
+            judgements: list[dict[str, Any]] = []
+            for round_id, round_ in zip(round_ids, fresh, strict=True):
+                labels = round_.get("judgements", [])
+                truth = ground_truth(labels)
+                critiques += [{"round_id": round_id, **_critique_row(c, truth)} for c in round_["critiques"]]
+                judgements += [{"round_id": round_id, **{f: j.get(f) for f in JUDGEMENT_FIELDS}} for j in labels]
+            if critiques:
+                conn.execute(_WRITES.critiques, critiques)
+            if judgements:
+                conn.execute(_WRITES.judgements, judgements)
+        if outcomes:
+            conn.execute(_WRITES.outcomes, outcomes)
             # A library user never calls finish_run, so the last finished example dates the run.
-            s.execute(update(Run).where(Run.id == run_id).values(ended_at=utcnow()))
+            conn.execute(_WRITES.run_ended, {"run": run_id, "at": utcnow()})
+        return ids
 
     def start_experiment(self, name: str, spec: dict[str, Any]) -> str:
         """Create an experiment (a group of runs) and return its id."""
