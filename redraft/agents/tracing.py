@@ -69,9 +69,14 @@ def _runs(
     from langchain_core.runnables.config import var_child_runnable_config
 
     config = var_child_runnable_config.get()
-    if not config or not config.get("callbacks"):
+    if not config or not (callbacks := config.get("callbacks")):
         return []
-    from langchain_core.callbacks import CallbackManager
+    from langchain_core.callbacks import BaseCallbackManager, CallbackManager
+
+    # LangGraph hands every node a manager, mostly with no handler in it: configuring a child
+    # manager per model call then costs more than the node's own work, for nothing.
+    if isinstance(callbacks, BaseCallbackManager) and not callbacks.handlers and not callbacks.inheritable_handlers:
+        return []
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
     tags = [NOSTREAM] if name == "label_probs" else []
@@ -79,7 +84,7 @@ def _runs(
     if (round_index := _ROUND.get()) is not None:
         local[ROUND_KEY] = round_index
     manager = CallbackManager.configure(
-        inheritable_callbacks=config.get("callbacks"),
+        inheritable_callbacks=callbacks,
         inheritable_tags=config.get("tags"),
         local_tags=tags,
         inheritable_metadata=config.get("metadata"),

@@ -30,6 +30,10 @@ from redraft.provenance.tokenizers import TokenizerInfo
 
 CHUNK = 16
 """Tokens compared per gather in a binary-search step."""
+LONG = fmt.PAD
+"""Tokens per gather once a comparison runs past its first chunk (a long match): fewer rounds of
+the extension loop, which dominate a single draft with long verbatim runs. At most the trailing
+pad, so a window clamped at the end still reads only separators."""
 
 _TORCH_DTYPES = {"u8": torch.uint8, "u16": torch.uint16, "u32": torch.int32}
 
@@ -192,6 +196,7 @@ class Shard:
         # Overlapping windows of CHUNK tokens: a row gather (index_select) reads a whole chunk per
         # query, ~8x faster than gathering CHUNK separate elements.
         self.windows = self.tokens.unfold(0, CHUNK, 1)  # (n - C + 1, C) view, no copy
+        self.long_windows = self.tokens.unfold(0, LONG, 1)  # (n - L + 1, L) view, no copy
         self.meta_path = d / fmt.META
         self.meta_idx = np.fromfile(d / fmt.META_IDX, dtype="<u8")
 
@@ -201,10 +206,12 @@ class Shard:
         pair = self.sa_pairs.index_select(0, bit >> 5).to(torch.int64) & 0xFFFFFFFF  # (B, 2) words
         return ((pair[:, 1] << 32 | pair[:, 0]) >> (bit & 31)) & ((1 << self.bits) - 1)
 
-    def window(self, pos: torch.Tensor) -> torch.Tensor:
-        """The CHUNK tokens from each position, as int32 ``(B, C)``. Positions in the trailing pad
-        read the last window, which is all separators too (PAD >= CHUNK)."""
-        return self.windows.index_select(0, pos.clamp(max=self.n - CHUNK)).to(torch.int32)
+    def window(self, pos: torch.Tensor, width: int = CHUNK) -> torch.Tensor:
+        """The ``width`` (CHUNK or LONG) tokens from each position, as int32 ``(B, width)``.
+        Positions in the trailing pad read the last window, which is all separators too
+        (PAD >= LONG >= CHUNK)."""
+        windows = self.windows if width == CHUNK else self.long_windows
+        return windows.index_select(0, pos.clamp(max=self.n - width)).to(torch.int32)
 
     def tok(self, pos: torch.Tensor) -> torch.Tensor:
         """Tokens at ``pos`` as int32. Reads past the end see the trailing pad (separators)."""
@@ -309,7 +316,7 @@ class SuffixIndex:
                 )
         lengths = torch.tensor([len(p) for p in patterns], dtype=torch.int64)
         starts = torch.cumsum(lengths, 0) - lengths
-        buf = torch.cat([buf, torch.full((CHUNK,), -2, dtype=torch.int64)])
+        buf = torch.cat([buf, torch.full((LONG,), -2, dtype=torch.int64)])
         d = self.device
         return buf.to(torch.int32).to(d), starts.to(d), lengths.to(d)
 
@@ -342,7 +349,9 @@ class SuffixIndex:
         hi = torch.where(use, last, hi)
         lcp_lo = lcp_hi = torch.where(use, shard.width, 0)
         steps = torch.arange(CHUNK, device=dev)  # (C,)
-        patterns = buf.unfold(0, CHUNK, 1)  # (len(buf) - C + 1, C); buf carries CHUNK pad entries
+        long_steps = torch.arange(LONG, device=dev)  # (L,)
+        patterns = buf.unfold(0, CHUNK, 1)  # (len(buf) - C + 1, C); buf carries LONG pad entries
+        long_patterns = buf.unfold(0, LONG, 1)
         while True:
             active = (hi - lo) > 1
             if not bool(active.any()):
@@ -359,14 +368,14 @@ class SuffixIndex:
             s_tok, p_tok = s.gather(1, at).squeeze(1), p.gather(1, at).squeeze(1)
             j = torch.where(found, j + at.squeeze(1), j + CHUNK)
             pending = torch.nonzero(~found & active).squeeze(1)
-            while pending.numel():  # rare: matches longer than a chunk
+            while pending.numel():  # matches longer than a chunk: wider gathers from here on
                 jp = j[pending]
-                s = shard.window(suffix[pending] + jp)
-                p = patterns.index_select(0, start[pending] + jp)
-                stop = (s != p) | (steps >= (length[pending] - jp)[:, None])
+                s = shard.window(suffix[pending] + jp, LONG)
+                p = long_patterns.index_select(0, start[pending] + jp)
+                stop = (s != p) | (long_steps >= (length[pending] - jp)[:, None])
                 hit = stop.any(1)
                 at = stop.to(torch.int8).argmax(1, keepdim=True)
-                j[pending] = torch.where(hit, jp + at.squeeze(1), jp + CHUNK)
+                j[pending] = torch.where(hit, jp + at.squeeze(1), jp + LONG)
                 s_tok[pending] = s.gather(1, at).squeeze(1)
                 p_tok[pending] = p.gather(1, at).squeeze(1)
                 pending = pending[~hit]
