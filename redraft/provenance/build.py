@@ -103,7 +103,7 @@ def suffix_array(tokens: np.ndarray, builder: Builder = "divsufsort", device: st
         [3, 1, 2, 0]
     """
     check_builder(builder)
-    return BUILDERS[builder](tokens, device).astype(np.int32 if tokens.size < 2**31 else np.int64)
+    return BUILDERS[builder](tokens, device).astype(np.int32 if tokens.size < 2**31 else np.int64, copy=False)
 
 
 # -- reading a corpus -------------------------------------------------------------------------------
