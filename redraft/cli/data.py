@@ -7,12 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from redraft.cli._common import (
-    app,
-    cli_errors,
-    console,
-    group,
-)
+from redraft.cli._common import app, cli_errors, console, group
 from redraft.errors import RedraftError
 
 data_app = group("The data-only packages redraft reads: the embedded model, corpora and datasets.")

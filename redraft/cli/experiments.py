@@ -12,16 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from redraft.cli._common import (
-    Bars,
-    DbOpt,
-    app,
-    cli_errors,
-    console,
-    db_url,
-    group,
-    load_model,
-)
+from redraft.cli._common import Bars, DbOpt, app, cli_errors, console, db_url, group, load_model
 from redraft.critics import preflight
 from redraft.errors import InputError, RedraftError
 from redraft.store.sql import DB_ENV, DEFAULT_FILE, SQLStore, redact

@@ -7,14 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from redraft.cli._common import (
-    DbOpt,
-    app,
-    cli_errors,
-    console,
-    db_url,
-    group,
-)
+from redraft.cli._common import DbOpt, app, cli_errors, console, db_url, group
 from redraft.errors import InputError
 from redraft.store.sql import DEFAULT_FILE, SQLStore
 

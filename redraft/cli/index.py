@@ -9,13 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from redraft.cli._common import (
-    app,
-    cli_errors,
-    console,
-    group,
-    resolve_named,
-)
+from redraft.cli._common import app, cli_errors, console, group, resolve_named
 from redraft.errors import InputError
 
 index_app = group("Build and query suffix indexes over a belief corpus.")

@@ -7,14 +7,7 @@ from typing import Annotated
 
 import typer
 
-from redraft.cli._common import (
-    DeviceOpt,
-    app,
-    cli_errors,
-    console,
-    group,
-    resolve_named,
-)
+from redraft.cli._common import DeviceOpt, app, cli_errors, console, group, resolve_named
 from redraft.errors import InputError
 
 train_app = group("Train on exported pairs (needs redraft[train]).")

@@ -8,13 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from redraft.cli._common import (
-    DbOpt,
-    app,
-    cli_errors,
-    console,
-    db_url,
-)
+from redraft.cli._common import DbOpt, app, cli_errors, console, db_url
 from redraft.errors import InputError
 from redraft.store.sql import DEFAULT_FILE, SQLStore, redact
 
