@@ -18,8 +18,8 @@ from redraft.agents.batching import BatchingLLM
 from redraft.critics import make_critic
 from redraft.datasets import load
 from redraft.experiments import ExperimentRunner, ExperimentSpec
-from redraft.experiments.runner import as_input
 from redraft.graphs import CorrectionConfig, build_graph
+from redraft.graphs.runs import as_input
 from redraft.judges import make_judge
 from redraft.store.sql import SQLStore
 

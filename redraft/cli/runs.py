@@ -40,7 +40,7 @@ from redraft.critics import CriticOptions, preflight
 from redraft.datasets.jsonl import from_jsonl
 from redraft.errors import InputError
 from redraft.graphs.config import DEFAULT_MODE, CorrectionConfig
-from redraft.graphs.runs import DEFAULT_BATCH_SIZE
+from redraft.graphs.runs import DEFAULT_BATCH_SIZE, as_input
 from redraft.graphs.state import CorrectionInput
 from redraft.store.base import UNJUDGED
 from redraft.store.sql import DEFAULT_FILE, SQLStore, redact
@@ -157,10 +157,7 @@ def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[Cor
     is, so a run and an experiment over the same file key their examples alike)."""
     items: list[CorrectionInput] = [{"prompt": p, "example_id": f"prompt-{i}"} for i, p in enumerate(prompt or [])]
     if input_path is not None:
-        items += [
-            {"prompt": row.prompt, "example_id": row.key, "source": row.source, "labels": dict(row.labels)}
-            for row in from_jsonl(input_path, require_judge=False)
-        ]
+        items += [as_input(row) for row in from_jsonl(input_path, require_judge=False)]
     if not items:
         raise InputError("nothing to run: pass --prompt TEXT (repeatable) or --input prompts.jsonl")
     for item in items:  # the model is not needed to see an empty prompt

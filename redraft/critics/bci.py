@@ -12,7 +12,7 @@ from redraft.agents.base import LLM
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.refutation import refutes_quote
 from redraft.errors import InputError
-from redraft.provenance.bci import SpanFilters, Variant, find_spans, score
+from redraft.provenance.bci import SpanFilters, Variant, find_spans, score, top_score
 from redraft.provenance.format import CORPUS_KINDS, CorpusKind
 from redraft.provenance.index import Span, SuffixIndex
 from redraft.provenance.tokenizers import ByteTokenizer, HFTokenizer, tokenizer_of
@@ -132,7 +132,7 @@ class BCICritic(Critic):
         latency = (time.perf_counter() - start) / len(items)
         out = []
         for item, spans in zip(items, found, strict=True):
-            top = max((score(s, self.variant) for s in spans), default=0.0)
+            top = top_score(spans, self.variant)
             kinds = [span_kind(s, self.index.header.kind) for s in spans]
             above = [score(s, self.variant) > self.threshold for s in spans]
             refuted = [

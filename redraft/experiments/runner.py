@@ -14,7 +14,7 @@ from redraft.datasets import Row, load
 from redraft.errors import InputError
 from redraft.experiments.spec import Cell, ExperimentSpec
 from redraft.graphs.correction import Corrector, new_run
-from redraft.graphs.runs import drive, judges_for, resume_states
+from redraft.graphs.runs import as_input, drive, judges_for, resume_states
 from redraft.graphs.state import CorrectionInput
 from redraft.judges import Judge
 from redraft.store.sql import SQLStore
@@ -33,11 +33,6 @@ def load_rows(spec: ExperimentSpec) -> list[Row]:
             seen.add(row.key)
             rows.append(row)
     return rows
-
-
-def as_input(row: Row) -> CorrectionInput:
-    """A dataset row as the loop's input."""
-    return {"prompt": row.prompt, "example_id": row.key, "source": row.source, "labels": dict(row.labels)}
 
 
 class ExperimentRunner:
@@ -102,8 +97,9 @@ class ExperimentRunner:
         if experiment_id is None:
             experiment_id = self.store.start_experiment(self.spec.name, self.spec.stored())
         i, n = self.shard
-        mine = [as_input(row) for row in rows[i::n]]
-        judges = judges_for([as_input(row) for row in rows])
+        items = [as_input(row) for row in rows]
+        mine = items[i::n]
+        judges = judges_for(items)
         for cell in self.spec.cells():
             self._run_cell(experiment_id, cell, mine, len(rows), judges)
         return experiment_id

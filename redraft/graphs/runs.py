@@ -23,6 +23,7 @@ from langgraph.types import Command
 from redraft._progress import Progress, Reporter, reporter
 from redraft.agents.base import LLM
 from redraft.critics import CriticOptions, make_critic
+from redraft.datasets import Row
 from redraft.errors import InputError
 from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.correction import Corrector, build_graph, check_prompt, new_run
@@ -52,6 +53,11 @@ def checkpointer_for(store_url: str) -> Iterator[Any]:
             yield saver
     else:
         yield None
+
+
+def as_input(row: Row) -> CorrectionInput:
+    """A dataset row as the loop's input."""
+    return {"prompt": row.prompt, "example_id": row.key, "source": row.source, "labels": dict(row.labels)}
 
 
 def rebuild(corrector: Corrector, item: CorrectionInput, rounds: Sequence[RoundRecord], run_id: str) -> CorrectionState:

@@ -59,6 +59,11 @@ def score(span: Span, variant: Variant = "sum") -> float:
     return span.bci_max
 
 
+def top_score(spans: Sequence[Span], variant: Variant = "sum") -> float:
+    """A draft's BCI: its highest-scoring span's, 0 without spans (what TraceShield thresholds)."""
+    return max((score(s, variant) for s in spans), default=0.0)
+
+
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch in "_'"
 
@@ -221,7 +226,7 @@ def calibrate_threshold(
     if len(texts) != len(flagged):
         raise InputError(f"got {len(texts)} texts and {len(flagged)} labels; give one label per text")
     found = find_spans(index, tokenizer, list(texts), SpanFilters(min_len=min_len, density=None, max_docs=0))
-    top = [max((score(s, variant) for s in spans), default=0.0) for spans in found]
+    top = [top_score(spans, variant) for spans in found]
     safe = [t for t, bad in zip(top, flagged, strict=True) if not bad]
     hits = [t for t, bad in zip(top, flagged, strict=True) if bad]
     if not safe or not hits:

@@ -14,6 +14,9 @@ CRITIQUE_FIELDS = ("critic", "passed", "score", "feedback", "evidence", "questio
 critique besides the judge's label, written and read back by name (tests check both sides)."""
 JUDGEMENT_FIELDS = ("judge", "good", "score", "detail")
 """What a judgement record holds (``redraft.judges.Label``'s fields), likewise."""
+ROUND_FIELDS = ("index", "draft", "n_tokens", "finish_reason", "gen_latency_s")
+"""The columns of a stored round that a round record always holds (besides its critiques,
+judgements and optional correction), written and read back by name."""
 
 
 class RoundRecord(TypedDict):

@@ -34,6 +34,7 @@ from redraft.errors import AmbiguousIdError, MissingExtraError, NotFoundError, S
 from redraft.store.base import (
     CRITIQUE_FIELDS,
     JUDGEMENT_FIELDS,
+    ROUND_FIELDS,
     ExampleInfo,
     OutcomeInfo,
     Recorder,
@@ -288,11 +289,7 @@ def _probe_write(engine: Engine, url: str) -> None:
 def round_record(r: Round) -> RoundRecord:
     """A stored round back in the graph's state format (what ``Corrector`` replays on resume)."""
     record: RoundRecord = {
-        "index": r.index,
-        "draft": r.draft,
-        "n_tokens": r.n_tokens,
-        "finish_reason": r.finish_reason,
-        "gen_latency_s": r.gen_latency_s,
+        **{f: getattr(r, f) for f in ROUND_FIELDS},  # type: ignore[typeddict-item]
         "critiques": [{f: getattr(c, f) for f in CRITIQUE_FIELDS} for c in r.critiques],
         "judgements": [{f: getattr(j, f) for f in JUDGEMENT_FIELDS} for j in r.judgements],
     }
@@ -478,21 +475,11 @@ class SQLStore(Recorder):
             if (ex_id, round_["index"]) not in stored:
                 stored.add((ex_id, round_["index"]))
                 fresh.append(round_)
-                round_rows.append(
-                    {
-                        "example_id": ex_id,
-                        "index": round_["index"],
-                        "draft": round_["draft"],
-                        "n_tokens": round_["n_tokens"],
-                        "finish_reason": round_["finish_reason"],
-                        "gen_latency_s": round_["gen_latency_s"],
-                        "correction": round_.get("correction"),
-                        "created_at": utcnow(),
-                    }
-                )
+                fields = {f: round_[f] for f in ROUND_FIELDS}  # type: ignore[literal-required]
+                round_rows.append({"example_id": ex_id, **fields, "correction": round_.get("correction")})
             if outcome is not None and ex_id not in ended:
                 ended.add(ex_id)
-                outcomes.append({"example_id": ex_id, **outcome.model_dump(), "created_at": utcnow()})
+                outcomes.append({"example_id": ex_id, **outcome.model_dump()})
         if round_rows:
             round_ids = conn.scalars(_WRITES.new_rounds, round_rows).all()
             critiques: list[dict[str, Any]] = []

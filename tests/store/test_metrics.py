@@ -29,10 +29,12 @@ def test_a_stored_critique_and_judgement_have_exactly_the_fields_of_the_models()
     field added to ``Critique`` or ``Label`` without a column (or the reverse) fails here."""
     from redraft.critics import Critique
     from redraft.judges.base import Label
-    from redraft.store.base import CRITIQUE_FIELDS, JUDGEMENT_FIELDS
-    from redraft.store.models import CritiqueRow, Judgement
+    from redraft.store.base import CRITIQUE_FIELDS, JUDGEMENT_FIELDS, ROUND_FIELDS, RoundRecord
+    from redraft.store.models import CritiqueRow, Judgement, Round
 
     assert set(CRITIQUE_FIELDS) == set(Critique.model_fields)
     assert set(JUDGEMENT_FIELDS) == set(Label.model_fields)
     assert set(CRITIQUE_FIELDS) <= set(CritiqueRow.__table__.columns.keys())
     assert set(JUDGEMENT_FIELDS) <= set(Judgement.__table__.columns.keys())
+    assert set(ROUND_FIELDS) <= set(RoundRecord.__annotations__)
+    assert set(ROUND_FIELDS) <= set(Round.__table__.columns.keys())
