@@ -5,8 +5,8 @@ Example:
     >>> seen: list[Progress] = []
     >>> report = reporter(seen.append)
     >>> report(Progress("reading", done=3, total=10, unit="bytes"))
-    >>> seen[0].fraction
-    0.3
+    >>> seen[0].done, seen[0].unit
+    (3, 'bytes')
     >>> reporter(None)(Progress("quiet", done=1))  # no callback: nothing happens
 """
 
@@ -30,11 +30,6 @@ class Progress:
     unit: Literal["items", "bytes"] = "items"
     note: str | None = None
     """A line worth keeping in a log ("checkpoint saved at step 400"), beside the bar."""
-
-    @property
-    def fraction(self) -> float | None:
-        """``done / total``, or None when the total is unknown."""
-        return self.done / self.total if self.total else None
 
 
 Reporter = Callable[[Progress], None]

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from redraft.cli._common import app, cli_errors, console, group, resolve_named
+from redraft.cli._common import Bars, app, cli_errors, console, group, resolve_named
 from redraft.errors import InputError
 
 index_app = group("Build and query suffix indexes over a belief corpus.")
@@ -67,7 +67,7 @@ def index_build(
 
     # `out` is the last positional argument; Typer gives every path to `corpus` first.
     check_builder(builder)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, Bars(transient=True) as bars:
         warnings.simplefilter("always")
         header = build_index(
             corpus,
@@ -79,6 +79,7 @@ def index_build(
             device=device,
             force=force,
             kind=kind,  # type: ignore[arg-type]  # checked against CORPUS_KINDS by build_index
+            progress=bars,
         )
     for w in caught:
         console.print(f"[yellow]warning:[/] {w.message}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from redraft.cli._common import DeviceOpt, app, cli_errors, console, group, resolve_named
+from redraft.cli._common import Bars, DeviceOpt, app, cli_errors, console, group, resolve_named
 from redraft.errors import InputError
 
 train_app = group("Train on exported pairs (needs redraft[train]).")
@@ -90,7 +90,10 @@ def verifier_train(
     from redraft.critics.factuality.training import SWAPS, default_verifier_dir, train_default
 
     console.print("Assembling length-balanced training data from the installed packages (about a minute)...")
-    metrics = train_default(per_source=per_source, epochs=epochs, swaps=SWAPS if swaps is None else swaps)
+    with Bars(transient=True) as bars:
+        metrics = train_default(
+            per_source=per_source, epochs=epochs, swaps=SWAPS if swaps is None else swaps, progress=bars
+        )
     console.print(
         f"default verifier saved to {default_verifier_dir()} (it overrides the shipped copy): "
         f"held-out balanced accuracy "
