@@ -14,8 +14,9 @@ the checkpointer beside the run log (:func:`checkpointer_for`), which resumes mi
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from langgraph.types import Command
@@ -194,9 +195,8 @@ def run_prompts(
         [('fr', 'accepted')]
     """
     items = [item if item.get("example_id") else {**item, "example_id": f"prompt-{i}"} for i, item in enumerate(items)]
-    keys = [item["example_id"] for item in items]
-    if len(set(keys)) != len(keys):
-        twice = sorted({k for k in keys if keys.count(k) > 1})
+    twice = sorted(k for k, n in Counter(item["example_id"] for item in items).items() if n > 1)
+    if twice:
         raise InputError(f"example ids {twice} appear more than once; give every prompt its own id")
     for item in items:
         try:
@@ -205,50 +205,50 @@ def run_prompts(
             raise InputError(f"prompt {item['example_id']}: {exc}") from exc
     judges = judges_for(items)
     critics = [make_critic(name, llm, critic_options) for name in critic_names]
-    if resume is not None:
-        run_id = store.run(resume).id
-    else:
-        run_id = store.start_run(new_run(llm, critics, config, name=run_name))
-    if on_run is not None:
-        on_run(run_id)
-    if any(c.name == "human" for c in critics):
-        with checkpointer_for(store.url) as saver:
+    human = any(c.name == "human" for c in critics)
+    with checkpointer_for(store.url) if human else nullcontext() as saver:
+        if human and (ask is None or saver is None):  # checked before a run is recorded
+            raise InputError(
+                "the human critic needs a person and a checkpointer: run it with `redraft run --critic human` "
+                "at a terminal, on a SQLite or PostgreSQL run log"
+            )
+        if resume is not None:
+            run_id = store.run(resume).id
+        else:
+            run_id = store.start_run(new_run(llm, critics, config, name=run_name))
+        if on_run is not None:
+            on_run(run_id)
+        if human and ask is not None:
             graph = build_graph(
                 llm=llm, critics=critics, config=config, store=store, checkpointer=saver, run_id=run_id, judges=judges
             )
-            _run_paused(graph, saver, items, store, run_id, progress, on_example, ask)
-    else:
-        corrector = Corrector(llm, critics, config, store, run_id, judges)
-        todo, done = resume_states(corrector, store, run_id, items)
-        drive(
-            corrector,
-            todo,
-            batch_size=batch_size,
-            total=len(items),
-            done=done,
-            progress=progress,
-            on_example=on_example,
-        )
+            _run_paused(graph, items, store, run_id, progress, on_example, ask)
+        else:
+            corrector = Corrector(llm, critics, config, store, run_id, judges)
+            todo, done = resume_states(corrector, store, run_id, items)
+            drive(
+                corrector,
+                todo,
+                batch_size=batch_size,
+                total=len(items),
+                done=done,
+                progress=progress,
+                on_example=on_example,
+            )
     store.finish_run(run_id)
     return run_id
 
 
 def _run_paused(
     graph: Any,
-    saver: Any,
     items: Sequence[CorrectionInput],
     store: SQLStore,
     run_id: str,
     progress: Reporter | None,
     on_example: Callable[[CorrectionState], None] | None,
-    ask: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    ask: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
-    """One example at a time through the graph, answering each pause with ``ask``."""
-    if ask is None or saver is None:
-        raise InputError(
-            "the human critic needs a person and a checkpointer: run it with `redraft run --critic human` "
-            "at a terminal, on a SQLite or PostgreSQL run log"
-        )
+    """One example at a time through a graph with a checkpointer, answering each pause with ``ask``."""
     report = reporter(progress)
     finished = {e.key for e in store.examples(run_id) if e.outcome is not None}
     done = len(finished)

@@ -99,3 +99,22 @@ def test_redraft_run_asks_at_the_terminal(tmp_path, monkeypatch):
         (True, "(no feedback)"),
     ]
     assert example.outcome is not None and example.outcome.status == "accepted"
+
+
+@pytest.mark.parametrize("where", ["no person", "no checkpointer"])
+def test_the_human_critic_without_a_person_or_a_checkpointer_records_no_run(tmp_path, where):
+    from redraft.graphs.runs import run_prompts
+
+    url = "sqlite://" if where == "no checkpointer" else f"sqlite:///{tmp_path / 'h.db'}"
+    store = SQLStore(url)
+    ask = (lambda paused: {"passed": True, "feedback": ""}) if where == "no checkpointer" else None
+    with pytest.raises(InputError, match="the human critic needs a person and a checkpointer"):
+        run_prompts(
+            [{"prompt": "Capital of France?"}],
+            llm=FunctionLLM(lambda conv: "Paris."),
+            critic_names=["human"],
+            config=CorrectionConfig(max_rounds=1),
+            store=store,
+            ask=ask,
+        )
+    assert store.runs() == []  # refused before anything was written
