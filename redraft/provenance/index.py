@@ -5,6 +5,13 @@ onto the GPU. Every query is a batched binary search over the suffix array writt
 each step compares, for all queries at once, a chunk of tokens starting at the longest common
 prefix already known for the current bounds (Manber & Myers' LCP trick), so a step costs a few
 gathers instead of a full pattern comparison.
+
+Before the first step, a search is narrowed by :class:`Levels`: the first tokens of every
+``SAMPLE``-th suffix, packed into sorted int64 keys that ``torch.searchsorted`` looks up for all
+queries in one call, so a search starts on ~``SAMPLE`` ranks instead of a block of millions of
+suffixes sharing two bytes. Each step then splits every running search's range with as many probes
+as keep a step's tensors near ``PROBE_ROWS`` rows: a batch of 100 drafts steps in halves, a single
+draft's 500 searches in eighths, so a single draft takes ~3 steps instead of ~27.
 """
 
 from __future__ import annotations
@@ -34,8 +41,28 @@ LONG = fmt.PAD
 """Tokens per gather once a comparison runs past its first chunk (a long match): fewer rounds of
 the extension loop, which dominate a single draft with long verbatim runs. At most the trailing
 pad, so a window clamped at the end still reads only separators."""
+BLOCKS = 4
+"""LONG-token windows gathered side by side per row once a comparison passes its first chunk: a
+verbatim run of hundreds of tokens takes a few rounds of the extension loop, not one per LONG
+tokens. Each window is clamped on its own, so one that starts in the trailing pad reads
+separators, as the suffix does."""
+
+SAMPLE = 64
+"""Suffix-array ranks per sampled key (:class:`Levels`): a search narrowed by the keys starts on
+about this many ranks. Halving it saves one step and doubles the keys' memory."""
+LEVELS = 2
+"""Sampled key levels; the second adds ~5 byte tokens (u8) to the 8 the first resolves. Measured on
+the shared bench corpus (single drafts and batches): three or four levels narrow further but the
+multi-probe rounds of the search absorb it, and each level costs 8 / SAMPLE bytes per token."""
+
+PROBE_ROWS = 4096
+"""Probe rows a binary-search round aims for: searches still running share them (see
+:meth:`SuffixIndex._bisect`)."""
+MAX_PROBES = 15
+"""The most probes one search takes per round (a 16-way split)."""
 
 _TORCH_DTYPES = {"u8": torch.uint8, "u16": torch.uint16, "u32": torch.int32}
+_TOKEN_BITS = {"u8": 8, "u16": 16, "u32": 32}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -179,6 +206,115 @@ def check_files(root: Path, header: fmt.Header, *, hashes: bool) -> None:
             )
 
 
+@dataclass(frozen=True)
+class Levels:
+    """Sorted int64 keys of every ``SAMPLE``-th suffix of a shard, in ``LEVELS`` levels, so that
+    one ``searchsorted`` per level narrows a binary search to ~``SAMPLE`` ranks.
+
+    Level 0 packs a suffix's first 64 bits of tokens big-endian (8 bytes, 4 u16 or 2 u32), its
+    first token offset by half its range so that unsigned order is int64 order. Level ``l > 0``
+    continues *within* a group of samples equal on every earlier level: its key is the group's
+    first sample index in the high bits and the next tokens in the low ``payload_bits``, so the
+    keys stay globally sorted and a query looks its group up with the index the previous level
+    returned. Samples that start with the separator (the end of the suffix array: document starts
+    and the trailing pad) all get the largest key: no query contains a separator, so all that
+    matters is that they sort above every query, and a constant key keeps them sorted although
+    their true order reads past the shard's end.
+
+    Built from the suffix array on first use (~0.3 s per 100 M tokens on a 2-core CPU), held in
+    memory on the index's device: ``8 * LEVELS / SAMPLE`` = 0.25 bytes per token.
+    """
+
+    keys: tuple[torch.Tensor, ...]
+    """One ``(ceil(n / SAMPLE),)`` int64 tensor per level, each sorted."""
+    ends: tuple[int, ...]
+    """Per level: how many of a suffix's first tokens it and the levels before it resolve."""
+    places: torch.Tensor
+    """``(LEVELS, 1, ends[-1])`` int64: a token's place value in each level's key (0 outside it), so
+    one multiply-and-sum packs every level; no product or sum overflows."""
+    bits: int
+    """Bits per token: 8, 16 or 32."""
+    payload_bits: int
+    """Low bits of a level-``l > 0`` key that hold tokens; the group index sits above them."""
+
+    @classmethod
+    def build(cls, shard: Shard, chunk: int = 1 << 16) -> Levels:
+        dev = shard.tokens.device
+        ranks = torch.arange(0, shard.n, SAMPLE, device=dev)
+        payload_bits = 63 - max(1, int(ranks.numel()).bit_length())
+        bits = shard.token_bits
+        counts = [64 // bits] + [payload_bits // bits] * (LEVELS - 1)
+        ends = [sum(counts[: level + 1]) for level in range(LEVELS)]
+        places = torch.zeros(LEVELS, 1, ends[-1], dtype=torch.int64)
+        for level, (end, count) in enumerate(zip(ends, counts, strict=True)):
+            for k in range(count):
+                places[level, 0, end - count + k] = 1 << (bits * (count - 1 - k))
+        empty = tuple(torch.empty(0, dtype=torch.int64, device=dev) for _ in ends)
+        layout = cls(empty, tuple(ends), places.to(dev), bits, payload_bits)
+        packed = torch.empty(LEVELS, ranks.numel(), dtype=torch.int64, device=dev)
+        for a in range(0, ranks.numel(), chunk):
+            window = shard.window(shard.sa(ranks[a : a + chunk]), LONG)[:, : ends[-1]].to(torch.int64)
+            window = torch.where(window[:, :1] == shard.separator, shard.separator, window)
+            packed[:, a : a + chunk] = layout.pack(window)
+        keys = [packed[0]]
+        for level in range(1, LEVELS):
+            prev = keys[-1]
+            starts = torch.ones_like(prev, dtype=torch.bool)
+            starts[1:] = prev[1:] != prev[:-1]
+            index = torch.arange(prev.numel(), device=dev)
+            group = torch.cummax(torch.where(starts, index, 0), 0).values  # first sample of each group
+            keys.append((group << payload_bits) + packed[level])
+        return cls(tuple(keys), layout.ends, layout.places, bits, payload_bits)
+
+    def pack(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(LEVELS, B)`` int64: each level's tokens of ``(B, ends[-1])`` int64 ``tokens``, packed
+        (the group index of levels > 0 is added by the caller)."""
+        tokens = tokens.clone()
+        tokens[:, 0] -= 1 << (self.bits - 1)  # unsigned order as int64 order, and no overflow
+        return (tokens * self.places).sum(2)
+
+    def narrow(
+        self, windows: torch.Tensor, start: torch.Tensor, length: torch.Tensor, n: int, upper: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bounds ``(lo, hi)`` on the rank :meth:`SuffixIndex._bisect` searches for, one per pattern:
+        the suffix at ``lo`` is below the pattern (``-1``: none) and the one at ``hi`` is at or above
+        it (``n``: none), ``>`` for ``upper``, comparing ``length`` tokens.
+
+        Args:
+            windows: ``(N, L)`` token windows; row ``start[b]`` holds pattern ``b``'s first ``L``
+                tokens (anything past its length), ``L`` at least ``ends[-1]``.
+            start: ``(B,)`` each pattern's row in ``windows``.
+            length: ``(B,)`` each pattern's length.
+        """
+        dev = windows.device
+        tokens = windows.index_select(0, start)[:, : self.ends[-1]].to(torch.int64)
+        # A pattern that ends inside a level is padded with the smallest token (searching for the
+        # first suffix >= it) or the largest (for the first suffix > it on its length).
+        inside = torch.arange(self.ends[-1], device=dev) < length[:, None]
+        packed = self.pack(torch.where(inside, tokens, (1 << self.bits) - 1 if upper else 0))  # (LEVELS, B)
+        short = length[:, None] < torch.tensor(self.ends, device=dev)  # (B, LEVELS)
+        lo, hi = torch.empty_like(length), torch.empty_like(length)
+        rows = torch.arange(length.numel(), device=dev)  # patterns still equal to a group of samples
+        key, level_short = packed[0], short[:, 0]
+        for level, keys in enumerate(self.keys):
+            left = torch.searchsorted(keys, key)
+            right = torch.searchsorted(keys, key, right=True)
+            if upper:
+                lo[rows], hi[rows] = torch.where(level_short, right, left) - 1, right
+            else:
+                lo[rows], hi[rows] = left - 1, torch.where(level_short, left, right)
+            # Samples in [left, right) equal the pattern on every level so far: when the pattern is
+            # longer than that, the next level decides between them (and only it needs searching).
+            keep = torch.nonzero(~level_short & (right > left)).squeeze(1)
+            if keep.numel() == 0 or level + 1 == len(self.keys):
+                break
+            rows = rows[keep]
+            key = (left[keep] << self.payload_bits) + packed[level + 1, rows]
+            level_short = short[rows, level + 1]
+        samples = self.keys[0].numel()
+        return torch.where(lo < 0, -1, lo * SAMPLE), torch.where(hi >= samples, n, hi * SAMPLE)
+
+
 class Shard:
     def __init__(self, root: Path, info: fmt.ShardInfo, header: fmt.Header, device: torch.device) -> None:
         d = root / info.dir
@@ -190,6 +326,8 @@ class Shard:
         self.sa_pairs = self.sa_words.unfold(0, 2, 1)  # (W - 1, 2): an entry spans at most two words
         self.docs = _open(d / fmt.DOCS, torch.int64, info.n_docs, device)  # (D,)
         self.width = fmt.prefix_width(header.token_dtype)
+        self.separator = header.separator
+        self.token_bits = _TOKEN_BITS[header.token_dtype]
         self.base = header.separator + 1
         n_keys = self.base * (self.base + 1) if self.width == 2 else self.base
         self.prefix = _open(d / fmt.PREFIX, torch.int64, n_keys + 1, device)  # (K+1,)
@@ -199,6 +337,11 @@ class Shard:
         self.long_windows = self.tokens.unfold(0, LONG, 1)  # (n - L + 1, L) view, no copy
         self.meta_path = d / fmt.META
         self.meta_idx = np.fromfile(d / fmt.META_IDX, dtype="<u8")
+
+    @functools.cached_property
+    def levels(self) -> Levels:
+        """The sampled keys that narrow every search (built on first use)."""
+        return Levels.build(self)
 
     def sa(self, rank: torch.Tensor) -> torch.Tensor:
         """Suffix-array entries at ``rank`` (int64), unpacked from the bit stream."""
@@ -330,63 +473,97 @@ class SuffixIndex:
         All patterns step in lockstep, so every step is a handful of whole-batch tensor ops.
         """
         b, dev = start.numel(), self.device
-        lo = torch.full((b,), -1, dtype=torch.int64, device=dev)  # suffix(lo) < pattern (virtual -1)
-        hi = torch.full((b,), shard.n, dtype=torch.int64, device=dev)  # suffix(hi) >= pattern (virtual n)
-        lcp_lo = torch.zeros(b, dtype=torch.int64, device=dev)
-        lcp_hi = torch.zeros(b, dtype=torch.int64, device=dev)
         if b == 0:
-            return hi, lcp_lo, lcp_hi
-        # Start inside the block of suffixes sharing the pattern's first `width` tokens. Everything
-        # strictly inside shares them, so comparisons start at `width`; at least one bound moves
-        # inside, so the final LCPs stay exact.
-        key = buf[start].to(torch.int64)  # (B,)
-        if shard.width == 2:
-            key = key * (shard.base + 1) + buf[start + 1].to(torch.int64) + 1
-        key = key.clamp(0, shard.prefix.numel() - 2)
-        first, last = shard.prefix[key], shard.prefix[key + 1]
-        use = (length >= shard.width) & (last > first)
-        lo = torch.where(use, first - 1, lo)
-        hi = torch.where(use, last, hi)
-        lcp_lo = lcp_hi = torch.where(use, shard.width, 0)
+            empty = torch.zeros(0, dtype=torch.int64, device=dev)
+            return empty, empty, empty
         steps = torch.arange(CHUNK, device=dev)  # (C,)
-        long_steps = torch.arange(LONG, device=dev)  # (L,)
+        long_steps = torch.arange(BLOCKS * LONG, device=dev)  # (W,)
+        blocks = torch.arange(0, BLOCKS * LONG, LONG, device=dev)  # (BLOCKS,) window offsets
+        last = buf.numel() - LONG  # the last pattern window; later ones are past every pattern's end
         patterns = buf.unfold(0, CHUNK, 1)  # (len(buf) - C + 1, C); buf carries LONG pad entries
         long_patterns = buf.unfold(0, LONG, 1)
-        while True:
-            active = (hi - lo) > 1
-            if not bool(active.any()):
-                return hi, lcp_lo, lcp_hi
-            mid = (lo + hi) // 2  # (B,)
-            suffix = shard.sa(mid.clamp(0, shard.n - 1))
-            j = torch.minimum(lcp_lo, lcp_hi)  # tokens already known to match
-            # First mismatch at or after j, CHUNK tokens per gather.
+
+        def mismatch(
+            suffix: torch.Tensor, start: torch.Tensor, j: torch.Tensor, length: torch.Tensor, active: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """The first position at or after ``j`` (capped at ``length``) where each suffix and its
+            pattern differ, and the two tokens there; rows not ``active`` stop after one chunk."""
             s = shard.window(suffix + j)  # (B, C)
             p = patterns.index_select(0, start + j)  # (B, C)
             stop = (s != p) | (steps >= (length - j)[:, None])
-            found = stop.any(1)
-            at = stop.to(torch.int8).argmax(1, keepdim=True)  # (B, 1) first mismatch in the chunk
+            # max returns the first maximal index (documented): any and argmax in one reduction.
+            found, at = stop.max(1, keepdim=True)  # (B, 1) whether and where the chunk mismatches
             s_tok, p_tok = s.gather(1, at).squeeze(1), p.gather(1, at).squeeze(1)
+            found = found.squeeze(1)
             j = torch.where(found, j + at.squeeze(1), j + CHUNK)
             pending = torch.nonzero(~found & active).squeeze(1)
             while pending.numel():  # matches longer than a chunk: wider gathers from here on
                 jp = j[pending]
-                s = shard.window(suffix[pending] + jp, LONG)
-                p = long_patterns.index_select(0, start[pending] + jp)
+                s = shard.window((suffix[pending] + jp)[:, None].add(blocks).flatten(), LONG).view(-1, BLOCKS * LONG)
+                at_p = (start[pending] + jp)[:, None].add(blocks).clamp(max=last).flatten()
+                p = long_patterns.index_select(0, at_p).view(-1, BLOCKS * LONG)
                 stop = (s != p) | (long_steps >= (length[pending] - jp)[:, None])
-                hit = stop.any(1)
-                at = stop.to(torch.int8).argmax(1, keepdim=True)
-                j[pending] = torch.where(hit, jp + at.squeeze(1), jp + LONG)
+                hit, at = stop.max(1, keepdim=True)
+                hit = hit.squeeze(1)
+                j[pending] = torch.where(hit, jp + at.squeeze(1), jp + BLOCKS * LONG)
                 s_tok[pending] = s.gather(1, at).squeeze(1)
                 p_tok[pending] = p.gather(1, at).squeeze(1)
                 pending = pending[~hit]
-            j = torch.minimum(j, length)
-            matched = j >= length
+            return torch.minimum(j, length), s_tok, p_tok
+
+        # Start on the ~SAMPLE ranks the sampled keys leave, with the exact LCPs of both bounds
+        # (one comparison of 2B rows; a virtual bound, -1 or n, shares nothing).
+        lo, hi = shard.levels.narrow(long_patterns, start, length, shard.n, upper)
+        bounds = torch.cat([lo, hi])
+        real = (bounds >= 0) & (bounds < shard.n)
+        twice_start, twice_length = start.repeat(2), length.repeat(2)
+        lcp, _, _ = mismatch(
+            shard.sa(bounds.clamp(0, shard.n - 1)), twice_start, torch.zeros_like(bounds), twice_length, real
+        )
+        lcp = torch.where(real, lcp, 0)
+        lcp_lo, lcp_hi = lcp[:b], lcp[b:]
+        # Searches finish at different steps (most within ~SAMPLE ranks, a few in a large group of
+        # equal keys): once at most half are still running, the rest move to smaller tensors.
+        out_hi, out_lcp_lo, out_lcp_hi = torch.empty_like(hi), torch.empty_like(lcp_lo), torch.empty_like(lcp_hi)
+        rows = torch.arange(b, device=dev)
+        while True:
+            active = (hi - lo) > 1
+            running = int(active.sum())
+            if 2 * running <= active.numel():
+                done = ~active
+                finished = rows[done]
+                out_hi[finished], out_lcp_lo[finished], out_lcp_hi[finished] = hi[done], lcp_lo[done], lcp_hi[done]
+                if running == 0:
+                    return out_hi, out_lcp_lo, out_lcp_hi
+                keep = torch.nonzero(active).squeeze(1)
+                rows, lo, hi, lcp_lo, lcp_hi = rows[keep], lo[keep], hi[keep], lcp_lo[keep], lcp_hi[keep]
+                start, length, active = start[keep], length[keep], active[keep]
+            # k probes per search split its range k + 1 ways: a round costs the same few dozen tensor
+            # operations whatever k is, so few searches (a single draft, the stragglers of a batch)
+            # take more probes and fewer rounds, while a full batch stays binary (memory-bound).
+            k = max(1, min(MAX_PROBES, PROBE_ROWS // running))
+            width = hi - lo
+            probes = lo[:, None] + (width[:, None] * torch.arange(1, k + 1, device=dev)) // (k + 1)
+            probes = torch.minimum(torch.maximum(probes, (lo + 1)[:, None]), (hi - 1)[:, None])  # (B, k) inside
+            flat = probes.flatten().clamp(0, shard.n - 1)
+            every = torch.minimum(lcp_lo, lcp_hi)  # tokens every suffix strictly inside shares
+            j, s_tok, p_tok = mismatch(
+                shard.sa(flat),
+                start.repeat_interleave(k),
+                every.repeat_interleave(k),
+                length.repeat_interleave(k),
+                active.repeat_interleave(k),
+            )
+            matched = j >= length.repeat_interleave(k)
             right = (matched | (s_tok < p_tok)) if upper else (~matched & (s_tok < p_tok))
-            go_right, go_left = right & active, ~right & active
-            lo = torch.where(go_right, mid, lo)
-            lcp_lo = torch.where(go_right, j, lcp_lo)
-            hi = torch.where(go_left, mid, hi)
-            lcp_hi = torch.where(go_left, j, lcp_hi)
+            below = right.view(-1, k).sum(1)  # probes below the answer: it lies after probe below - 1
+            j = j.view(-1, k)
+            at_lo, at_hi = (below - 1).clamp(min=0)[:, None], below.clamp(max=k - 1)[:, None]
+            move_lo, move_hi = active & (below > 0), active & (below < k)
+            lo = torch.where(move_lo, probes.gather(1, at_lo).squeeze(1), lo)
+            lcp_lo = torch.where(move_lo, j.gather(1, at_lo).squeeze(1), lcp_lo)
+            hi = torch.where(move_hi, probes.gather(1, at_hi).squeeze(1), hi)
+            lcp_hi = torch.where(move_hi, j.gather(1, at_hi).squeeze(1), lcp_hi)
 
     def _ranges(
         self, buf: torch.Tensor, start: torch.Tensor, length: torch.Tensor

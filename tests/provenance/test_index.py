@@ -20,6 +20,7 @@ from redraft.provenance import (
     suffix_array,
     torch_suffix_array,
 )
+from redraft.provenance import index as index_module
 from tests.provenance.oracle import corpora, naive_count, naive_longest, naive_sa
 
 CORPORA = corpora()
@@ -93,6 +94,58 @@ def test_longest_match_equals_brute_force(tmp_path, name):
         counts = m.counts[m.offsets[b] : m.offsets[b + 1]].tolist()
         assert lengths == [naive_longest(docs, seq, i) for i in range(len(seq))]
         assert counts == [naive_count(docs, seq[i : i + n]) if n else 0 for i, n in enumerate(lengths)]
+
+
+def _wide_corpus() -> tuple[list[list[int]], int]:
+    """Token ids above 65,535 (a u32 index) with a repeated 30-token segment, so that samples share
+    more than every level's tokens."""
+    rng = np.random.default_rng(5)
+    segment = (70_000 + rng.integers(0, 6, 30)).tolist()
+    docs = [(70_000 + rng.integers(0, 6, int(rng.integers(0, 12)))).tolist() + segment for _ in range(15)]
+    return docs, 70_010
+
+
+KEYED = {**CORPORA, "wide": _wide_corpus()}
+
+
+@pytest.mark.parametrize("sample", [1, 3])
+@pytest.mark.parametrize("name", list(KEYED))
+def test_sampled_keys_narrow_to_a_range_holding_the_answer(tmp_path, monkeypatch, name, sample):
+    """With a key for every (or every third) suffix, every level and group path is taken: the
+    bounds ``narrow`` returns must hold the brute-force rank for patterns of every length, and the
+    queries built on them must still equal the naive scans."""
+    monkeypatch.setattr(index_module, "SAMPLE", sample)
+    docs, vocab = KEYED[name]
+    index = build(tmp_path, docs, vocab)
+    [shard] = index.shards
+    tokens = shard.tokens.to(torch.int64).tolist()
+    suffixes = [tokens[p:] for p in naive_sa(tokens)]
+    levels = shard.levels
+    assert all(bool((k[1:] >= k[:-1]).all()) for k in levels.keys)
+    assert levels.ends[-1] > levels.ends[0]  # the keys reach past level 0
+    rng = np.random.default_rng(3)
+    patterns = [[]]
+    for _ in range(200):
+        d = docs[rng.integers(len(docs))]
+        i = int(rng.integers(len(d)))
+        patterns.append(d[i : i + int(rng.integers(1, 40))])
+        patterns.append([*d[i : i + int(rng.integers(0, 20))], int(rng.integers(0, vocab))])
+    window = torch.tensor([(p + [-2] * 40)[:40] for p in patterns], dtype=torch.int64)
+    length = torch.tensor([len(p) for p in patterns])
+    for upper in (False, True):
+        lo, hi = levels.narrow(window, torch.arange(len(patterns)), length, shard.n, upper)
+        for p, low, high in zip(patterns, lo.tolist(), hi.tolist(), strict=True):
+            k = len(p)
+            if upper:  # the first suffix greater than the pattern on its first len(p) tokens
+                rank = next((r for r, x in enumerate(suffixes) if x[:k] > p), shard.n)
+            else:  # the first suffix at or above the pattern
+                rank = next((r for r, x in enumerate(suffixes) if x >= p), shard.n)
+            assert low < rank <= high, (p, upper)
+            assert high - low <= max(2 * sample, 2) or len(p) >= levels.ends[-1]
+    queries = [p for p in patterns if p]
+    assert index.count(queries) == [naive_count(docs, p) for p in queries]
+    seq = docs[2][3:] + docs[4] + docs[1][:9]
+    assert index.longest_match([seq]).lengths.tolist() == [naive_longest(docs, seq, i) for i in range(len(seq))]
 
 
 def test_maximal_spans_bci_and_attribution(tmp_path):
