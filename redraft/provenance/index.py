@@ -206,6 +206,22 @@ def check_files(root: Path, header: fmt.Header, *, hashes: bool) -> None:
             )
 
 
+SORTED_SEARCH = 8192
+"""Queries from which a key lookup sorts them first: consecutive searches then share the cache
+lines of the keys they pass (50,000 queries: 11 ms unsorted, 5 ms sorted with the sort)."""
+
+
+def _search(keys: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``searchsorted`` ranks of ``key`` in ``keys`` from the left and from the right."""
+    if key.numel() < SORTED_SEARCH:
+        return torch.searchsorted(keys, key), torch.searchsorted(keys, key, right=True)
+    ordered, order = torch.sort(key)
+    left, right = torch.empty_like(key), torch.empty_like(key)
+    left[order] = torch.searchsorted(keys, ordered)
+    right[order] = torch.searchsorted(keys, ordered, right=True)
+    return left, right
+
+
 @dataclass(frozen=True)
 class Levels:
     """Sorted int64 keys of every ``SAMPLE``-th suffix of a shard, in ``LEVELS`` levels, so that
@@ -297,8 +313,7 @@ class Levels:
         rows = torch.arange(length.numel(), device=dev)  # patterns still equal to a group of samples
         key, level_short = packed[0], short[:, 0]
         for level, keys in enumerate(self.keys):
-            left = torch.searchsorted(keys, key)
-            right = torch.searchsorted(keys, key, right=True)
+            left, right = _search(keys, key)
             if upper:
                 lo[rows], hi[rows] = torch.where(level_short, right, left) - 1, right
             else:
@@ -346,8 +361,10 @@ class Shard:
     def sa(self, rank: torch.Tensor) -> torch.Tensor:
         """Suffix-array entries at ``rank`` (int64), unpacked from the bit stream."""
         bit = rank * self.bits
-        pair = self.sa_pairs.index_select(0, bit >> 5).to(torch.int64) & 0xFFFFFFFF  # (B, 2) words
-        return ((pair[:, 1] << 32 | pair[:, 0]) >> (bit & 31)) & ((1 << self.bits) - 1)
+        # The two little-endian words, read as one int64, are the 64 bits from the entry's first
+        # word on; a shift of at most 31 and the mask drop the sign the high word may carry.
+        pair = self.sa_pairs.index_select(0, bit >> 5).view(torch.int64).squeeze(1)  # (B,)
+        return (pair >> (bit & 31)) & ((1 << self.bits) - 1)
 
     def window(self, pos: torch.Tensor, width: int = CHUNK) -> torch.Tensor:
         """The ``width`` (CHUNK or LONG) tokens from each position, as int32 ``(B, width)``.
@@ -480,7 +497,9 @@ class SuffixIndex:
         long_steps = torch.arange(BLOCKS * LONG, device=dev)  # (W,)
         blocks = torch.arange(0, BLOCKS * LONG, LONG, device=dev)  # (BLOCKS,) window offsets
         last = buf.numel() - LONG  # the last pattern window; later ones are past every pattern's end
-        patterns = buf.unfold(0, CHUNK, 1)  # (len(buf) - C + 1, C); buf carries LONG pad entries
+        # (len(buf) - C + 1, C); buf carries LONG pad entries. Contiguous: every step gathers rows
+        # of it, faster from a plain matrix than from the overlapping view (~25% on 50,000 rows).
+        patterns = buf.unfold(0, CHUNK, 1).contiguous()
         long_patterns = buf.unfold(0, LONG, 1)
 
         def mismatch(

@@ -108,13 +108,15 @@ def _wide_corpus() -> tuple[list[list[int]], int]:
 KEYED = {**CORPORA, "wide": _wide_corpus()}
 
 
-@pytest.mark.parametrize("sample", [1, 3])
+@pytest.mark.parametrize(("sample", "sorted_from"), [(1, 10**9), (3, 1)])
 @pytest.mark.parametrize("name", list(KEYED))
-def test_sampled_keys_narrow_to_a_range_holding_the_answer(tmp_path, monkeypatch, name, sample):
+def test_sampled_keys_narrow_to_a_range_holding_the_answer(tmp_path, monkeypatch, name, sample, sorted_from):
     """With a key for every (or every third) suffix, every level and group path is taken: the
     bounds ``narrow`` returns must hold the brute-force rank for patterns of every length, and the
-    queries built on them must still equal the naive scans."""
+    queries built on them must still equal the naive scans. ``sorted_from=1`` sends every lookup
+    through the sorted path large batches take."""
     monkeypatch.setattr(index_module, "SAMPLE", sample)
+    monkeypatch.setattr(index_module, "SORTED_SEARCH", sorted_from)
     docs, vocab = KEYED[name]
     index = build(tmp_path, docs, vocab)
     [shard] = index.shards
