@@ -84,6 +84,15 @@ def _open(path: Path, dtype: torch.dtype, count: int, device: torch.device) -> t
     return t if device.type == "cpu" else t.to(device)
 
 
+class Insertion(NamedTuple):
+    """Where each query's whole sequence inserts in one shard's suffix array: the rank ``r`` of the
+    first suffix at or above it, and its LCPs with the suffixes at ``r - 1`` and ``r``."""
+
+    rank: torch.Tensor
+    lcp_lo: torch.Tensor
+    lcp_hi: torch.Tensor
+
+
 class DocRef(NamedTuple):
     """Where a span occurs: a document and the token offset inside it (a tuple: cheap to create)."""
 
@@ -481,11 +490,21 @@ class SuffixIndex:
         return buf.to(torch.int32).to(d), starts.to(d), lengths.to(d)
 
     def _bisect(
-        self, shard: Shard, buf: torch.Tensor, start: torch.Tensor, length: torch.Tensor, upper: bool
+        self,
+        shard: Shard,
+        buf: torch.Tensor,
+        start: torch.Tensor,
+        length: torch.Tensor,
+        upper: bool,
+        within: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For each pattern ``buf[start:start+length]``: the first suffix-array rank whose suffix is
         ``>=`` the pattern (``upper=False``) or ``>`` it when only ``length`` tokens are compared
         (``upper=True``), with the LCP of the pattern and the suffixes just below and at that rank.
+
+        ``within``: ranks ``(lo, hi)`` already known to bound each answer (``lo`` below it, ``hi``
+        at or above it); then only the rank is wanted, and the LCPs of searches that bounds alone
+        settle are not measured (returned as 0).
 
         All patterns step in lockstep, so every step is a handful of whole-batch tensor ops.
         """
@@ -532,15 +551,24 @@ class SuffixIndex:
 
         # Start on the ~SAMPLE ranks the sampled keys leave, with the exact LCPs of both bounds
         # (one comparison of 2B rows; a virtual bound, -1 or n, shares nothing).
-        lo, hi = shard.levels.narrow(long_patterns, start, length, shard.n, upper)
-        bounds = torch.cat([lo, hi])
+        if within is None:
+            lo, hi = shard.levels.narrow(long_patterns, start, length, shard.n, upper)
+            measure = torch.arange(b, device=dev)
+        else:  # only searches the known bounds leave open are narrowed, measured and run
+            lo, hi = within[0].clone(), within[1].clone()
+            open_ = torch.nonzero((hi - lo) > 1).squeeze(1)
+            key_lo, key_hi = shard.levels.narrow(long_patterns, start[open_], length[open_], shard.n, upper)
+            lo[open_], hi[open_] = torch.maximum(lo[open_], key_lo), torch.minimum(hi[open_], key_hi)
+            measure = torch.nonzero((hi - lo) > 1).squeeze(1)
+        bounds = torch.cat([lo[measure], hi[measure]])
         real = (bounds >= 0) & (bounds < shard.n)
-        twice_start, twice_length = start.repeat(2), length.repeat(2)
+        twice_start, twice_length = start[measure].repeat(2), length[measure].repeat(2)
         lcp, _, _ = mismatch(
             shard.sa(bounds.clamp(0, shard.n - 1)), twice_start, torch.zeros_like(bounds), twice_length, real
         )
         lcp = torch.where(real, lcp, 0)
-        lcp_lo, lcp_hi = lcp[:b], lcp[b:]
+        lcp_lo, lcp_hi = torch.zeros_like(lo), torch.zeros_like(hi)
+        lcp_lo[measure], lcp_hi[measure] = lcp[: measure.numel()], lcp[measure.numel() :]
         # Searches finish at different steps (most within ~SAMPLE ranks, a few in a large group of
         # equal keys): once at most half are still running, the rest move to smaller tensors.
         out_hi, out_lcp_lo, out_lcp_hi = torch.empty_like(hi), torch.empty_like(lcp_lo), torch.empty_like(lcp_hi)
@@ -585,11 +613,36 @@ class SuffixIndex:
             lcp_hi = torch.where(move_hi, j.gather(1, at_hi).squeeze(1), lcp_hi)
 
     def _ranges(
-        self, buf: torch.Tensor, start: torch.Tensor, length: torch.Tensor
+        self,
+        buf: torch.Tensor,
+        start: torch.Tensor,
+        length: torch.Tensor,
+        inserted: Sequence[Insertion] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        lo = torch.stack([self._bisect(s, buf, start, length, upper=False)[0] for s in self.shards])  # (S, B)
-        hi = torch.stack([self._bisect(s, buf, start, length, upper=True)[0] for s in self.shards])  # (S, B)
-        return lo, hi
+        """Suffix-array ranges ``[lo, hi)``, ``(S, B)`` each, of the patterns ``buf[start:start+length]``.
+
+        ``inserted``: per shard, where each pattern's whole remaining sequence was inserted, when
+        ``length`` is its longest match (:meth:`_insertions`). The range holds that rank, so each
+        search starts from it: a shard where the match is shorter settles both ends at once, and
+        otherwise the rank bounds one end of each search (r - 1 and r start with the match when
+        their LCP reaches it).
+        """
+        lows, highs = [], []
+        for s, shard in enumerate(self.shards):
+            below = above = None
+            if inserted is not None:
+                r, lcp_lo, lcp_hi = inserted[s]
+                none, every = torch.full_like(r, -1), torch.full_like(r, shard.n)
+                matched = length > 0  # the empty pattern's range is every suffix: no hint
+                # Lower end: r exactly when suffix r - 1 falls short of the match; else at most r - 1.
+                short = matched & (lcp_lo < length)
+                below = (torch.where(short, r - 1, none), torch.where(short, r, torch.where(matched, r - 1, every)))
+                # Upper end: r exactly when suffix r falls short of the match; else above r.
+                short = matched & (lcp_hi < length)
+                above = (torch.where(matched, torch.where(short, r - 1, r), none), torch.where(short, r, every))
+            lows.append(self._bisect(shard, buf, start, length, upper=False, within=below)[0])
+            highs.append(self._bisect(shard, buf, start, length, upper=True, within=above)[0])
+        return torch.stack(lows), torch.stack(highs)
 
     # -- public queries -----------------------------------------------------------------------------
 
@@ -602,17 +655,26 @@ class SuffixIndex:
         lo, hi = self.find(patterns)
         return [int(c) for c in (hi - lo).sum(0).tolist()]
 
-    def _longest(self, buf: torch.Tensor, seq_start: torch.Tensor, seq_len: torch.Tensor) -> torch.Tensor:
-        """Longest-match length at every flat position of the concatenated sequences."""
+    def _insertions(
+        self, buf: torch.Tensor, seq_start: torch.Tensor, seq_len: torch.Tensor
+    ) -> tuple[torch.Tensor, list[Insertion]]:
+        """Longest-match length at every flat position of the concatenated sequences, and per shard
+        where each position's remaining sequence inserts, with its LCPs below and at that rank."""
         total = int(seq_len.sum())
         positions = torch.arange(total, device=self.device)  # (P,)
         seq_of = torch.repeat_interleave(torch.arange(seq_len.numel(), device=self.device), seq_len)
         remaining = seq_start[seq_of] + seq_len[seq_of] - positions  # (P,)
         best = torch.zeros_like(positions)
+        inserted = []
         for shard in self.shards:
-            _, lcp_lo, lcp_hi = self._bisect(shard, buf, positions, remaining, upper=False)
-            best = torch.maximum(best, torch.maximum(lcp_lo, lcp_hi))
-        return best
+            found = Insertion(*self._bisect(shard, buf, positions, remaining, upper=False))
+            best = torch.maximum(best, torch.maximum(found.lcp_lo, found.lcp_hi))
+            inserted.append(found)
+        return best, inserted
+
+    def _longest(self, buf: torch.Tensor, seq_start: torch.Tensor, seq_len: torch.Tensor) -> torch.Tensor:
+        """Longest-match length at every flat position of the concatenated sequences."""
+        return self._insertions(buf, seq_start, seq_len)[0]
 
     def longest_match(self, sequences: Sequence[Sequence[int]]) -> Matches:
         """For every position of every sequence, the longest prefix of the rest of the sequence that
@@ -622,9 +684,9 @@ class SuffixIndex:
         r; the match length is the larger LCP with the suffixes at r-1 and r.
         """
         buf, seq_start, seq_len = self._queries(sequences)
-        best = self._longest(buf, seq_start, seq_len)
+        best, inserted = self._insertions(buf, seq_start, seq_len)
         positions = torch.arange(best.numel(), device=self.device)
-        lo, hi = self._ranges(buf, positions, best)
+        lo, hi = self._ranges(buf, positions, best, inserted)
         counts = torch.where(best > 0, (hi - lo).sum(0), 0)
         offsets = [0, *(int(o) for o in torch.cumsum(seq_len, 0).tolist())]
         return Matches(offsets=offsets, lengths=best, counts=counts, lo=lo, hi=hi)

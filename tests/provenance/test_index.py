@@ -94,6 +94,10 @@ def test_longest_match_equals_brute_force(tmp_path, name):
         counts = m.counts[m.offsets[b] : m.offsets[b + 1]].tolist()
         assert lengths == [naive_longest(docs, seq, i) for i in range(len(seq))]
         assert counts == [naive_count(docs, seq[i : i + n]) if n else 0 for i, n in enumerate(lengths)]
+        # The ranges, found from each position's insertion rank, are find()'s for the same patterns.
+        lo, hi = index.find([seq[i : i + n] for i, n in enumerate(lengths)])
+        assert m.lo[:, m.offsets[b] : m.offsets[b + 1]].tolist() == lo.tolist()
+        assert m.hi[:, m.offsets[b] : m.offsets[b + 1]].tolist() == hi.tolist()
 
 
 def _wide_corpus() -> tuple[list[list[int]], int]:
@@ -194,6 +198,9 @@ def test_shards_answer_like_one_index(tmp_path, name):
     seq = docs[1] + docs[2]
     assert many.longest_match([seq]).lengths.tolist() == one.longest_match([seq]).lengths.tolist()
     assert many.longest_match([seq]).counts.tolist() == one.longest_match([seq]).counts.tolist()
+    m = many.longest_match([seq])  # in a shard without the match, its range is empty at the insertion rank
+    lo, hi = many.find([seq[i : i + n] for i, n in enumerate(m.lengths.tolist())])
+    assert (m.lo.tolist(), m.hi.tolist()) == (lo.tolist(), hi.tolist())
     spans = many.maximal_spans([seq], max_docs=50)[0]
     for s in spans:
         refs = {(r.doc, r.offset) for r in s.docs}
