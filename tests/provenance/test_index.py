@@ -204,6 +204,7 @@ def test_shards_answer_like_one_index(tmp_path, name):
     spans = many.maximal_spans([seq], max_docs=50)[0]
     for s in spans:
         refs = {(r.doc, r.offset) for r in s.docs}
+        assert s.count == naive_count(docs, seq[s.start : s.end])
         assert len(refs) == s.count  # every occurrence found once, across shards
         for doc, offset in refs:
             assert docs[doc][offset : offset + s.length] == seq[s.start : s.end]
@@ -341,3 +342,13 @@ def test_cpu_and_cuda_give_identical_answers(tmp_path):
     assert cpu.maximal_spans(seqs) == gpu.maximal_spans(seqs)
     tokens = np.array(flat(docs, vocab), dtype=np.uint16)
     assert suffix_array(tokens, "torch", device="cuda").tolist() == suffix_array(tokens, "divsufsort").tolist()
+
+
+def test_range_max_equals_slicing():
+    """The sparse-table maximum behind each span's bci_max, against a slice per range."""
+    rng = np.random.default_rng(7)
+    values = rng.random(300)
+    start = rng.integers(0, 300, 2000)
+    length = np.array([int(rng.integers(1, 301 - s)) for s in start])
+    expected = [values[s : s + n].max() for s, n in zip(start, length, strict=True)]
+    assert index_module._range_max(values, start, length).tolist() == expected
