@@ -542,33 +542,40 @@ class SuffixIndex:
         patterns = buf.unfold(0, CHUNK, 1).contiguous()
         long_patterns = buf.unfold(0, LONG, 1)
 
-        def mismatch(
-            suffix: torch.Tensor, start: torch.Tensor, j: torch.Tensor, length: torch.Tensor, active: torch.Tensor
-        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            """The first position at or after ``j`` (capped at ``length``) where each suffix and its
-            pattern differ, and the two tokens there; rows not ``active`` stop after one chunk."""
-            s = shard.window(suffix + j)  # (B, C)
+        def compare(
+            rank: torch.Tensor, start: torch.Tensor, j: torch.Tensor, length: torch.Tensor, active: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            """For ``(B, k)`` ranks, each suffix's LCP with its row's pattern (capped at ``length``),
+            knowing that the first ``j`` tokens match, and whether the suffix sorts below the rank
+            searched for. A row's k suffixes share its pattern window (one gather per row); ranks
+            not ``active`` (``(B, k)``) stop after one chunk."""
+            rows, k = rank.shape
+            suffix = shard.sa(rank.flatten().clamp(0, shard.n - 1))  # (B k,)
+            s = shard.window(suffix + j.repeat_interleave(k)).view(rows, k, CHUNK)
             p = patterns.index_select(0, start + j)  # (B, C)
-            stop = (s != p) | (steps >= (length - j)[:, None])
+            stop = (s != p[:, None]) | (steps >= (length - j)[:, None])[:, None]  # (B, k, C)
             # max returns the first maximal index (documented): any and argmax in one reduction.
-            found, at = stop.max(1, keepdim=True)  # (B, 1) whether and where the chunk mismatches
-            s_tok, p_tok = s.gather(1, at).squeeze(1), p.gather(1, at).squeeze(1)
-            found = found.squeeze(1)
-            j = torch.where(found, j + at.squeeze(1), j + CHUNK)
-            pending = torch.nonzero(~found & active).squeeze(1)
+            found, at = stop.max(2)  # (B, k) whether and where the chunk mismatches
+            s_tok, p_tok = s.gather(2, at[..., None]).squeeze(2), p.gather(1, at)
+            lcp = j[:, None] + torch.where(found, at, CHUNK)
+            pending = torch.nonzero((~found & active).flatten()).squeeze(1)
+            lcp, s_tok, p_tok = lcp.flatten(), s_tok.flatten(), p_tok.flatten()
             while pending.numel():  # matches longer than a chunk: wider gathers from here on
-                jp = j[pending]
+                jp, owner = lcp[pending], pending // k
                 s = shard.window((suffix[pending] + jp)[:, None].add(blocks).flatten(), LONG).view(-1, BLOCKS * LONG)
-                at_p = (start[pending] + jp)[:, None].add(blocks).clamp(max=last).flatten()
-                p = long_patterns.index_select(0, at_p).view(-1, BLOCKS * LONG)
-                stop = (s != p) | (long_steps >= (length[pending] - jp)[:, None])
+                at_p = (start[owner] + jp)[:, None].add(blocks).clamp(max=last).flatten()
+                q = long_patterns.index_select(0, at_p).view(-1, BLOCKS * LONG)
+                stop = (s != q) | (long_steps >= (length[owner] - jp)[:, None])
                 hit, at = stop.max(1, keepdim=True)
                 hit = hit.squeeze(1)
-                j[pending] = torch.where(hit, jp + at.squeeze(1), jp + BLOCKS * LONG)
+                lcp[pending] = torch.where(hit, jp + at.squeeze(1), jp + BLOCKS * LONG)
                 s_tok[pending] = s.gather(1, at).squeeze(1)
-                p_tok[pending] = p.gather(1, at).squeeze(1)
+                p_tok[pending] = q.gather(1, at).squeeze(1)
                 pending = pending[~hit]
-            return torch.minimum(j, length), s_tok, p_tok
+            lcp = torch.minimum(lcp.view(rows, k), length[:, None])
+            less = (s_tok < p_tok).view(rows, k)
+            matched = lcp >= length[:, None]
+            return lcp, (matched | less) if upper else (~matched & less)
 
         # Start on the ~SAMPLE ranks the sampled keys leave, with the exact LCPs of both bounds
         # (one comparison of 2B rows; a virtual bound, -1 or n, shares nothing).
@@ -581,15 +588,12 @@ class SuffixIndex:
             key_lo, key_hi = shard.levels.narrow(long_patterns, start[open_], length[open_], shard.n, upper)
             lo[open_], hi[open_] = torch.maximum(lo[open_], key_lo), torch.minimum(hi[open_], key_hi)
             measure = torch.nonzero((hi - lo) > 1).squeeze(1)
-        bounds = torch.cat([lo[measure], hi[measure]])
+        bounds = torch.stack([lo[measure], hi[measure]], 1)  # (M, 2)
         real = (bounds >= 0) & (bounds < shard.n)
-        twice_start, twice_length = start[measure].repeat(2), length[measure].repeat(2)
-        lcp, _, _ = mismatch(
-            shard.sa(bounds.clamp(0, shard.n - 1)), twice_start, torch.zeros_like(bounds), twice_length, real
-        )
+        lcp, _ = compare(bounds, start[measure], torch.zeros_like(measure), length[measure], real)
         lcp = torch.where(real, lcp, 0)
         lcp_lo, lcp_hi = torch.zeros_like(lo), torch.zeros_like(hi)
-        lcp_lo[measure], lcp_hi[measure] = lcp[: measure.numel()], lcp[measure.numel() :]
+        lcp_lo[measure], lcp_hi[measure] = lcp[:, 0], lcp[:, 1]
         # Searches finish at different steps (most within ~SAMPLE ranks, a few in a large group of
         # equal keys): once at most half are still running, the rest move to smaller tensors.
         out_hi, out_lcp_lo, out_lcp_hi = torch.empty_like(hi), torch.empty_like(lcp_lo), torch.empty_like(lcp_hi)
@@ -613,19 +617,9 @@ class SuffixIndex:
             width = hi - lo
             probes = lo[:, None] + (width[:, None] * torch.arange(1, k + 1, device=dev)) // (k + 1)
             probes = torch.minimum(torch.maximum(probes, (lo + 1)[:, None]), (hi - 1)[:, None])  # (B, k) inside
-            flat = probes.flatten().clamp(0, shard.n - 1)
             every = torch.minimum(lcp_lo, lcp_hi)  # tokens every suffix strictly inside shares
-            j, s_tok, p_tok = mismatch(
-                shard.sa(flat),
-                start.repeat_interleave(k),
-                every.repeat_interleave(k),
-                length.repeat_interleave(k),
-                active.repeat_interleave(k),
-            )
-            matched = j >= length.repeat_interleave(k)
-            right = (matched | (s_tok < p_tok)) if upper else (~matched & (s_tok < p_tok))
-            below = right.view(-1, k).sum(1)  # probes below the answer: it lies after probe below - 1
-            j = j.view(-1, k)
+            j, right = compare(probes, start, every, length, active[:, None].expand(-1, k))
+            below = right.sum(1)  # probes below the answer: it lies after probe below - 1
             at_lo, at_hi = (below - 1).clamp(min=0)[:, None], below.clamp(max=k - 1)[:, None]
             move_lo, move_hi = active & (below > 0), active & (below < k)
             lo = torch.where(move_lo, probes.gather(1, at_lo).squeeze(1), lo)

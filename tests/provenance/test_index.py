@@ -352,3 +352,15 @@ def test_range_max_equals_slicing():
     length = np.array([int(rng.integers(1, 301 - s)) for s in start])
     expected = [values[s : s + n].max() for s, n in zip(start, length, strict=True)]
     assert index_module._range_max(values, start, length).tolist() == expected
+
+
+@pytest.mark.parametrize("sample", [1, 64])
+def test_a_long_match_with_the_first_suffix_is_measured_in_full(tmp_path, monkeypatch, sample):
+    """A pattern below every suffix starts between the virtual bound -1 and rank 0: the LCP with
+    rank 0 must be measured past the first chunk although the other bound reads nothing."""
+    monkeypatch.setattr(index_module, "SAMPLE", sample)
+    docs = [[0] * 40, [1, 2, 3] * 5, [0, 0, 1]]
+    index = build(tmp_path, docs, 4)
+    seq = [0] * 35
+    assert index.longest_match([seq]).lengths.tolist() == [naive_longest(docs, seq, i) for i in range(35)]
+    assert index.count([seq, [0] * 41]) == [naive_count(docs, seq), 0]
