@@ -19,7 +19,7 @@
         docs.u64             uint64 position in tokens.bin of each document's first token
         prefix.u64           uint64 suffix-array boundaries of every first-PREFIX-token key (two
                              tokens for u8, one otherwise): ranks [prefix[k], prefix[k+1]) start
-                             with key k, so a query skips the first ~16 binary-search steps
+                             with key k (Prov-Decode's one-token steps; the order checks)
         meta.jsonl           one JSON object per document: its metadata fields (everything but text)
         meta.idx             uint64 byte offset of each meta.jsonl line, for lazy lookup
       shard-00001/ ...
