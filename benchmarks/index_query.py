@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from _infinigram import build_infinigram
 
-from redraft.provenance import SuffixIndex, build_index
+from redraft.provenance import ByteTokenizer, SuffixIndex, build_index
+from redraft.provenance.bci import find_spans
 from redraft.provenance.format import unpack_bits
 
 CHUNK = 16
@@ -147,9 +148,17 @@ def main() -> None:
             index.maximal_spans(resps, max_docs=10)
             sync()
 
+        texts = [bytes(x).decode("utf-8", "replace") for x in resps[:20]]
+
+        def critic(texts: list[str] = texts) -> None:
+            for text in texts:  # what the BCI critic runs on a draft inside graph.invoke
+                find_spans(index, ByteTokenizer(), [text])
+            sync()
+
         r["redraft longest_match + counts + ranges, batched"] = timed(with_counts)[0] / nr * 1000
         r["redraft longest_match lengths, one response at a time"] = timed(one_at_a_time)[0] / 20 * 1000
         r["redraft maximal_spans + BCI + attribution (10 docs), batched"] = timed(spans)[0] / nr * 1000
+        r["redraft find_spans (the BCI critic's search), one draft per call"] = timed(critic)[0] / 20 * 1000
 
         # numpy baseline over the same (unpacked) suffix array.
         [shard] = index.shards

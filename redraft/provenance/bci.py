@@ -133,7 +133,9 @@ def find_spans(
             cut = self_contained(text, enc, s.start, s.end) if filters.self_contained else [(s.start, s.end)]
             pieces.update(p for p in cut if p[1] - p[0] >= filters.min_len)
         ranges.append(sorted(pieces))
-    described = index.spans([e.ids for e in encs], ranges, max_docs=0, alpha=filters.alpha)
+    # Sources come with the batch (one search for every piece of every text), not one search per
+    # kept span afterwards: on one draft that was 12 searches, 60% of the critic's time.
+    described = index.spans([e.ids for e in encs], ranges, max_docs=filters.max_docs, alpha=filters.alpha)
     out = []
     for text, enc, spans in zip(texts, encs, described, strict=True):
         kept = [s for s in spans if filters.max_count is None or s.count <= filters.max_count]
@@ -145,7 +147,6 @@ def find_spans(
                 dataclasses.replace(
                     s,
                     text=text[enc.starts[s.start] : enc.ends[s.end - 1]].strip(),
-                    docs=index.attribute(enc.ids[s.start : s.end], filters.max_docs) if filters.max_docs else (),
                 )
                 for s in kept
             ]

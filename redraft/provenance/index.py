@@ -299,34 +299,34 @@ class Levels:
         return (tokens * self.places).sum(2)
 
     def narrow(
-        self, windows: torch.Tensor, start: torch.Tensor, length: torch.Tensor, n: int, upper: bool
+        self, windows: torch.Tensor, start: torch.Tensor, length: torch.Tensor, n: int, upper: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Bounds ``(lo, hi)`` on the rank :meth:`SuffixIndex._bisect` searches for, one per pattern:
         the suffix at ``lo`` is below the pattern (``-1``: none) and the one at ``hi`` is at or above
-        it (``n``: none), ``>`` for ``upper``, comparing ``length`` tokens.
+        it (``n``: none), ``>`` where ``upper`` is True, comparing ``length`` tokens.
 
         Args:
             windows: ``(N, L)`` token windows; row ``start[b]`` holds pattern ``b``'s first ``L``
                 tokens (anything past its length), ``L`` at least ``ends[-1]``.
             start: ``(B,)`` each pattern's row in ``windows``.
             length: ``(B,)`` each pattern's length.
+            upper: ``(B,)`` bool, which patterns search for their upper end.
         """
         dev = windows.device
         tokens = windows.index_select(0, start)[:, : self.ends[-1]].to(torch.int64)
         # A pattern that ends inside a level is padded with the smallest token (searching for the
         # first suffix >= it) or the largest (for the first suffix > it on its length).
         inside = torch.arange(self.ends[-1], device=dev) < length[:, None]
-        packed = self.pack(torch.where(inside, tokens, (1 << self.bits) - 1 if upper else 0))  # (LEVELS, B)
+        pad = torch.where(upper, (1 << self.bits) - 1, 0)[:, None]
+        packed = self.pack(torch.where(inside, tokens, pad))  # (LEVELS, B)
         short = length[:, None] < torch.tensor(self.ends, device=dev)  # (B, LEVELS)
         lo, hi = torch.empty_like(length), torch.empty_like(length)
         rows = torch.arange(length.numel(), device=dev)  # patterns still equal to a group of samples
-        key, level_short = packed[0], short[:, 0]
+        key, level_short, level_upper = packed[0], short[:, 0], upper
         for level, keys in enumerate(self.keys):
             left, right = _search(keys, key)
-            if upper:
-                lo[rows], hi[rows] = torch.where(level_short, right, left) - 1, right
-            else:
-                lo[rows], hi[rows] = left - 1, torch.where(level_short, left, right)
+            lo[rows] = torch.where(level_upper & level_short, right, left) - 1
+            hi[rows] = torch.where(~level_upper & level_short, left, right)
             # Samples in [left, right) equal the pattern on every level so far: when the pattern is
             # longer than that, the next level decides between them (and only it needs searching).
             keep = torch.nonzero(~level_short & (right > left)).squeeze(1)
@@ -334,7 +334,7 @@ class Levels:
                 break
             rows = rows[keep]
             key = (left[keep] << self.payload_bits) + packed[level + 1, rows]
-            level_short = short[rows, level + 1]
+            level_short, level_upper = short[rows, level + 1], upper[rows]
         samples = self.keys[0].numel()
         return torch.where(lo < 0, -1, lo * SAMPLE), torch.where(hi >= samples, n, hi * SAMPLE)
 
@@ -516,12 +516,13 @@ class SuffixIndex:
         buf: torch.Tensor,
         start: torch.Tensor,
         length: torch.Tensor,
-        upper: bool,
+        upper: torch.Tensor,
         within: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For each pattern ``buf[start:start+length]``: the first suffix-array rank whose suffix is
-        ``>=`` the pattern (``upper=False``) or ``>`` it when only ``length`` tokens are compared
-        (``upper=True``), with the LCP of the pattern and the suffixes just below and at that rank.
+        ``>=`` the pattern (where ``upper`` is False) or ``>`` it when only ``length`` tokens are
+        compared (where it is True), with the LCP of the pattern and the suffixes just below and at
+        that rank. A pattern's two ends run as two rows of one search.
 
         ``within``: ranks ``(lo, hi)`` already known to bound each answer (``lo`` below it, ``hi``
         at or above it); then only the rank is wanted, and the LCPs of searches that bounds alone
@@ -543,7 +544,12 @@ class SuffixIndex:
         long_patterns = buf.unfold(0, LONG, 1)
 
         def compare(
-            rank: torch.Tensor, start: torch.Tensor, j: torch.Tensor, length: torch.Tensor, active: torch.Tensor
+            rank: torch.Tensor,
+            start: torch.Tensor,
+            j: torch.Tensor,
+            length: torch.Tensor,
+            upper: torch.Tensor,
+            active: torch.Tensor,
         ) -> tuple[torch.Tensor, torch.Tensor]:
             """For ``(B, k)`` ranks, each suffix's LCP with its row's pattern (capped at ``length``),
             knowing that the first ``j`` tokens match, and whether the suffix sorts below the rank
@@ -575,7 +581,7 @@ class SuffixIndex:
             lcp = torch.minimum(lcp.view(rows, k), length[:, None])
             less = (s_tok < p_tok).view(rows, k)
             matched = lcp >= length[:, None]
-            return lcp, (matched | less) if upper else (~matched & less)
+            return lcp, torch.where(upper[:, None], matched | less, ~matched & less)
 
         # Start on the ~SAMPLE ranks the sampled keys leave, with the exact LCPs of both bounds
         # (one comparison of 2B rows; a virtual bound, -1 or n, shares nothing).
@@ -585,12 +591,12 @@ class SuffixIndex:
         else:  # only searches the known bounds leave open are narrowed, measured and run
             lo, hi = within[0].clone(), within[1].clone()
             open_ = torch.nonzero((hi - lo) > 1).squeeze(1)
-            key_lo, key_hi = shard.levels.narrow(long_patterns, start[open_], length[open_], shard.n, upper)
+            key_lo, key_hi = shard.levels.narrow(long_patterns, start[open_], length[open_], shard.n, upper[open_])
             lo[open_], hi[open_] = torch.maximum(lo[open_], key_lo), torch.minimum(hi[open_], key_hi)
             measure = torch.nonzero((hi - lo) > 1).squeeze(1)
         bounds = torch.stack([lo[measure], hi[measure]], 1)  # (M, 2)
         real = (bounds >= 0) & (bounds < shard.n)
-        lcp, _ = compare(bounds, start[measure], torch.zeros_like(measure), length[measure], real)
+        lcp, _ = compare(bounds, start[measure], torch.zeros_like(measure), length[measure], upper[measure], real)
         lcp = torch.where(real, lcp, 0)
         lcp_lo, lcp_hi = torch.zeros_like(lo), torch.zeros_like(hi)
         lcp_lo[measure], lcp_hi[measure] = lcp[:, 0], lcp[:, 1]
@@ -609,7 +615,7 @@ class SuffixIndex:
                     return out_hi, out_lcp_lo, out_lcp_hi
                 keep = torch.nonzero(active).squeeze(1)
                 rows, lo, hi, lcp_lo, lcp_hi = rows[keep], lo[keep], hi[keep], lcp_lo[keep], lcp_hi[keep]
-                start, length, active = start[keep], length[keep], active[keep]
+                start, length, upper, active = start[keep], length[keep], upper[keep], active[keep]
             # k probes per search split its range k + 1 ways: a round costs the same few dozen tensor
             # operations whatever k is, so few searches (a single draft, the stragglers of a batch)
             # take more probes and fewer rounds, while a full batch stays binary (memory-bound).
@@ -618,7 +624,7 @@ class SuffixIndex:
             probes = lo[:, None] + (width[:, None] * torch.arange(1, k + 1, device=dev)) // (k + 1)
             probes = torch.minimum(torch.maximum(probes, (lo + 1)[:, None]), (hi - 1)[:, None])  # (B, k) inside
             every = torch.minimum(lcp_lo, lcp_hi)  # tokens every suffix strictly inside shares
-            j, right = compare(probes, start, every, length, active[:, None].expand(-1, k))
+            j, right = compare(probes, start, every, length, upper, active[:, None].expand(-1, k))
             below = right.sum(1)  # probes below the answer: it lies after probe below - 1
             at_lo, at_hi = (below - 1).clamp(min=0)[:, None], below.clamp(max=k - 1)[:, None]
             move_lo, move_hi = active & (below > 0), active & (below < k)
@@ -642,9 +648,12 @@ class SuffixIndex:
         otherwise the rank bounds one end of each search (r - 1 and r start with the match when
         their LCP reaches it).
         """
-        lows, highs = [], []
+        b = start.numel()
+        upper = torch.arange(2 * b, device=self.device) >= b
+        twice_start, twice_length = start.repeat(2), length.repeat(2)
+        ends = []
         for s, shard in enumerate(self.shards):
-            below = above = None
+            within = None
             if inserted is not None:
                 r, lcp_lo, lcp_hi = inserted[s]
                 none, every = torch.full_like(r, -1), torch.full_like(r, shard.n)
@@ -655,9 +664,10 @@ class SuffixIndex:
                 # Upper end: r exactly when suffix r falls short of the match; else above r.
                 short = matched & (lcp_hi < length)
                 above = (torch.where(matched, torch.where(short, r - 1, r), none), torch.where(short, r, every))
-            lows.append(self._bisect(shard, buf, start, length, upper=False, within=below)[0])
-            highs.append(self._bisect(shard, buf, start, length, upper=True, within=above)[0])
-        return torch.stack(lows), torch.stack(highs)
+                within = (torch.cat([below[0], above[0]]), torch.cat([below[1], above[1]]))
+            ends.append(self._bisect(shard, buf, twice_start, twice_length, upper, within)[0])
+        found = torch.stack(ends)  # (S, 2B): every lower end, then every upper end
+        return found[:, :b], found[:, b:]
 
     # -- public queries -----------------------------------------------------------------------------
 
@@ -682,7 +692,8 @@ class SuffixIndex:
         best = torch.zeros_like(positions)
         inserted = []
         for shard in self.shards:
-            found = Insertion(*self._bisect(shard, buf, positions, remaining, upper=False))
+            lower = torch.zeros_like(positions, dtype=torch.bool)
+            found = Insertion(*self._bisect(shard, buf, positions, remaining, lower))
             best = torch.maximum(best, torch.maximum(found.lcp_lo, found.lcp_hi))
             inserted.append(found)
         return best, inserted

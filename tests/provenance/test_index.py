@@ -139,7 +139,9 @@ def test_sampled_keys_narrow_to_a_range_holding_the_answer(tmp_path, monkeypatch
     window = torch.tensor([(p + [-2] * 40)[:40] for p in patterns], dtype=torch.int64)
     length = torch.tensor([len(p) for p in patterns])
     for upper in (False, True):
-        lo, hi = levels.narrow(window, torch.arange(len(patterns)), length, shard.n, upper)
+        lo, hi = levels.narrow(
+            window, torch.arange(len(patterns)), length, shard.n, torch.full_like(length, upper, dtype=torch.bool)
+        )
         for p, low, high in zip(patterns, lo.tolist(), hi.tolist(), strict=True):
             k = len(p)
             if upper:  # the first suffix greater than the pattern on its first len(p) tokens
