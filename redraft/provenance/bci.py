@@ -125,12 +125,12 @@ def find_spans(
     """
     filters = filters or SpanFilters()
     encs = [tokenizer.encode_with_offsets(t) for t in texts]
-    raw = index.maximal_spans([e.ids for e in encs], min_len=filters.min_len, max_docs=0, alpha=filters.alpha)
+    raw = index.maximal_ranges([e.ids for e in encs], min_len=filters.min_len)
     ranges: list[list[tuple[int, int]]] = []
-    for text, enc, spans in zip(texts, encs, raw, strict=True):
+    for text, enc, found in zip(texts, encs, raw, strict=True):
         pieces: set[tuple[int, int]] = set()
-        for s in spans:
-            cut = self_contained(text, enc, s.start, s.end) if filters.self_contained else [(s.start, s.end)]
+        for start, end in found:
+            cut = self_contained(text, enc, start, end) if filters.self_contained else [(start, end)]
             pieces.update(p for p in cut if p[1] - p[0] >= filters.min_len)
         ranges.append(sorted(pieces))
     # Sources come with the batch (one search for every piece of every text), not one search per

@@ -727,6 +727,18 @@ class SuffixIndex:
         s = -torch.log((self.unigram + alpha) / total)
         return torch.where(self.unigram > 0, s, torch.zeros_like(s))  # (V,)
 
+    def _maximal(
+        self, buf: torch.Tensor, seq_start: torch.Tensor, seq_len: torch.Tensor, min_len: int
+    ) -> tuple[torch.Tensor, torch.Tensor, list[Insertion]]:
+        """Flat start positions ``(K,)`` and lengths of the maximal spans, and each start's insertion."""
+        best, inserted = self._insertions(buf, seq_start, seq_len)  # (P,)
+        ends = torch.arange(best.numel(), device=self.device) + best
+        # One running maximum over all sequences: they are laid out in order and no span crosses
+        # its sequence's end, so an earlier sequence never hides a span of a later one.
+        before = torch.cat([ends.new_zeros(1), torch.cummax(ends, 0).values[:-1]])
+        chosen = torch.nonzero((best >= max(1, min_len)) & (ends > before)).squeeze(1)  # (K,)
+        return chosen, best[chosen], [Insertion(*(t[chosen] for t in found)) for found in inserted]
+
     def maximal_spans(
         self,
         sequences: Sequence[Sequence[int]],
@@ -742,14 +754,31 @@ class SuffixIndex:
         source documents.
         """
         buf, seq_start, seq_len = self._queries(sequences)
-        best, inserted = self._insertions(buf, seq_start, seq_len)  # (P,)
-        ends = torch.arange(best.numel(), device=self.device) + best
-        # One running maximum over all sequences: they are laid out in order and no span crosses
-        # its sequence's end, so an earlier sequence never hides a span of a later one.
-        before = torch.cat([ends.new_zeros(1), torch.cummax(ends, 0).values[:-1]])
-        chosen = torch.nonzero((best >= max(1, min_len)) & (ends > before)).squeeze(1)  # (K,)
-        at = [Insertion(*(t[chosen] for t in found)) for found in inserted]  # each span is a longest match
-        return self._describe(sequences, buf, seq_start, seq_len, chosen, best[chosen], max_docs, alpha, at)
+        chosen, lengths, inserted = self._maximal(buf, seq_start, seq_len, min_len)
+        # Each span is its start's longest match: its range holds the rank that start's search found.
+        return self._describe(sequences, buf, seq_start, seq_len, chosen, lengths, max_docs, alpha, inserted)
+
+    def maximal_ranges(self, sequences: Sequence[Sequence[int]], *, min_len: int = 1) -> list[list[tuple[int, int]]]:
+        """The ``[start, end)`` token ranges of :meth:`maximal_spans`, without counts, BCI or sources
+        (for callers that cut the spans before describing them, as the BCI critic does).
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> from redraft.provenance import build_index
+            >>> d = pathlib.Path(tempfile.mkdtemp())
+            >>> _ = (d / "c.jsonl").write_text('{"text": "the cat sat"}\\n')
+            >>> _ = build_index([d / "c.jsonl"], d / "idx")
+            >>> SuffixIndex.load(d / "idx").maximal_ranges([list(b"a cat sat down")], min_len=3)
+            [[(1, 9), (7, 10)]]
+        """
+        buf, seq_start, seq_len = self._queries(sequences)
+        chosen, lengths, _ = self._maximal(buf, seq_start, seq_len, min_len)
+        seq_of = (torch.searchsorted(seq_start, chosen, right=True) - 1).tolist()
+        firsts = seq_start.tolist()
+        out: list[list[tuple[int, int]]] = [[] for _ in sequences]
+        for b, p, n in zip(seq_of, chosen.tolist(), lengths.tolist(), strict=True):
+            out[b].append((p - firsts[b], p - firsts[b] + n))
+        return out
 
     def spans(
         self,

@@ -168,6 +168,7 @@ def test_maximal_spans_bci_and_attribution(tmp_path):
             expected.append((i, i + n))
             furthest = i + n
     assert [(s.start, s.end) for s in spans] == expected
+    assert index.maximal_ranges([seq], min_len=1) == [expected]
     counts = np.bincount([t for d in docs for t in d], minlength=vocab).astype(float)
     total = counts.sum() + vocab  # add-one smoothing
     for s in spans:
