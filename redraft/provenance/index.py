@@ -584,7 +584,7 @@ class SuffixIndex:
             return lcp, torch.where(upper[:, None], matched | less, ~matched & less)
 
         # Start on the ~SAMPLE ranks the sampled keys leave, with the exact LCPs of both bounds
-        # (one comparison of 2B rows; a virtual bound, -1 or n, shares nothing).
+        # (one comparison of each search's two bounds; a virtual bound, -1 or n, shares nothing).
         if within is None:
             lo, hi = shard.levels.narrow(long_patterns, start, length, shard.n, upper)
             measure = torch.arange(b, device=dev)
