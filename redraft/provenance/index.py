@@ -62,7 +62,6 @@ MAX_PROBES = 15
 """The most probes one search takes per round (a 16-way split)."""
 
 _TORCH_DTYPES = {"u8": torch.uint8, "u16": torch.uint16, "u32": torch.int32}
-_TOKEN_BITS = {"u8": 8, "u16": 16, "u32": 32}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -319,11 +318,11 @@ class Levels:
         inside = torch.arange(self.ends[-1], device=dev) < length[:, None]
         pad = torch.where(upper, (1 << self.bits) - 1, 0)[:, None]
         packed = self.pack(torch.where(inside, tokens, pad))  # (LEVELS, B)
-        short = length[:, None] < torch.tensor(self.ends, device=dev)  # (B, LEVELS)
         lo, hi = torch.empty_like(length), torch.empty_like(length)
         rows = torch.arange(length.numel(), device=dev)  # patterns still equal to a group of samples
-        key, level_short, level_upper = packed[0], short[:, 0], upper
+        key, level_length, level_upper = packed[0], length, upper
         for level, keys in enumerate(self.keys):
+            level_short = level_length < self.ends[level]
             left, right = _search(keys, key)
             lo[rows] = torch.where(level_upper & level_short, right, left) - 1
             hi[rows] = torch.where(~level_upper & level_short, left, right)
@@ -334,9 +333,15 @@ class Levels:
                 break
             rows = rows[keep]
             key = (left[keep] << self.payload_bits) + packed[level + 1, rows]
-            level_short, level_upper = short[rows, level + 1], upper[rows]
+            level_length, level_upper = length[rows], upper[rows]
         samples = self.keys[0].numel()
         return torch.where(lo < 0, -1, lo * SAMPLE), torch.where(hi >= samples, n, hi * SAMPLE)
+
+
+def _local(seq_start: torch.Tensor, flat: torch.Tensor) -> tuple[list[int], list[int]]:
+    """For flat buffer positions, which sequence each lies in and its position inside it."""
+    seq = torch.searchsorted(seq_start, flat, right=True) - 1
+    return seq.tolist(), (flat - seq_start[seq]).tolist()
 
 
 def _range_max(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -372,7 +377,7 @@ class Shard:
         self.docs = _open(d / fmt.DOCS, torch.int64, info.n_docs, device)  # (D,)
         self.width = fmt.prefix_width(header.token_dtype)
         self.separator = header.separator
-        self.token_bits = _TOKEN_BITS[header.token_dtype]
+        self.token_bits = self.tokens.element_size() * 8  # 8, 16 or 32
         self.base = header.separator + 1
         n_keys = self.base * (self.base + 1) if self.width == 2 else self.base
         self.prefix = _open(d / fmt.PREFIX, torch.int64, n_keys + 1, device)  # (K+1,)
@@ -691,8 +696,8 @@ class SuffixIndex:
         remaining = seq_start[seq_of] + seq_len[seq_of] - positions  # (P,)
         best = torch.zeros_like(positions)
         inserted = []
+        lower = torch.zeros_like(positions, dtype=torch.bool)
         for shard in self.shards:
-            lower = torch.zeros_like(positions, dtype=torch.bool)
             found = Insertion(*self._bisect(shard, buf, positions, remaining, lower))
             best = torch.maximum(best, torch.maximum(found.lcp_lo, found.lcp_hi))
             inserted.append(found)
@@ -773,11 +778,9 @@ class SuffixIndex:
         """
         buf, seq_start, seq_len = self._queries(sequences)
         chosen, lengths, _ = self._maximal(buf, seq_start, seq_len, min_len)
-        seq_of = (torch.searchsorted(seq_start, chosen, right=True) - 1).tolist()
-        firsts = seq_start.tolist()
         out: list[list[tuple[int, int]]] = [[] for _ in sequences]
-        for b, p, n in zip(seq_of, chosen.tolist(), lengths.tolist(), strict=True):
-            out[b].append((p - firsts[b], p - firsts[b] + n))
+        for b, a, n in zip(*_local(seq_start, chosen), lengths.tolist(), strict=True):
+            out[b].append((a, a + n))
         return out
 
     def spans(
@@ -821,17 +824,14 @@ class SuffixIndex:
         at, size = starts.cpu().numpy(), lengths.cpu().numpy()
         sums = (cum[at + size] - cum[at]).tolist()
         peaks = _range_max(surprise, at, size).tolist()
-        seq_of = (torch.searchsorted(seq_start, starts, right=True) - 1).tolist()
-        firsts = seq_start.tolist()
         with _no_gc():
             docs = self._attribute_many(lo, hi, max_docs)
-            for k, (p, n) in enumerate(zip(at.tolist(), size.tolist(), strict=True)):
-                b = seq_of[k]
+            for k, (b, a, n) in enumerate(zip(*_local(seq_start, starts), size.tolist(), strict=True)):
                 out[b].append(
                     Span(
                         seq=b,
-                        start=p - firsts[b],
-                        end=p - firsts[b] + n,
+                        start=a,
+                        end=a + n,
                         count=int(counts[k]),
                         bci=sums[k],
                         bci_max=peaks[k],
