@@ -134,7 +134,19 @@ def atomic_file(target: Path, mode: Literal["w", "wb"] = "w") -> Iterator[IO[Any
         ...     _ = f.write("{}\\n")
         >>> out.read_text()
         '{}\\n'
+        >>> with atomic_file(pathlib.Path("/dev/null")) as f:
+        ...     pass
+        Traceback (most recent call last):
+        ...
+        redraft.errors.InputError: /dev/null exists and is not a regular file...
     """
+    # The rename would put a file where the device, pipe or directory was: as root, `-o /dev/null`
+    # replaced the system's /dev/null with an export.
+    if (target.exists() and not target.is_file()) or (target.is_symlink() and not target.resolve().is_file()):
+        raise InputError(
+            f"{target} exists and is not a regular file (a device, a directory...); redraft writes a new file and "
+            "renames it into place, which would replace it. Give a file path."
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the result is a normal file (a page to share)

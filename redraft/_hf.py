@@ -19,6 +19,10 @@ from redraft.errors import InputError
 CONFIG_FILES = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
 
 
+MAX_CONFIG_BYTES = 16 << 20
+"""The largest configuration file read (a ``config.json`` is kilobytes)."""
+
+
 def _config_files(source: str | Path) -> list[Path]:
     path = Path(source)
     if path.is_file():  # a GGUF file: its directory may still carry configs
@@ -54,7 +58,14 @@ def refuse_custom_code(source: str | Path) -> None:
     """
     for file in _config_files(source):
         try:
+            if file.stat().st_size > MAX_CONFIG_BYTES:
+                raise InputError(
+                    f"{file} is over {MAX_CONFIG_BYTES:,} bytes; a model's configuration is a page of JSON"
+                )
             config = json.loads(file.read_bytes())
+        except RecursionError:
+            # transformers would parse it again, and die the same way, with a traceback.
+            raise InputError(f"{file} is JSON nested too deeply to read; the model directory is damaged") from None
         except (ValueError, UnicodeDecodeError, OSError):
             continue  # transformers reports an unreadable config itself
         if isinstance(config, dict) and config.get("auto_map"):

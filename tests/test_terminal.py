@@ -49,3 +49,16 @@ def test_the_human_critics_panel_prints_hostile_text_inertly(monkeypatch, tmp_pa
     assert result.exit_code == 0, result.output
     assert "your verdict" in result.output
     check(result.output)
+
+
+def test_invisible_and_reordering_characters_and_emoji_codes_print_as_text(monkeypatch, tmp_path):
+    """Bidi overrides and isolates, zero-width and tag characters and U+2028 change what a reader
+    sees without showing themselves; Rich would turn ":white_check_mark:" into a check mark."""
+    hidden = "Paris\u202e.noyL\u2066x\u2069 zero\u200bwidth\u2028tag\U000e0041 :white_check_mark:"
+    use_llm(monkeypatch, ScriptedLLM([hidden, "VERDICT: CORRECT"]))
+    args = ["run", "--prompt", "q", "--critic", "self", "--max-rounds", "1", "--db", str(tmp_path / "t.db")]
+    ran = CliRunner(env={"COLUMNS": "300"}).invoke(cli.app, args)
+    assert ran.exit_code == 0, ran.output
+    for ch in "\u202e\u2066\u2069\u200b\u2028\U000e0041\u2705":
+        assert ch not in ran.output, repr(ch)
+    assert "\\u202e" in ran.output and "\\U000e0041" in ran.output and ":white_check_mark:" in ran.output

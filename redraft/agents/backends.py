@@ -24,6 +24,7 @@ import os
 import re
 from collections.abc import Callable
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -33,10 +34,12 @@ from redraft.errors import InputError
 
 Backend = Literal["transformers", "vllm", "openai"]
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-KEY_ENV_PATTERN = re.compile(r"[A-Z][A-Z0-9_]*_API_(KEY|TOKEN)")
-"""Environment variables an experiment file may name as its API key."""
+"""The one variable any spec may send as its key, to the server it names (the OpenAI client's own
+default)."""
 KEY_ENVS_ENV = "REDRAFT_API_KEY_ENVS"
-"""Comma-separated further variable names the user allows as API keys (in their own environment)."""
+"""``host=VAR`` pairs, comma-separated, in the user's own environment: each allows one further
+variable as the API key, for that host alone (``api.together.xyz=TOGETHER_API_KEY``)."""
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 NAMED = (EMBEDDED, QWEN_CODER)
 """Models loaded by name from packaged GGUF files (:mod:`redraft.agents.embedded`)."""
 
@@ -67,9 +70,10 @@ class BackendSpec(BaseModel):
     """For ``openai``: the API root, e.g. ``http://127.0.0.1:8000/v1``."""
     api_key_env: str = DEFAULT_KEY_ENV
     """For ``openai``: the environment variable holding the API key. The key itself is read at
-    load time and never stored (not in the spec, not in the database). Only key-like names are
-    accepted (``*_API_KEY``, ``*_API_TOKEN``, or names listed in ``$REDRAFT_API_KEY_ENVS``), since
-    experiment files are shared and must not be able to send any variable to their server."""
+    load time and never stored (not in the spec, not in the database). Besides ``OPENAI_API_KEY``,
+    a variable goes only to a host the user tied it to in their own ``$REDRAFT_API_KEY_ENVS``
+    (``host=VAR`` pairs), since experiment files are shared and must not be able to send any
+    variable to a server of their choosing."""
     max_concurrency: int = Field(default=32, ge=1)
     """For ``openai``: most requests in flight at once."""
     max_retries: int = Field(default=4, ge=0)
@@ -121,17 +125,21 @@ class BackendSpec(BaseModel):
             raise ValueError("backend 'vllm' needs vLLM: pip install \"redraft[vllm]\" (on a CUDA machine)")
         return backend
 
-    @field_validator("api_key_env")
-    @classmethod
-    def _key_like(cls, name: str) -> str:
-        declared = {n.strip() for n in os.environ.get(KEY_ENVS_ENV, "").split(",") if n.strip()}
-        if not (KEY_ENV_PATTERN.fullmatch(name) or name in declared):
+    @model_validator(mode="after")
+    def _key_tied_to_host(self) -> BackendSpec:
+        # Experiment files are shared: one must not be able to send any variable of the user's
+        # (STRIPE_API_KEY, say) to a server of its own choosing. Besides the default, a key goes
+        # only to the host the user tied it to.
+        if self.api_key_env == DEFAULT_KEY_ENV or self.backend != "openai" or self.base_url is None:
+            return self
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        if self.api_key_env not in allowed_keys().get(host, set()):
             raise ValueError(
-                f"{name!r} does not look like an API key variable (*_API_KEY or *_API_TOKEN), so it is not sent to "
-                f"the server. If it really holds the key, declare it in your own environment: "
-                f"export {KEY_ENVS_ENV}={name}"
+                f"api_key_env {self.api_key_env!r} is not tied to {host!r}, so it is not sent there. If that server "
+                f"should get it, say so in your own environment: export {KEY_ENVS_ENV}={host}={self.api_key_env} "
+                f"(comma-separate more pairs); {DEFAULT_KEY_ENV} needs no pairing"
             )
-        return name
+        return self
 
     @field_validator("model")
     @classmethod
@@ -168,10 +176,10 @@ class BackendSpec(BaseModel):
         from redraft.agents.openai_compat import PLAIN_HTTP_KEY_ENV  # httpx loads only for this backend
 
         env = {}
-        if self.backend == "openai" and self.api_key_env in os.environ:
-            env[self.api_key_env] = os.environ[self.api_key_env]
-        if self.backend == "openai" and PLAIN_HTTP_KEY_ENV in os.environ:
-            env[PLAIN_HTTP_KEY_ENV] = os.environ[PLAIN_HTTP_KEY_ENV]
+        if self.backend == "openai":  # the worker validates the spec, and so the pairing, again
+            for name in (self.api_key_env, PLAIN_HTTP_KEY_ENV, KEY_ENVS_ENV):
+                if name in os.environ:
+                    env[name] = os.environ[name]
         return env
 
     def api_key(self) -> str:
@@ -179,8 +187,8 @@ class BackendSpec(BaseModel):
         variable is unset. A variable named on purpose must be set: no other one stands in for it.
 
         Example:
-            >>> spec = BackendSpec(backend="openai", model="m", base_url="http://127.0.0.1:8000/v1",
-            ...                    api_key_env="NOT_SET_API_KEY")
+            >>> spec = BackendSpec.model_construct(backend="openai", model="m", base_url="http://127.0.0.1:8000/v1",
+            ...                                    api_key_env="NOT_SET_API_KEY")  # as if tied to that host
             >>> try:
             ...     spec.api_key()
             ... except InputError as exc:
@@ -194,6 +202,31 @@ class BackendSpec(BaseModel):
                 "server needs no key"
             )
         return key or ""
+
+
+def allowed_keys(value: str | None = None) -> dict[str, set[str]]:
+    """Host → the key variables the user allows to be sent there, from ``$REDRAFT_API_KEY_ENVS``
+    (or ``value``): comma-separated ``host=VAR`` pairs.
+
+    Example:
+        >>> allowed_keys("api.together.xyz=TOGETHER_API_KEY, 127.0.0.1=VLLM_API_KEY")
+        {'api.together.xyz': {'TOGETHER_API_KEY'}, '127.0.0.1': {'VLLM_API_KEY'}}
+        >>> allowed_keys("TOGETHER_API_KEY")
+        Traceback (most recent call last):
+        ...
+        redraft.errors.InputError: REDRAFT_API_KEY_ENVS holds 'TOGETHER_API_KEY', not a host=VAR pair ...
+    """
+    raw = os.environ.get(KEY_ENVS_ENV, "") if value is None else value
+    pairs: dict[str, set[str]] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        host, _, name = item.rpartition("=")
+        if not host or not _ENV_NAME.fullmatch(name):
+            raise InputError(
+                f"{KEY_ENVS_ENV} holds {item[:80]!r}, not a host=VAR pair (a key is allowed per server, e.g. "
+                f"{KEY_ENVS_ENV}=api.together.xyz=TOGETHER_API_KEY)"
+            )
+        pairs.setdefault(host.strip().strip("[]").lower(), set()).add(name)
+    return pairs
 
 
 def _transformers(spec: BackendSpec) -> LLM:

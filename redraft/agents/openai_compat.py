@@ -29,6 +29,7 @@ from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from redraft._net import is_loopback_host
 from redraft.agents.base import (
@@ -208,10 +209,22 @@ class OpenAICompatLLM(LLM):
         return body
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+        # identity only: a compressed body is decoded by httpx a whole network chunk at a time,
+        # before any byte count of ours could stop it (a 30 KB zstd reply became 1.96 GB).
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
+
+    def _client(self) -> httpx.AsyncClient:
+        """The client of one batch. To a loopback server it ignores ``HTTP(S)_PROXY``: a proxy
+        would carry the key, in clear text on plain http, off this machine."""
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout_s),
+            headers=self._headers(),
+            verify=self._ssl,
+            trust_env=not is_loopback(self.base_url),
+        )
 
     async def _post_all(
         self, bodies: list[dict[str, Any]], sink: Callable[[int, str], None] | None = None
@@ -219,8 +232,7 @@ class OpenAICompatLLM(LLM):
         """Every request concurrently, at most ``max_concurrency`` in flight. With ``sink``, each
         is streamed (server-sent events) and its text sent to ``sink(i, piece)`` as it arrives."""
         limit = asyncio.Semaphore(self.max_concurrency)
-        timeout = httpx.Timeout(self.timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, headers=self._headers(), verify=self._ssl) as client:
+        async with self._client() as client:
 
             async def one(i: int, body: dict[str, Any]) -> dict[str, Any]:
                 async with limit:
@@ -272,16 +284,7 @@ class OpenAICompatLLM(LLM):
             return _Retry(_transport(exc))
         if (retry := _failed(url, response, raw)) is not None:
             return retry
-        text = _decode(url, raw)
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ServerError(
-                f"{url} answered with malformed JSON ({exc.msg}): {text[:200]!r}; is this an OpenAI-compatible server?"
-            ) from exc
-        if not isinstance(data, dict):
-            raise ServerError(f"{url} answered with {type(data).__name__}, not a JSON object")
-        return data
+        return json_object(url, raw)
 
     async def _post_stream(
         self,
@@ -299,10 +302,10 @@ class OpenAICompatLLM(LLM):
         try:
             async with client.stream("POST", url, json=body) as response:
                 # An error's body names the problem.
-                if response.status_code >= 400 and (retry := _failed(url, response, await _read(url, response))):
+                if not response.is_success and (retry := _failed(url, response, await _read(url, response))):
                     return retry
                 reason, usage, done, events = None, None, False, 0
-                async for line in sse_lines(url, response.aiter_bytes()):
+                async for line in sse_lines(url, raw_chunks(url, response)):
                     if line.startswith(":") or line.split(":", 1)[0] in ("event", "id", "retry"):
                         continue  # comments and the other SSE fields
                     if not line.startswith("data:"):
@@ -321,12 +324,14 @@ class OpenAICompatLLM(LLM):
                         for choice in event.get("choices") or []:
                             piece = (choice.get("delta") or {}).get("content") or ""
                             reason = choice.get("finish_reason") or reason
+                            if not isinstance(piece, str):
+                                raise TypeError(f"delta.content is a {type(piece).__name__}, not text")
                             if piece:
                                 bound.add(piece)
                                 pieces.append(piece)
                                 sent[0] = True
                                 on_piece(piece)
-                    except (json.JSONDecodeError, AttributeError, TypeError) as exc:
+                    except (json.JSONDecodeError, AttributeError, TypeError, RecursionError) as exc:
                         raise ServerError(
                             f"{url} sent a malformed stream event ({exc}): {payload[:200]!r}; "
                             "is this an OpenAI-compatible server?"
@@ -371,14 +376,64 @@ class OpenAICompatLLM(LLM):
         )
 
     def _served_context_length(self) -> int | None:
+        """``max_model_len`` of this model from ``GET /models`` (vLLM reports it), under the bounds of
+        a chat reply: one deadline for the whole answer, the byte cap, strict UTF-8 and a schema.
+        None (the documented default applies) when the server has no such route or is unreachable,
+        or does not list the model; a :class:`ServerError` when it answers with something broken."""
+        return _run(self._get_context_length())
+
+    async def _get_context_length(self) -> int | None:
+        url = f"{self.base_url}/models"
         try:
-            response = httpx.get(f"{self.base_url}/models", headers=self._headers(), timeout=self.timeout_s)
-            for entry in response.json().get("data", []):
-                if entry.get("id") == self.model_id and isinstance(entry.get("max_model_len"), int):
-                    return int(entry["max_model_len"])
-        except (httpx.HTTPError, json.JSONDecodeError, AttributeError):
+            async with (
+                asyncio.timeout(self.timeout_s),
+                self._client() as client,
+                client.stream("GET", url) as response,
+            ):
+                raw = await _read(url, response)
+        except TimeoutError:
+            raise ServerError(
+                f"{url} did not finish its answer within timeout_s={self.timeout_s:g} s; pass context_length "
+                "to skip the lookup, or raise timeout_s if the server is just slow"
+            ) from None
+        except httpx.TransportError:
             return None
+        if not response.is_success:
+            return None  # not every server has /models; the default context applies
+        try:
+            listing = ModelList.model_validate(json_object(url, raw))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            raise ServerError(
+                f"{url} answered with a model list that does not fit the API ({where}: {problem['msg']}); pass "
+                "context_length to skip the lookup"
+            ) from None
+        for entry in listing.data:
+            if entry.id == self.model_id and entry.max_model_len is not None:
+                return entry.max_model_len
         return None
+
+
+MAX_CONTEXT_LENGTH = 1 << 24
+"""The largest context a server may report (16 M tokens); more is a lie, not a model."""
+
+
+class ServedModel(BaseModel):
+    """One entry of ``GET /models``; fields redraft does not read are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: StrictStr
+    max_model_len: StrictInt | None = Field(default=None, ge=16, le=MAX_CONTEXT_LENGTH)
+
+
+class ModelList(BaseModel):
+    """The answer of ``GET /models`` (OpenAI's list object)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data: list[ServedModel]
 
 
 TOP_LOGPROBS = 20
@@ -397,6 +452,11 @@ def first_token_logprobs(data: dict[str, Any]) -> list[tuple[str, float]] | None
     """
     try:
         top = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        if isinstance(top, list) and len(top) > TOP_LOGPROBS + 1:  # the sampled token may come on top
+            raise ServerError(
+                f"the server sent {len(top):,} alternatives for one position; redraft asked for {TOP_LOGPROBS}, "
+                "so this reply is not read as a verdict"
+            )
         pairs = [(str(t["token"]), float(t["logprob"])) for t in top]
     except (KeyError, IndexError, TypeError, ValueError):
         return None
@@ -408,6 +468,13 @@ def first_token_logprobs(data: dict[str, Any]) -> list[tuple[str, float]] | None
                 f"the server sent log-probability {logprob!r} for token {token[:40]!r}; a log-probability is a "
                 "finite number <= 0, so this reply is not read as a verdict"
             )
+    # Alternatives are disjoint events: their probabilities sum to at most 1. More means the same
+    # token listed twice (or invented mass), which would inflate a label's probability.
+    if sum(math.exp(min(lp, 0.0)) for _, lp in pairs) > 1.0 + LOGPROB_SLACK * len(pairs) + 1e-6:
+        raise ServerError(
+            "the server sent alternatives whose probabilities sum to more than 1 (a token listed twice?); "
+            "this reply is not read as a verdict"
+        )
     return [(token, min(logprob, 0.0)) for token, logprob in pairs]
 
 
@@ -415,22 +482,70 @@ LOGPROB_SLACK = 1e-4
 """How far above 0 a server's rounding may put a log-probability of (almost) 1."""
 
 
+async def raw_chunks(url: str, response: httpx.Response) -> AsyncIterator[bytes]:
+    """A reply's body as the bytes that crossed the wire, never decompressed: redraft asks for
+    ``Accept-Encoding: identity``, and a reply in any other encoding is refused before a byte of it
+    is read (a compression bomb expands inside the decoder, before any count could stop it)."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ServerError(
+            f"{url} answered in Content-Encoding {encoding[:60]!r}, which redraft did not ask for (it sends "
+            "Accept-Encoding: identity); compressed replies are refused, unread"
+        )
+    async for chunk in response.aiter_raw():
+        yield chunk
+
+
 async def _read(url: str, response: httpx.Response) -> bytes:
     """A reply's body, read in chunks against :data:`MAX_REPLY_BYTES`, never whole first."""
     raw = bytearray()
-    async for chunk in response.aiter_bytes():
+    async for chunk in raw_chunks(url, response):
         raw += chunk
         if len(raw) > MAX_REPLY_BYTES:
             raise ServerError(f"{url} sent a reply over {MAX_REPLY_BYTES:,} bytes; it is not read further")
     return bytes(raw)
 
 
+def json_object(url: str, raw: bytes) -> dict[str, Any]:
+    """A reply's body as a JSON object: strict UTF-8, well-formed, nested no deeper than Python's
+    parser can go (deeper is a :class:`ServerError`, not a ``RecursionError``).
+
+    Example:
+        >>> json_object("http://127.0.0.1:8000/v1", b'{"data": []}')
+        {'data': []}
+        >>> try:
+        ...     json_object("http://127.0.0.1:8000/v1", b"[" * 100_000 + b"]" * 100_000)
+        ... except ServerError as exc:
+        ...     print(str(exc).split(";")[0])
+        http://127.0.0.1:8000/v1 answered with JSON nested too deeply to read
+    """
+    text = _decode(url, raw)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ServerError(
+            f"{url} answered with malformed JSON ({exc.msg}): {text[:200]!r}; is this an OpenAI-compatible server?"
+        ) from exc
+    except RecursionError:
+        raise ServerError(f"{url} answered with JSON nested too deeply to read; it is refused") from None
+    if not isinstance(data, dict):
+        raise ServerError(f"{url} answered with {type(data).__name__}, not a JSON object")
+    return data
+
+
 def _failed(url: str, response: httpx.Response, raw: bytes) -> _Retry | None:
-    """None for a success; why to retry a transient failure (429, 5xx, ...) and the server's
-    ``Retry-After``; raises for a request the server rejected, which a retry would not change."""
+    """None for a success (2xx); why to retry a transient failure (429, 5xx, ...) and the server's
+    ``Retry-After``; raises for anything else, which a retry would not change. A redirect's or an
+    error's body is never read as an answer."""
     if response.status_code in _RETRY_STATUS:
         return _Retry(f"HTTP {response.status_code}: {_message(raw)}", retry_after_s(response.headers))
-    if response.status_code >= 400:
+    if 300 <= response.status_code < 400:
+        raise ServerError(
+            f"{url} answered HTTP {response.status_code} (a redirect, to "
+            f"{response.headers.get('Location', '?')[:200]!r}); redirects are not followed: put the final URL in "
+            "base_url"
+        )
+    if not response.is_success:
         raise ServerError(
             f"{url} rejected the request with HTTP {response.status_code}: {_message(raw)}. "
             "Check the model name and the request parameters."

@@ -16,18 +16,31 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-"""C0 controls except tab and newline, DEL, and the C1 range (U+0080–U+009F, where CSI is U+009B)."""
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f"  # C0 controls but tab and newline, DEL, C1 (CSI is U+009B)
+    "\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069"  # zero-width, direction marks, bidi embeds and isolates
+    "\u2028\u2029\u2060\ufeff"  # line and paragraph separators, word joiner, BOM
+    "\U000e0000-\U000e007f]"  # tag characters: invisible text
+)
+"""Characters that move, hide or reorder what a terminal shows: an override (U+202E) prints a
+claim backwards, tags and zero-width characters carry text no one sees."""
 
 
 def term_safe(text: str) -> str:
-    r"""``text`` with every control character that could drive a terminal shown as an escape.
+    r"""``text`` with every character that could drive a terminal or hide text shown as an escape.
 
     Example:
         >>> term_safe("ok\x1b]0;pwned\x07 \x9b2J\ttab\nline")
         'ok\\x1b]0;pwned\\x07 \\x9b2J\ttab\nline'
+        >>> term_safe("txet desrever\u202e, zero\u200bwidth, tag\U000e0041")
+        'txet desrever\\u202e, zero\\u200bwidth, tag\\U000e0041'
     """
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class SafeConsole(Console):
@@ -44,8 +57,9 @@ def console(**kwargs: Any) -> Console:
     Example:
         >>> import io
         >>> out = io.StringIO()
-        >>> console(file=out).print("draft: \x1b[2Jgone")
+        >>> console(file=out).print("draft: \x1b[2Jgone :white_check_mark:")
         >>> out.getvalue()
-        'draft: \\x1b[2Jgone\n'
+        'draft: \\x1b[2Jgone :white_check_mark:\n'
     """
-    return SafeConsole(**kwargs)
+    # emoji=False: ":white_check_mark:" in model text stays text, not a check mark.
+    return SafeConsole(**{"emoji": False, **kwargs})

@@ -55,9 +55,9 @@ def serve_command(
     """Browse every run and experiment in a database (read-only, paginated) at http://HOST:PORT/."""
     from redraft._extras import require
     from redraft._net import LOOPBACK_NAMES, is_loopback_host
-    from redraft.view import create_app
+    from redraft.view import create_app, serving
 
-    uvicorn = require("uvicorn", "view")
+    require("uvicorn", "view")
     if not is_loopback_host(host) and not public:
         raise InputError(
             f"--host {host} would serve every prompt and draft in {redact(db)} to anyone who can reach this machine, "
@@ -72,5 +72,5 @@ def serve_command(
             f"reaches port {port}. Accepted Host headers: {escape(', '.join(hosts))} (--allow-host adds more)."
         )
     application = create_app(db_url(db), allowed_hosts=hosts)
-    console.print(f"serving {escape(redact(db))} read-only at http://{host}:{port}/ (Ctrl-C stops)")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    console.print(f"serving {escape(redact(db))} read-only at http://{serving.url_host(host)}:{port}/ (Ctrl-C stops)")
+    serving.serve(application, host, port)

@@ -64,6 +64,12 @@ class DatasetSpec(BaseModel):
         return self
 
 
+MAX_CELLS = 256
+"""The default bound on an experiment's runs (``max_cells``)."""
+MAX_SPEC_BYTES = 1 << 20
+"""The largest experiment file read."""
+
+
 class Cell(BaseModel):
     """One run of the grid."""
 
@@ -112,6 +118,25 @@ class ExperimentSpec(BackendSpec):
     prov_decode: ProvDecodeConfig | None = None
     """Decode every run of the grid with Prov-Decode over a belief index (TraceAlign); compare with
     the same file without it through ``redraft report A B``."""
+    max_cells: int = Field(default=MAX_CELLS, ge=1)
+    """The most runs the grid may make (critic sets × modes × max_rounds); raise it on purpose
+    for a bigger sweep. A file cannot make a million runs by accident (or by YAML aliases)."""
+
+    @model_validator(mode="after")
+    def _grid(self) -> ExperimentSpec:
+        for axis in ("critics", "modes", "max_rounds"):
+            values = getattr(self, axis)
+            repeated = sorted({str(list(v) if isinstance(v, tuple) else v) for v in values if values.count(v) > 1})
+            if repeated:
+                raise ValueError(f"{axis} lists {', '.join(repeated)} more than once; each value makes its own runs")
+        cells = len(self.critics) * len(self.modes) * len(self.max_rounds)
+        if cells > self.max_cells:
+            raise ValueError(
+                f"the grid makes {cells:,} runs ({len(self.critics)} critic sets x {len(self.modes)} modes x "
+                f"{len(self.max_rounds)} max_rounds), over max_cells={self.max_cells}; trim an axis, or set max_cells "
+                "if you mean it"
+            )
+        return self
 
     @field_validator("critics", mode="before")
     @classmethod
@@ -199,8 +224,12 @@ class ExperimentSpec(BackendSpec):
 
         if not path.is_file():
             raise InputError(f"{path} does not exist; write an experiment file like:\n{EXAMPLE}")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+        if len(raw) > MAX_SPEC_BYTES:
+            raise InputError(f"{path} is over {MAX_SPEC_BYTES:,} bytes; an experiment file is a page of YAML")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))  # safe: no tags that build objects
+            data = yaml.safe_load(raw.decode("utf-8"))  # safe: no tags that build objects
         except UnicodeDecodeError as exc:
             raise InputError(f"{path} is not valid UTF-8 (byte {exc.start + 1}); save it as UTF-8") from exc
         except yaml.YAMLError as exc:

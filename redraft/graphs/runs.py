@@ -22,6 +22,7 @@ from typing import Any
 from langgraph.types import Command
 
 from redraft._progress import Progress, Reporter, reporter
+from redraft._text import clip
 from redraft.agents.base import LLM
 from redraft.critics import CriticOptions, make_critic
 from redraft.datasets import Row
@@ -30,7 +31,7 @@ from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.correction import Corrector, build_graph, check_prompt, new_run
 from redraft.graphs.state import CorrectionInput, CorrectionState, apply_update
 from redraft.judges import Judge, make_judge
-from redraft.store.base import RoundRecord
+from redraft.store.base import RoundRecord, RunInfo
 from redraft.store.sql import SQLStore, round_record
 
 DEFAULT_BATCH_SIZE = 8
@@ -86,7 +87,7 @@ def resume_states(
 ) -> tuple[list[CorrectionState], int]:
     """The examples of ``items`` that ``run_id`` has not finished, each rebuilt after its
     recorded rounds, and how many it has finished."""
-    recorded = {e.key: e for e in store.examples(run_id)}
+    recorded = recorded_examples(store, run_id, items)
     todo: list[CorrectionState] = []
     done = 0
     for item in items:
@@ -97,6 +98,62 @@ def resume_states(
         rounds = [round_record(r) for r in example.rounds] if example is not None else []
         todo.append(rebuild(corrector, item, rounds, run_id))
     return todo, done
+
+
+def recorded_examples(store: SQLStore, run_id: str, items: Sequence[CorrectionInput]) -> dict[str, Any]:
+    """The examples ``run_id`` has recorded, by key, once each item's prompt is checked against the
+    one recorded under its key: a resumed run continues the same prompts or refuses, naming the key
+    (else a finished key would skip a different prompt, and new rounds would land under an old one)."""
+    recorded = {e.key: e for e in store.examples(run_id)}
+    for item in items:
+        example = recorded.get(item.get("example_id", ""))
+        if example is not None and example.prompt != item["prompt"]:
+            raise InputError(
+                f"cannot resume run {run_id[:8]}: example {item['example_id']!r} was recorded for the prompt "
+                f"{clip(example.prompt)!r}, and this input gives it {clip(item['prompt'])!r}; resume with the input "
+                "the run started with, or start a new run"
+            )
+    return recorded
+
+
+def check_resumable(store: SQLStore, resume: str, expected: RunInfo) -> str:
+    """The id of run ``resume`` (a unique prefix is enough), once its model, loop configuration and
+    critics are checked against ``expected``: a resumed run continues the run it names, or refuses,
+    naming what differs.
+
+    Example:
+        >>> store = SQLStore("sqlite://")
+        >>> run_id = store.start_run(RunInfo(model_id="m", config={"max_rounds": 3}, critics=[]))
+        >>> check_resumable(store, run_id[:8], RunInfo(model_id="m", config={"max_rounds": 3}, critics=[])) == run_id
+        True
+        >>> try:
+        ...     check_resumable(store, run_id[:8], RunInfo(model_id="m", config={"max_rounds": 2}, critics=[]))
+        ... except InputError as exc:
+        ...     print(str(exc).split(". ")[0])
+        cannot resume run ...: it ran with config max_rounds=3, and this one asks for max_rounds=2
+    """
+    run = store.run(resume)
+    stored = RunInfo(model_id=run.model_id, config=run.config, critics=run.critics)
+    differences = []
+    if stored.model_id != expected.model_id:
+        differences.append(f"model {stored.model_id!r}, and this one asks for {expected.model_id!r}")
+    changed = sorted(
+        k for k in stored.config.keys() | expected.config.keys() if stored.config.get(k) != expected.config.get(k)
+    )
+    if changed:
+        was = ", ".join(f"{k}={stored.config.get(k)!r}" for k in changed)
+        now = ", ".join(f"{k}={expected.config.get(k)!r}" for k in changed)
+        differences.append(f"config {was}, and this one asks for {now}")
+    if stored.critics != expected.critics:
+        names = [c.get("name") for c in stored.critics], [c.get("name") for c in expected.critics]
+        detail = f"{names[0]}, and this one asks for {names[1]}" if names[0] != names[1] else "other settings"
+        differences.append(f"critics {detail}")
+    if differences:
+        raise InputError(
+            f"cannot resume run {run.id[:8]}: it ran with {'; with '.join(differences)}. Resume with the options it "
+            "started with (`redraft show` lists them), or start a new run"
+        )
+    return run.id
 
 
 def judges_for(items: Sequence[CorrectionInput]) -> dict[str, Judge]:
@@ -212,10 +269,12 @@ def run_prompts(
                 "the human critic needs a person and a checkpointer: run it with `redraft run --critic human` "
                 "at a terminal, on a SQLite or PostgreSQL run log"
             )
+        info = new_run(llm, critics, config, name=run_name)
         if resume is not None:
-            run_id = store.run(resume).id
+            run_id = check_resumable(store, resume, info)
+            recorded_examples(store, run_id, items)  # before anything runs, the paused path too
         else:
-            run_id = store.start_run(new_run(llm, critics, config, name=run_name))
+            run_id = store.start_run(info)
         if on_run is not None:
             on_run(run_id)
         if human and ask is not None:

@@ -62,6 +62,8 @@ FORMAT = "redraft-suffix-index"
 VERSION = 2
 """2: the header carries its own checksum (v1 headers are refused with a rebuild hint)."""
 HEADER = "header.json"
+MAX_HEADER_BYTES = 64 << 20
+"""The largest header read: kilobytes per shard, so this is a damaged or hostile file."""
 UNIGRAM = "unigram.u64"
 TOKENS, SA, DOCS, META, META_IDX, PREFIX = "tokens.bin", "sa.bin", "docs.u64", "meta.jsonl", "meta.idx", "prefix.u64"
 PAD = 32

@@ -166,9 +166,11 @@ def read_header(root: Path) -> fmt.Header:
             f"{root} is not a redraft index (no {fmt.HEADER}); build one with `redraft index build` "
             "(an interrupted build leaves no header, so it never loads)"
         )
+    if head.stat().st_size > fmt.MAX_HEADER_BYTES:
+        raise InvalidIndexError(f"{head} is over {fmt.MAX_HEADER_BYTES:,} bytes; the index is corrupt. Rebuild it.")
     try:
         raw = json.loads(head.read_bytes())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidIndexError(f"{head} is not valid JSON; the index is corrupt. Rebuild it.") from exc
     if not isinstance(raw, dict):
         raise InvalidIndexError(f"{head} is not a JSON object; the index is corrupt. Rebuild it.")

@@ -168,10 +168,13 @@ def connect(url: str, *, readonly: bool = False) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas_readonly if readonly else _sqlite_pragmas(file))
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as probe:
+            if readonly and file is not None:
+                probe.exec_driver_sql("PRAGMA schema_version")  # reads the file: WAL trouble shows here
     except OperationalError as exc:
         engine.dispose()
+        if readonly and file is not None:
+            return _immutable_sqlite(parsed, file, exc)
         hint = (
             "check that the directory exists and is writable"
             if engine.dialect.name == "sqlite"
@@ -181,6 +184,31 @@ def connect(url: str, *, readonly: bool = False) -> Engine:
             f"cannot open database {redact(url)}: {_reason(exc)}. Fix: {hint}, or pass store=None to run "
             "without logging."
         ) from exc
+    return engine
+
+
+def _immutable_sqlite(parsed: Any, file: Path, exc: OperationalError) -> Engine:
+    """A WAL database in a place this user cannot write (a shared directory, a read-only mount)
+    cannot be opened even read-only: SQLite must create its ``-shm`` index beside it. When no
+    ``-wal`` holds writes the main file lacks, the file alone is the whole database, and SQLite's
+    ``immutable`` mode reads it without the index; otherwise reading it would miss those writes,
+    so it is refused by name."""
+    wal = file.with_name(file.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreUnavailableError(
+            f"cannot read {file} here ({_reason(exc)}): its write-ahead log {wal.name} holds writes the database "
+            "file does not, and this directory is not writable, so SQLite cannot read them. Copy the database "
+            "together with its -wal file to a writable directory and read the copy, or let the writing process "
+            "finish (it folds the log in when it closes)."
+        ) from exc
+    engine = create_engine(parsed.update_query_dict({"immutable": "1"}))
+    event.listen(engine, "connect", _sqlite_pragmas_readonly)
+    try:
+        with engine.connect() as probe:
+            probe.exec_driver_sql("PRAGMA schema_version")
+    except OperationalError as again:
+        engine.dispose()
+        raise StoreUnavailableError(f"cannot read database {file}: {_reason(again)}") from again
     return engine
 
 
@@ -339,6 +367,27 @@ class _Writes:
 
 
 _WRITES = _Writes()
+
+
+MAX_ID_CHARS = 64
+"""Longer than any id redraft makes (32 hex digits): a longer "prefix" matches nothing, and is
+refused before it reaches SQL (50,000 characters made a 500 in ``serve``)."""
+
+
+def check_id_prefix(kind: str, prefix: str) -> None:
+    """Refuse an id prefix that cannot match: one longer than :data:`MAX_ID_CHARS`.
+
+    Example:
+        >>> check_id_prefix("run", "3f2a")
+        >>> try:
+        ...     check_id_prefix("run", "x" * 50_000)
+        ... except NotFoundError as exc:
+        ...     print(exc)
+        run id 'xxxxxxxxxxxxxxxxxxxx…' (50,000 characters) matches nothing: ids are 32 hex digits
+    """
+    if len(prefix) > MAX_ID_CHARS:
+        shown = f"{prefix[:20]}…" if len(prefix) > 20 else prefix
+        raise NotFoundError(f"{kind} id {shown!r} ({len(prefix):,} characters) matches nothing: ids are 32 hex digits")
 
 
 class SQLStore(Recorder):
@@ -539,6 +588,7 @@ class SQLStore(Recorder):
 
     def run(self, run_id: str) -> Run:
         """One run; a unique prefix of its id is enough."""
+        check_id_prefix("run", run_id)
         with self.session() as s:
             # autoescape: a '%' or '_' in the prefix is a character, not a LIKE wildcard.
             matches = list(s.scalars(select(Run).where(Run.id.startswith(run_id, autoescape=True))))
@@ -550,6 +600,7 @@ class SQLStore(Recorder):
 
     def experiment(self, experiment_id: str) -> Experiment:
         """One experiment with its runs; a unique prefix of its id is enough."""
+        check_id_prefix("experiment", experiment_id)
         with self.session() as s:
             query = (
                 select(Experiment)

@@ -20,7 +20,9 @@ from redraft.view.data import CorpusReader, Filters, choices, example_view, exam
 
 STATIC = resources.files("redraft.view").joinpath("static")
 """The bundled Vega builds: inlined by the static file, served by the server."""
-STATIC_FILES = {"vega": "vega.min.js", "vega_lite": "vega-lite.min.js"}
+CHART_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-interpreter.js")
+"""Loaded, in this order, by pages with charts; every page loads ``redraft.js`` after them."""
+PAGE_SCRIPT = "redraft.js"
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,9 +43,45 @@ def _render(template: str, **values: Any) -> str:
     return str(environment().get_template(template).render(**values))
 
 
+@functools.cache
 def static_text(name: str) -> str:
-    """A bundled static file's text (the Vega builds)."""
+    """A bundled static file's text (the Vega builds, the page script)."""
     return STATIC.joinpath(name).read_text(encoding="utf-8")
+
+
+FILE_POLICY = (
+    "default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'"
+)
+"""The static file's Content-Security-Policy (a ``<meta>`` tag: a file has no headers). Scripts run
+only if their hash is listed, which only redraft's own inlined scripts are; nothing is fetched."""
+
+
+def scripts(*, charts: bool, inline: bool, static_url: str = "") -> dict[str, Any]:
+    """The template values that load a page's scripts: ``<script src>`` from ``static_url`` (the
+    server, whose policy allows only its own files), or inlined with a policy listing each one's
+    SHA-256 (the static file), so injected markup can run no script in either.
+
+    Example:
+        >>> [s["src"] for s in scripts(charts=False, inline=False, static_url="/static")["scripts"]]
+        ['/static/redraft.js']
+        >>> scripts(charts=False, inline=True)["csp"].split("; ")[1]
+        "script-src 'sha256-...'"
+    """
+    names = [*(CHART_SCRIPTS if charts else ()), PAGE_SCRIPT]
+    if not inline:
+        return {"scripts": [{"src": f"{static_url}/{name}"} for name in names], "csp": None}
+    texts = [static_text(name) for name in names]
+    hashes = " ".join(f"'sha256-{_sha256(text)}'" for text in texts)
+    return {"scripts": [{"text": text} for text in texts], "csp": FILE_POLICY.format(hashes=hashes)}
+
+
+@functools.cache
+def _sha256(text: str) -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +185,14 @@ def results_page(
     corpus = corpus or CorpusReader()
     examples = [example_view(store, r.id, corpus) for r in rows] if static else []
     pages = max(1, math.ceil(total / per_page))
+    specs = charts(store, target.ident) if chart_specs is None else chart_specs
     return _render(
         "results.html",
         title=target.title,
         subtitle="a correction, round by round",
         runs=target.run_labels,
-        charts=charts(store, target.ident) if chart_specs is None else chart_specs,
-        inline_js={k: static_text(v) for k, v in STATIC_FILES.items()} if static else None,
+        charts=specs,
+        **scripts(charts=bool(specs), inline=static, static_url=links.static_url),
         static=static,
         rows=rows,
         row_critics={r.id: target.run_critics.get(r.run_id, []) for r in rows},
@@ -171,7 +210,13 @@ def results_page(
 def example_page(store: SQLStore, example_id: int, *, links: Links, corpus: CorpusReader | None = None) -> str:
     """One example on its own page (the server's link target)."""
     ex = example_view(store, example_id, corpus)
-    return _render("example.html", ex=ex, subtitle=ex.run_label, **links.values())
+    return _render(
+        "example.html",
+        ex=ex,
+        subtitle=ex.run_label,
+        **scripts(charts=False, inline=False, static_url=links.static_url),
+        **links.values(),
+    )
 
 
 def home_page(store: SQLStore, *, page: int, per_page: int, links: Links) -> str:
@@ -180,7 +225,15 @@ def home_page(store: SQLStore, *, page: int, per_page: int, links: Links) -> str
     more = len(found.experiments) > per_page or len(found.runs) > per_page
     found.experiments[per_page:] = []
     found.runs[per_page:] = []
-    return _render("home.html", listing=found, page=page, more=more, subtitle="runs and experiments", **links.values())
+    return _render(
+        "home.html",
+        listing=found,
+        page=page,
+        more=more,
+        subtitle="runs and experiments",
+        **scripts(charts=False, inline=False, static_url=links.static_url),
+        **links.values(),
+    )
 
 
 STATIC_LIMIT = 2000

@@ -33,7 +33,11 @@ BAD = [
     # A shared experiment file must not be able to send any variable to its server as a key.
     (
         {"backend": "openai", "model": "m", "base_url": "https://x/v1", "api_key_env": "AWS_SECRET_ACCESS_KEY"},
-        "api_key_env: 'AWS_SECRET_ACCESS_KEY' does not look like an API key variable",
+        "api_key_env 'AWS_SECRET_ACCESS_KEY' is not tied to 'x', so it is not sent there",
+    ),
+    (
+        {"backend": "openai", "model": "m", "base_url": "https://evil.example/v1", "api_key_env": "STRIPE_API_KEY"},
+        "export REDRAFT_API_KEY_ENVS=evil.example=STRIPE_API_KEY",
     ),
 ]
 if not HAS_VLLM:
@@ -69,6 +73,7 @@ def test_the_cli_validates_backend_options_before_anything_loads(tmp_path, monke
 
 def test_openai_loads_through_the_registry_with_the_key_from_the_environment(monkeypatch):
     monkeypatch.setenv("MY_API_KEY", "sk-test")
+    monkeypatch.setenv("REDRAFT_API_KEY_ENVS", "127.0.0.1=MY_API_KEY")
     spec = BackendSpec(backend="openai", model="m", base_url="http://127.0.0.1:1/v1", api_key_env="MY_API_KEY")
     llm = load_llm(spec)
     assert isinstance(llm, OpenAICompatLLM) and llm.api_key == "sk-test" and llm.max_concurrency == 32
@@ -77,13 +82,21 @@ def test_openai_loads_through_the_registry_with_the_key_from_the_environment(mon
 
 def test_keys_go_only_where_meant(monkeypatch):
     local = {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:1/v1"}
-    # A name the user declares in their own environment is allowed, and only then.
+    # A name the user ties to this host in their own environment is allowed, and only then.
     monkeypatch.setenv("HF_TOKEN", "hf-secret")
-    with pytest.raises(ValueError, match="export REDRAFT_API_KEY_ENVS=HF_TOKEN"):
+    with pytest.raises(ValueError, match=r"export REDRAFT_API_KEY_ENVS=127\.0\.0\.1=HF_TOKEN"):
         BackendSpec(**local, api_key_env="HF_TOKEN")
-    monkeypatch.setenv("REDRAFT_API_KEY_ENVS", "HF_TOKEN")
+    monkeypatch.setenv("REDRAFT_API_KEY_ENVS", "127.0.0.1=HF_TOKEN, api.together.xyz=MINE_API_KEY")
     assert load_llm(BackendSpec(**local, api_key_env="HF_TOKEN")).api_key == "hf-secret"  # type: ignore[attr-defined]
+    # Tied to one host, the key goes to no other: a file cannot point it at its own server.
+    with pytest.raises(ValueError, match=r"'HF_TOKEN' is not tied to 'evil\.example'"):
+        BackendSpec(**{**local, "base_url": "https://evil.example/v1"}, api_key_env="HF_TOKEN")
+    # The old form (a bare name, valid for any host) is refused by name, not read as a pairing.
+    monkeypatch.setenv("REDRAFT_API_KEY_ENVS", "HF_TOKEN")
+    with pytest.raises(ValueError, match="not a host=VAR pair"):
+        BackendSpec(**local, api_key_env="HF_TOKEN")
     # A variable named on purpose but unset is an error: OPENAI_API_KEY does not stand in for it.
+    monkeypatch.setenv("REDRAFT_API_KEY_ENVS", "127.0.0.1=MINE_API_KEY")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
     with pytest.raises(InputError, match="api_key_env names MINE_API_KEY, which is not set"):
         load_llm(BackendSpec(**local, api_key_env="MINE_API_KEY"))

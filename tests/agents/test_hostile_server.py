@@ -31,10 +31,13 @@ Behave = Callable[[BaseHTTPRequestHandler, dict], None]
 
 
 class Hostile:
-    """A loopback server whose every POST runs ``behave(handler, body)``, which writes raw bytes."""
+    """A loopback server whose every POST runs ``behave(handler, body)`` and every GET runs
+    ``on_get(handler)``, each writing raw bytes."""
 
     def __init__(self) -> None:
         self.behave: Behave = lambda h, b: None
+        self.on_get: Callable[[BaseHTTPRequestHandler], None] = lambda h: reply(h, {}, status=404)
+        self.requests: list[BaseHTTPRequestHandler] = []
         self.times: list[float] = []
         stub = self
 
@@ -48,12 +51,19 @@ class Hostile:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.times.append(time.monotonic())
                 self.close_connection = True
+                stub.requests.append(self)
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client hung up
                     stub.behave(self, body)
 
+            def do_GET(self) -> None:
+                self.close_connection = True
+                stub.requests.append(self)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    stub.on_get(self)
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
 

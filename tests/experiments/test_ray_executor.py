@@ -148,6 +148,7 @@ def test_an_openai_experiment_on_ray_actors_matches_the_local_run(cluster, tmp_p
     from tests.experiments.test_openai_experiment import labels, reply
 
     monkeypatch.setenv("REDRAFT_TEST_RAY_API_KEY", "sk-ray-only")
+    monkeypatch.setenv("REDRAFT_API_KEY_ENVS", "127.0.0.1=REDRAFT_TEST_RAY_API_KEY")
     stub = StubServer(reply, labels)
     try:
         spec = ExperimentSpec.parse(

@@ -111,3 +111,13 @@ def test_every_from_pretrained_in_redraft_goes_through_the_guard():
         if ".from_pretrained(" in line
     ]
     assert offenders == []
+
+
+def test_a_model_config_nested_too_deeply_is_named_not_a_recursion_error(model_dir, tmp_path):
+    bad = tmp_path / "deep"
+    shutil.copytree(model_dir, bad)
+    (bad / "config.json").write_text('{"a": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    with pytest.raises(InputError, match=r"config\.json is JSON nested too deeply"):
+        TransformersLLM(str(bad))
+    result = runner.invoke(cli.app, ["run", "--model", str(bad), "--prompt", "hi", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2 and "nested too deeply" in " ".join(result.output.split())

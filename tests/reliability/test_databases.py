@@ -3,7 +3,9 @@ holding secrets."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import shutil
 import socket
 from pathlib import Path
 
@@ -215,3 +217,83 @@ def test_an_ambiguous_prefix_is_named_as_ambiguous_not_missing(tmp_path):
     with pytest.raises(AmbiguousIdError, match="matches 2 experiments; give more of it"):
         store.resolve("")
     assert store.resolve(ids[0][:12])[1] == []  # a unique prefix still resolves
+
+
+READ_IN_A_READ_ONLY_PLACE = """
+import json, sys
+from redraft.errors import StoreUnavailableError
+from redraft.store.sql import SQLStore
+try:
+    with SQLStore("sqlite:///" + sys.argv[1], readonly=True) as store:
+        print(json.dumps({"runs": [r.id for r in store.runs()]}))
+except StoreUnavailableError as exc:
+    print(json.dumps({"error": str(exc)}))
+"""
+
+
+def _read_unprivileged(db: Path) -> dict:
+    """Read ``db`` with :class:`SQLStore` as a user who cannot write its directory: this user when
+    it is not root (the directory made read-only), else ``nobody`` (root writes anywhere)."""
+    import os
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0:
+        command = [sys.executable, "-c", READ_IN_A_READ_ONLY_PLACE, str(db)]
+    else:
+        system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+        if shutil.which("runuser") is None or not system.exists():
+            pytest.skip("needs runuser and a system Python of this version to read as an unprivileged user")
+        paths = [p for p in sys.path if p.endswith("site-packages")] + [str(Path(__file__).parents[2])]
+        command = ["runuser", "-u", "nobody", "--", "env", f"PYTHONPATH={os.pathsep.join(paths)}", str(system)]
+        command += ["-c", READ_IN_A_READ_ONLY_PLACE, str(db)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0 or not out.stdout.strip():
+        if "Permission denied" in out.stderr:
+            pytest.skip(f"the unprivileged user cannot reach this checkout: {out.stderr[-200:]}")
+        raise AssertionError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory others can read (not under pytest's private tmp), made read-only by the test."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="redraft-ro-"))
+    path.chmod(0o755)
+    yield path
+    path.chmod(0o755)
+    shutil.rmtree(path)
+
+
+def test_a_wal_database_in_a_read_only_place_is_read_or_refused_by_name(shared_dir):
+    """A clean WAL database in a read-only directory is read (SQLite's immutable mode: nothing
+    else holds its data); one whose -wal holds writes is refused by name, not read stale."""
+    import sqlite3
+
+    db = shared_dir / "shared.db"
+    store = SQLStore(f"sqlite:///{db}")  # WAL mode, as every redraft database
+    run_id = store.start_run(RunInfo(model_id="m", config={}, critics=[]))
+    store.close()
+    assert not (shared_dir / "shared.db-wal").exists()
+    shared_dir.chmod(0o555)
+    db.chmod(0o444)
+    assert _read_unprivileged(db) == {"runs": [run_id]}
+
+    # A writer that stopped with its log not folded in: the -wal holds the only copy of a run.
+    shared_dir.chmod(0o755)
+    db.chmod(0o644)
+    writer = sqlite3.connect(db)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("UPDATE runs SET name = 'only in the log'")
+    writer.commit()
+    copy = shared_dir / "copy"
+    copy.mkdir()
+    for suffix in ("", "-wal"):
+        shutil.copy(f"{db}{suffix}", copy / f"shared.db{suffix}")
+    writer.close()
+    copy.chmod(0o555)
+    answer = _read_unprivileged(copy / "shared.db")
+    copy.chmod(0o755)
+    assert "its write-ahead log shared.db-wal holds writes" in answer["error"]

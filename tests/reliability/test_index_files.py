@@ -232,6 +232,9 @@ def test_header_garbage_and_old_versions_are_refused_by_name(index_dir):
     head.write_bytes(b"\xff\xfe")
     with pytest.raises(InvalidIndexError, match="not valid JSON"):
         SuffixIndex.load(index_dir)
+    head.write_text("[" * 200_000 + "]" * 200_000)  # a RecursionError inside json before
+    with pytest.raises(InvalidIndexError, match="not valid JSON"):
+        SuffixIndex.load(index_dir)
 
 
 @pytest.mark.parametrize("name", sorted({*fmt.SHARD_FILES}))

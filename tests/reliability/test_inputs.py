@@ -142,3 +142,26 @@ def test_an_empty_export_fails_and_says_why(tmp_path, monkeypatch):
 def test_help_keeps_bracketed_text_and_shows_no_rest_markup(args, text):
     result = runner.invoke(cli.app, args)
     assert result.exit_code == 0 and text in result.output and "``" not in result.output
+
+
+def test_an_oversized_jsonl_line_is_refused_without_holding_it(tmp_path):
+    """A 300 MB line peaked at 1.2 GB before its error: each line is now read with a bound."""
+    import tracemalloc
+
+    from redraft._jsonl import MAX_LINE_BYTES, read_objects
+    from redraft.errors import InputError
+
+    path = tmp_path / "huge.jsonl"
+    with path.open("wb") as f:
+        f.write(b'{"prompt": "fine"}\n{"prompt": "')
+        for _ in range(4 * MAX_LINE_BYTES >> 20):  # a 64 MB line, written a megabyte at a time
+            f.write(b"x" * (1 << 20))
+        f.write(b'"}\n')
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"huge\.jsonl:2 is over 16,777,216 bytes"):
+            list(read_objects(path, "prompt", '{"prompt": "..."}'))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * MAX_LINE_BYTES + (8 << 20), f"peak {peak / 1e6:.0f} MB"

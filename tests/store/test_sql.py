@@ -183,3 +183,19 @@ def test_unknown_run_id_names_recent_runs(store_url):
     run_id = store.start_run(RunInfo(model_id="m", config={}, critics=[]))
     with pytest.raises(NotFoundError, match=f"matches no run; recent runs: {run_id[:8]}"):
         store.run("zzz")
+
+
+def test_an_overlong_id_prefix_matches_nothing(store_url, tmp_path):
+    """A 50,000-character prefix made a 500 in `serve` and a traceback in `show`."""
+    from typer.testing import CliRunner
+
+    from redraft import cli
+
+    store = SQLStore(store_url)
+    with pytest.raises(NotFoundError, match="50,000 characters"):
+        store.run("a" * 50_000)
+    with pytest.raises(NotFoundError, match="matches nothing"):
+        store.experiment("a" * 65)
+    if store_url.startswith("sqlite"):
+        shown = CliRunner().invoke(cli.app, ["show", "a" * 50_000, "--db", store_url])
+        assert shown.exit_code == 2 and "matches nothing" in shown.output

@@ -61,16 +61,13 @@ def static_file(experiment: tuple[str, str], tmp_path_factory: pytest.TempPathFa
 def server(experiment: tuple[str, str]) -> Iterator[str]:
     """``redraft serve``'s app under uvicorn on a free loopback port; yields its base URL once the
     server says it has started (an event, not a sleep)."""
-    import uvicorn
-
     from redraft.view import create_app
+    from redraft.view.serving import server as bounded
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(experiment[0], per_page=4), host="127.0.0.1", port=port, log_level="warning")
-    )
+    srv = bounded(create_app(experiment[0], per_page=4), "127.0.0.1", port)  # as `redraft serve` runs it
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     while not srv.started:

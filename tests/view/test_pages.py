@@ -187,10 +187,32 @@ def test_the_view_and_serve_commands(experiment, tmp_path, monkeypatch):
     missing = runner.invoke(cli.app, ["view", "nosuchid", "--db", url, "-o", str(tmp_path / "x.html")])
     assert missing.exit_code == 2 and not (tmp_path / "x.html").exists()
     # serve: loopback by default, the app over the given database (uvicorn itself is not started here).
-    import uvicorn
+    from redraft.view import serving
 
     seen: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    monkeypatch.setattr(serving, "serve", lambda app, host, port: seen.update(host=host, port=port, app=app))
     served = runner.invoke(cli.app, ["serve", "--db", url])
     assert served.exit_code == 0, served.output
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8765) and seen["app"] is not None
+
+
+def test_the_static_file_runs_only_its_own_scripts(experiment):
+    """The file carries a CSP listing the SHA-256 of each script it inlines (a file has no
+    headers), and no script it does not list: injected markup in a draft cannot run."""
+    import base64
+    import hashlib
+    import re
+    from html import unescape
+
+    url, exp = experiment
+    html = render_static(SQLStore(url, readonly=True), exp)
+    policy = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
+    assert policy is not None and html.index(policy.group(0)) < html.index("<title>")
+    content = unescape(policy.group(1))  # as the browser reads the attribute
+    directives = dict(d.strip().split(" ", 1) for d in content.split(";"))
+    assert "unsafe" not in directives["script-src"] and directives["default-src"] == "'none'"
+    inline = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    assert len(inline) == 4  # Vega, Vega-Lite, its interpreter, redraft.js
+    listed = set(re.findall(r"'sha256-([^']+)'", directives["script-src"]))
+    assert {base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() for s in inline} == listed
+    assert "<script>window.__pwned" not in html  # the injected draft stayed text

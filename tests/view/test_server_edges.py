@@ -82,14 +82,14 @@ def test_no_parameter_answers_500(client, route, value, number, key):
 
 
 def test_binding_beyond_loopback_needs_public(experiment, monkeypatch):
-    import uvicorn
     from typer.testing import CliRunner
 
     from redraft import cli
+    from redraft.view import serving
 
     url, _ = experiment
     seen: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    monkeypatch.setattr(serving, "serve", lambda app, host, port: seen.update(host=host, port=port, app=app))
     runner = CliRunner(env={"COLUMNS": "300"})
     refused = runner.invoke(cli.app, ["serve", "--db", url, "--host", "0.0.0.0"])
     assert refused.exit_code == 2 and "Add --public" in refused.output and not seen
