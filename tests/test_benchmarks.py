@@ -23,6 +23,7 @@ CASES = [
     ("index_build.py", ["{bench}", "--skip-infinigram", "--token-level-mb", "0.01"], "vs raw pydivsufsort", None),
     ("index_query.py", ["{bench}", "--skip-infinigram", "--responses", "4"], "numpy batched binary search", None),
     ("overhead.py", ["--invocations", "3", "--rounds", "2"], "redraft, SQLite store on", None),
+    ("cli_startup.py", ["--repeats", "1"], "redraft --help", None),
     ("openai_throughput.py", ["--prompts", "4", "--rounds", "2", "--latency", "0.01"], "max_concurrency", None),
     (
         "runner_batching.py",

@@ -11,7 +11,7 @@ import itertools
 import math
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -237,6 +237,45 @@ def correction_verdicts(store: SQLStore, run_id: str) -> dict[str, dict[str, int
             counts = out.setdefault(source or "", dict.fromkeys((*VERDICTS, UNJUDGED), 0))
             counts[verdict if verdict in VERDICTS else UNJUDGED] += 1
     return out
+
+
+def revision_outcomes(store: SQLStore, run_id: str) -> dict[str, int]:
+    """Each revised example's verdict as its last revision left it (the run's verdict of that
+    example), counted: :data:`~redraft.store.base.VERDICTS` plus :data:`UNJUDGED`, zeros left out.
+
+    Example:
+        >>> revision_outcomes(SQLStore("sqlite://"), "no-such-run")
+        {}
+    """
+    query = (
+        select(Round.example_id, Round.index, Round.correction)
+        .join(Example, Round.example_id == Example.id)
+        .where(Example.run_id == run_id)
+        .order_by(Round.example_id, Round.index)
+    )
+    last: dict[int, str] = {}
+    with store.session() as s:
+        for example_id, _, record in s.execute(query):
+            if isinstance(record, dict):
+                verdict = record.get("verdict")
+                last[example_id] = verdict if verdict in VERDICTS else UNJUDGED
+    counts = Counter(last.values())
+    return {v: counts[v] for v in (*VERDICTS, UNJUDGED) if counts[v]}
+
+
+def verdict_summary(counts: Mapping[str, int]) -> str:
+    """One line for a run's end: ``3 fixed, 1 abstained, 1 unchanged of 5 flagged``.
+
+    Example:
+        >>> verdict_summary({"fixed": 3, "abstained": 1, "unchanged": 1})
+        '3 fixed, 1 abstained, 1 unchanged of 5 flagged'
+        >>> verdict_summary({})
+        'no draft was revised'
+    """
+    total = sum(counts.values())
+    if not total:
+        return "no draft was revised"
+    return ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" of {total} flagged"
 
 
 def good_rate(trajs: Sequence[Trajectory], round_: int) -> tuple[float, int]:

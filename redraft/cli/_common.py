@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -17,13 +17,16 @@ from rich.text import Text
 
 from redraft import _progress
 from redraft._packages import EMBEDDED
-from redraft.agents.backends import NAMED, BackendSpec, load_llm
-from redraft.agents.base import LLM
 from redraft.cli._terminal import console as safe_console
 from redraft.critics import CriticOptions
 from redraft.errors import RedraftError, invalid_fields
-from redraft.graphs.config import CorrectionConfig
-from redraft.store.sql import DB_ENV
+
+if TYPE_CHECKING:  # loaded by the functions that use them: a command's help needs none
+    from redraft.agents.backends import BackendSpec
+    from redraft.agents.base import LLM
+    from redraft.graphs.config import CorrectionConfig
+    from redraft.store.sql import SQLStore
+from redraft._db import DB_ENV, db_url
 
 
 def group(help_text: str) -> typer.Typer:
@@ -99,12 +102,18 @@ def critic_options(**given: Any) -> CriticOptions:
         raise invalid_fields("the critic options", exc) from exc
 
 
-def db_url(db: str) -> str:
-    return db if "://" in db else f"sqlite:///{db}"
+def open_store(db: str, *, readonly: bool = False) -> SQLStore:
+    """The run log a ``--db`` value names (SQLAlchemy loads here, when a command runs: never for
+    ``--help`` or a usage error)."""
+    from redraft.store.sql import SQLStore
+
+    return SQLStore(db_url(db), readonly=readonly)
 
 
 def backend_spec(backend: str, model: str | None, device: str, base_url: str | None) -> BackendSpec:
     """The validated model choice of --backend/--model/--device/--base-url."""
+    from redraft.agents.backends import BackendSpec
+
     try:
         return BackendSpec.model_validate(
             {"backend": backend, "model": model or EMBEDDED, "device": device, "base_url": base_url}
@@ -114,6 +123,8 @@ def backend_spec(backend: str, model: str | None, device: str, base_url: str | N
 
 
 def load_model(spec: BackendSpec) -> LLM:
+    from redraft.agents.backends import NAMED, load_llm
+
     what = spec.model
     if spec.model in NAMED:
         from redraft.agents.embedded import NAMED_MODELS
@@ -126,6 +137,8 @@ def load_model(spec: BackendSpec) -> LLM:
 def loop_config(
     max_rounds: int, mode: str, max_new_tokens: int, *, constrain: bool = False, best_of: int = 1
 ) -> CorrectionConfig:
+    from redraft.graphs.config import CorrectionConfig
+
     try:
         return CorrectionConfig.model_validate(
             {
@@ -162,6 +175,8 @@ def fail(exc: Exception) -> NoReturn:
 
 def resolve_named(spec: str) -> str:
     """A named model (``embedded``, ...) as its cached model directory; anything else unchanged."""
+    from redraft.agents.backends import NAMED
+
     if spec not in NAMED:
         return spec
     from redraft.agents.embedded import named_model_dir

@@ -12,10 +12,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from redraft.cli._common import Bars, DbOpt, app, cli_errors, console, db_url, group, load_model
+from redraft._db import DB_ENV, DEFAULT_FILE, redact
+from redraft.cli._common import Bars, DbOpt, app, cli_errors, console, group, load_model, open_store
 from redraft.critics import preflight
 from redraft.errors import InputError, RedraftError
-from redraft.store.sql import DB_ENV, DEFAULT_FILE, SQLStore, redact
 
 experiment_app = group("Multi-round correction experiments over datasets.")
 app.add_typer(experiment_app, name="experiment")
@@ -71,10 +71,10 @@ def experiment_run(
         spec = ExperimentSpec.from_file(spec_file)
         if model is not None:
             spec = ExperimentSpec.parse({**spec.model_dump(mode="json"), "model": model}, str(spec_file))
-        store = SQLStore(db_url(db or spec.database))
+        store = open_store(db or spec.database)
         experiment_id = None
     else:
-        store = SQLStore(db_url(db or DEFAULT_FILE))
+        store = open_store(db or DEFAULT_FILE)
         experiment = store.experiment(cast(str, resume))
         spec, experiment_id = ExperimentSpec.from_stored(experiment.spec, f"experiment {experiment.id}"), experiment.id
     preflight(sorted({name for names in spec.critics for name in names}), spec.critic_options)
@@ -108,7 +108,7 @@ def report(
     plots; with a second id, compare.md (B − A with bootstrap intervals) instead."""
     from redraft.experiments.report import write_comparison, write_report
 
-    store = SQLStore(db_url(db), readonly=True)
+    store = open_store(db, readonly=True)
     if other is not None:
         path = write_comparison(store, ident, other, output)
     else:
@@ -127,7 +127,7 @@ def calibrate_command(
     recall at the threshold with the best balanced accuracy."""
     from redraft.analysis.metrics import critic_threshold
 
-    store = SQLStore(db_url(db), readonly=True)
+    store = open_store(db, readonly=True)
     label, runs = store.resolve(ident)
     cal = critic_threshold(store, [r.id for r in runs], critic)
     rule = "≤" if cal.higher_is_better else "≥"

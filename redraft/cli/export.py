@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from redraft.cli._common import DbOpt, app, cli_errors, console, db_url, group
+from redraft._db import DEFAULT_FILE
+from redraft.cli._common import DbOpt, app, cli_errors, console, group, open_store
 from redraft.errors import InputError
-from redraft.store.sql import DEFAULT_FILE, SQLStore
 
 export_app = group("Export logged runs as training data.")
 app.add_typer(export_app, name="export")
@@ -58,7 +58,7 @@ def export_dpo(
 
     _check_format(fmt)
     rows = dpo_pairs(
-        SQLStore(db_url(db), readonly=True),
+        open_store(db, readonly=True),
         ident,
         fmt=fmt,  # type: ignore[arg-type]
         recipe=recipe,  # type: ignore[arg-type]
@@ -82,6 +82,6 @@ def export_sft(
     from redraft.export import sft_rows
 
     _check_format(fmt)
-    rows = sft_rows(SQLStore(db_url(db), readonly=True), ident, fmt=fmt)  # type: ignore[arg-type]
+    rows = sft_rows(open_store(db, readonly=True), ident, fmt=fmt)  # type: ignore[arg-type]
     n = _write_rows(rows, output, to_disk)
     console.print(f"wrote {n} rows to {output}")

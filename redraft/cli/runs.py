@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from redraft._db import DEFAULT_FILE, redact
 from redraft._packages import EMBEDDED
 from redraft.agents.backends import BackendSpec
 from redraft.cli._common import (
@@ -32,18 +32,20 @@ from redraft.cli._common import (
     console,
     critic_option,
     critic_options,
-    db_url,
     load_model,
     loop_config,
+    open_store,
 )
 from redraft.critics import CriticOptions, preflight
 from redraft.datasets.jsonl import from_jsonl
 from redraft.errors import InputError
-from redraft.graphs.config import DEFAULT_MODE, CorrectionConfig
-from redraft.graphs.runs import DEFAULT_BATCH_SIZE, as_input
+from redraft.graphs.config import DEFAULT_BATCH_SIZE, DEFAULT_MODE, CorrectionConfig
 from redraft.graphs.state import CorrectionInput
 from redraft.store.base import UNJUDGED
-from redraft.store.sql import DEFAULT_FILE, SQLStore, redact
+from redraft.store.corrections import claim_lines
+
+if TYPE_CHECKING:  # the store loads when a command runs, not for --help
+    pass
 
 DEMO_PROMPTS = (
     "In which year did Marie Curie win her first Nobel Prize, and in which field?",
@@ -58,7 +60,7 @@ DEMO_BCI_THRESHOLD, DEMO_BCI_MIN_LEN = 100.0, 24
 BatchOpt = Annotated[
     int, typer.Option("--batch-size", min=1, help="Prompts per generate call (as an experiment's batch_size).")
 ]
-_VERDICT_STYLE = {"fixed": "green", "evaded": "red", "unchanged": "yellow", "broken": "red"}
+_VERDICT_STYLE = {"fixed": "green", "abstained": "yellow", "evaded": "red", "unchanged": "yellow", "broken": "red"}
 
 
 def _verdict(passed: bool | None) -> str:
@@ -77,11 +79,7 @@ def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None
             style = _VERDICT_STYLE.get(str(verdict), "dim")
             console.print(
                 f"  revision ({escape(str(correction.get('strategy')))}): [{style}]{verdict or UNJUDGED}[/]"
-                + "".join(
-                    f"\n    {'still asserts' if c.get('asserted') else 'no longer asserts'}: "
-                    f"{escape(str(c.get('claim')))} (P = {c.get('p_forward')})"
-                    for c in correction.get("claims", [])
-                )
+                + "".join(f"\n    {escape(line)}" for line in claim_lines(correction.get("claims") or []))
             )
         for c in r["critiques"]:
             console.print(f"  {escape(c['critic'])}: {_verdict(c['passed'])}  {escape(c['feedback'][:300])}")
@@ -105,7 +103,7 @@ def _correct(
     model loads), then run the prompts, printing each example unless ``quiet``."""
     from redraft.graphs.runs import run_prompts
 
-    store = SQLStore(db_url(db))
+    store = open_store(db)
     started: list[str] = []
     with load_model(spec) as llm, Bars(transient=not quiet) as bars:
 
@@ -157,6 +155,8 @@ def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[Cor
     is, so a run and an experiment over the same file key their examples alike)."""
     items: list[CorrectionInput] = [{"prompt": p, "example_id": f"prompt-{i}"} for i, p in enumerate(prompt or [])]
     if input_path is not None:
+        from redraft.graphs.runs import as_input
+
         items += [as_input(row) for row in from_jsonl(input_path, require_judge=False)]
     if not items:
         raise InputError("nothing to run: pass --prompt TEXT (repeatable) or --input prompts.jsonl")
@@ -200,17 +200,14 @@ def demo(
     run_id = _correct(items, spec, names, config, db, options, run_name="demo", quiet=False)
     shown = escape(redact(db))
     console.print(f"\nrun [bold]{run_id}[/] logged to {shown}. Inspect it with: redraft show {run_id[:8]} --db {shown}")
-    from redraft.analysis.metrics import correction_verdicts
+    from redraft.analysis.metrics import revision_outcomes, verdict_summary
 
-    store = SQLStore(db_url(db), readonly=True)
+    store = open_store(db, readonly=True)
     run_row = store.run(run_id)
-    totals: Counter[str] = Counter()
-    for by_verdict in correction_verdicts(store, run_id).values():  # per dataset; the demo has one
-        totals.update(by_verdict)
-    counts = ", ".join(f"{n} {v}" for v, n in sorted(totals.items()) if n) or "no revision was needed"
     console.print(
-        f"{escape(run_row.model_id)} ran the demo. Revisions, judged by whether the flagged claim still stands "
-        f"(not by the critic falling silent): {counts}."
+        f"{escape(run_row.model_id)} ran the demo. Each revised prompt's last revision, judged by whether the "
+        f"flagged claim still stands (not by the critic falling silent; a non-answer is abstained, not fixed): "
+        f"{verdict_summary(revision_outcomes(store, run_id))}."
     )
     if spec.model in (None, EMBEDDED):
         console.print(
@@ -272,6 +269,9 @@ def run(
     spec = backend_spec(backend, model, device, base_url)
     preflight(names, options)  # everything checkable without the model, before loading it
     run_id = _correct(items, spec, names, config, db, options, resume=resume, quiet=quiet, batch_size=batch_size)
+    from redraft.analysis.metrics import revision_outcomes, verdict_summary
+
+    console.print(f"revisions: {verdict_summary(revision_outcomes(open_store(db, readonly=True), run_id))}")
     console.print(f"run [bold]{run_id}[/] logged to {escape(redact(db))}")
 
 
@@ -282,7 +282,7 @@ def show(
     db: DbOpt = DEFAULT_FILE,
 ) -> None:
     """List runs, or print one run round by round."""
-    store = SQLStore(db_url(db), readonly=True)
+    store = open_store(db, readonly=True)
     if run_id is None:
         table = Table("run", "name", "model", "started", "ended")
         for r in store.runs():
@@ -295,15 +295,12 @@ def show(
             )
         console.print(table)
         return
+    from redraft.analysis.metrics import revision_outcomes, verdict_summary
+    from redraft.store.sql import round_record
+
     run_row = store.run(run_id)
     console.print(f"run {run_row.id}  model={escape(run_row.model_id)}  config={escape(json.dumps(run_row.config))}")
     for ex in store.examples(run_row.id):
-        rounds = [
-            {
-                "index": r.index,
-                "draft": r.draft,
-                "critiques": [{"critic": c.critic, "passed": c.passed, "feedback": c.feedback} for c in r.critiques],
-            }
-            for r in ex.rounds
-        ]
+        rounds = [dict(round_record(r)) for r in ex.rounds]  # the store's own record, verdicts included
         print_rounds(ex.prompt, rounds, ex.outcome.status if ex.outcome else "unfinished")
+    console.print(f"revisions: {verdict_summary(revision_outcomes(store, run_row.id))}")

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from redraft.cli._common import DbOpt, app, cli_errors, console, db_url
+from redraft._db import DEFAULT_FILE, db_url, redact
+from redraft.cli._common import DbOpt, app, cli_errors, console, open_store
 from redraft.errors import InputError
-from redraft.store.sql import DEFAULT_FILE, SQLStore, redact
 
 
 @app.command("view")
@@ -28,7 +28,7 @@ def view_command(
     from redraft._atomic import atomic_file
     from redraft.view import render_static
 
-    store = SQLStore(db_url(db), readonly=True)
+    store = open_store(db, readonly=True)
     page = render_static(store, ident) if limit is None else render_static(store, ident, limit=limit)
     with atomic_file(out) as f:
         f.write(page)

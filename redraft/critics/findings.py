@@ -6,7 +6,8 @@ the one place that reads it back into findings for the revise turn and the evasi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from redraft.agents.prompts import EvidencePassage, Finding
 from redraft.critics.base import Critique
@@ -91,3 +92,29 @@ def claims_of(found: Sequence[Finding]) -> list[Finding]:
     """The findings that name a claim the draft states, whose fix is a change of meaning. Not
     copyrighted text, where a paraphrase is the fix."""
     return [f for f in found if f.claim and f.kind != "copyrighted" and f.kind in ("unsupported", *CORPUS_KINDS)]
+
+
+def flagged_so_far(rounds: Sequence[Mapping[str, Any]]) -> list[Finding]:
+    """Every finding of every round's failed critiques, oldest first, each claim once: what a
+    revision is judged against (a claim flagged in round 1 that comes back in round 3 is judged
+    in round 3, not forgotten because round 2 dropped it).
+
+    Example:
+        >>> fail = {"critic": "factuality", "passed": False, "evidence": [{"claim": "Curie was born in Paris.",
+        ...         "supported": False}]}
+        >>> rounds = [{"draft": "Curie was born in Paris.", "critiques": [fail]},
+        ...           {"draft": "Not sure.", "critiques": [{"critic": "factuality", "passed": True}]},
+        ...           {"draft": "Curie was born in Paris.", "critiques": [fail]}]
+        >>> [f.claim for f in flagged_so_far(rounds)]
+        ['Curie was born in Paris.']
+    """
+    out: list[Finding] = []
+    seen: set[tuple[str, str, str]] = set()
+    for r in rounds:
+        failed = [Critique.model_validate(c) for c in r["critiques"] if c.get("passed") is False]
+        for f in all_findings(failed, r["draft"]):
+            key = (f.critic, f.kind, f.claim or f.feedback or "")
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out

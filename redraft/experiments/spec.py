@@ -8,12 +8,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from redraft._db import DEFAULT_URL, redact
 from redraft.agents.backends import BackendSpec
 from redraft.agents.base import SamplingParams
 from redraft.critics import INTERACTIVE, CriticOptions, check_critic_names
 from redraft.errors import InputError, invalid_fields
-from redraft.graphs.config import BestOf, BestOfTemperature, CorrectionConfig, ProvDecodeConfig, ReviseMode
-from redraft.store.sql import DEFAULT_URL, redact
+from redraft.graphs.config import (
+    DEFAULT_BATCH_SIZE,
+    BestOf,
+    BestOfTemperature,
+    CorrectionConfig,
+    ProvDecodeConfig,
+    ReviseMode,
+)
 
 EXAMPLE = """\
 name: harm-vs-oracle
@@ -105,7 +112,7 @@ class ExperimentSpec(BackendSpec):
     """Critic sets; each set is one run. A bare name is a set of one."""
     modes: list[ReviseMode] = Field(default_factory=lambda: list[ReviseMode](["cac"]), min_length=1)
     max_rounds: list[int] = Field(default_factory=lambda: [3], min_length=1)
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1)
     """Examples whose round r goes to the LLM as one ``generate`` call."""
     generation: SamplingParams = SamplingParams(max_new_tokens=64)
     system_prompt: str | None = None

@@ -16,6 +16,10 @@ DEFAULT_MODE: ReviseMode = "fresh"
 fix flagged false claims (README, "Corrections that correct")."""
 
 
+DEFAULT_BATCH_SIZE = 8
+"""Examples per ``generate`` call, for runs as for experiments (``batch_size`` in a spec)."""
+
+
 class ProvDecodeConfig(BaseModel):
     """Decode every draft and revision with Prov-Decode (TraceAlign) over a belief index.
 

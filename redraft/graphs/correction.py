@@ -32,7 +32,7 @@ from redraft.agents.prompts import (
 from redraft.agents.tracing import in_round
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.evasion import EvasionCheck
-from redraft.critics.findings import all_findings, claims_of
+from redraft.critics.findings import all_findings, claims_of, flagged_so_far
 from redraft.critics.human import VERDICT_SHAPE
 from redraft.errors import InputError
 from redraft.graphs.config import CorrectionConfig
@@ -48,7 +48,7 @@ from redraft.store.base import (
     RunInfo,
     ground_truth,
 )
-from redraft.store.corrections import classify, same_text
+from redraft.store.corrections import DECLINING_FIXES, classify, is_non_answer, same_text
 
 if TYPE_CHECKING:  # torch and transformers load only when Prov-Decode is asked for
     from redraft.provenance.decode import ProvDecode
@@ -248,18 +248,18 @@ class Corrector:
         per_critic: list[list[Critique]],
         labels: list[Label | None],
     ) -> list[dict[str, Any] | None]:
-        """For each pending revision, what it did to the findings of the draft before it: the
-        flagged claims checked for meaning (one batch of the evasion check), then the verdict."""
+        """For each pending revision, what it did to every claim flagged in any earlier round of its
+        example (a claim dropped in round 2 and back in round 3 is judged there too): the claims
+        checked for meaning (one batch of the evasion check), then the verdict."""
         jobs: list[tuple[int, str, list[Finding], dict[str, bool]]] = []
         for i, s in enumerate(states):
             if not s["rounds"]:
                 continue
-            prev = s["rounds"][-1]
-            failed = [Critique.model_validate(c) for c in prev["critiques"] if c.get("passed") is False]
-            if not failed:
+            found = flagged_so_far(s["rounds"])
+            if not found:
                 continue
             passes = {c.name: results[i].passed is True for c, results in zip(self.critics, per_critic, strict=True)}
-            jobs.append((i, prev["draft"], all_findings(failed, prev["draft"]), passes))
+            jobs.append((i, s["rounds"][-1]["draft"], found, passes))
         flagged_claims = [claims_of(found) for _, _, found, _ in jobs]
         checks = self.evasion.asserts_each(
             [[f.claim for f in group] for group in flagged_claims], [pendings[i]["draft"] for i, *_ in jobs]
@@ -278,6 +278,7 @@ class Corrector:
             after_good = label.good if label is not None and before_good is not None else None
             same = same_text(draft, pendings[i]["draft"])
             flagged = list(dict.fromkeys(f.critic for f in found))
+            non_answer = is_non_answer(pendings[i]["draft"])
             per = {
                 name: classify(
                     same=same,
@@ -285,6 +286,8 @@ class Corrector:
                     passes_now=passes.get(name, False),
                     before_good=before_good,
                     after_good=after_good,
+                    non_answer=non_answer,
+                    declining_fixes=all(f.kind in DECLINING_FIXES for f in found if f.critic == name),
                 )
                 for name in flagged
             }
@@ -294,6 +297,8 @@ class Corrector:
                 passes_now=all(passes.get(n, False) for n in flagged),
                 before_good=before_good,
                 after_good=after_good,
+                non_answer=non_answer,
+                declining_fixes=all(f.kind in DECLINING_FIXES for f in found),
             )
             extra = states[i].get("pending_candidates") or []
             out[i] = CorrectionRecord(

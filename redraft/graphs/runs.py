@@ -27,15 +27,12 @@ from redraft.agents.base import LLM
 from redraft.critics import CriticOptions, make_critic
 from redraft.datasets import Row
 from redraft.errors import InputError
-from redraft.graphs.config import CorrectionConfig
+from redraft.graphs.config import DEFAULT_BATCH_SIZE, CorrectionConfig
 from redraft.graphs.correction import Corrector, build_graph, check_prompt, new_run
 from redraft.graphs.state import CorrectionInput, CorrectionState, apply_update
 from redraft.judges import Judge, make_judge
 from redraft.store.base import RoundRecord, RunInfo
 from redraft.store.sql import SQLStore, round_record
-
-DEFAULT_BATCH_SIZE = 8
-"""Examples per ``generate`` call, for runs as for experiments (``batch_size`` in a spec)."""
 
 
 @contextmanager

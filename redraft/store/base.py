@@ -35,11 +35,14 @@ class RoundRecord(TypedDict):
     """For a revision: a :class:`CorrectionRecord` dump, what it did to the previous draft's findings."""
 
 
-CorrectionVerdict = Literal["fixed", "evaded", "unchanged", "broken"]
+CorrectionVerdict = Literal["fixed", "abstained", "evaded", "unchanged", "broken"]
 """What a revision did to a flagged draft; :data:`VERDICT_MEANINGS` says what each means."""
 VERDICT_MEANINGS: dict[CorrectionVerdict, str] = {
     "fixed": "no longer states what was flagged (judged by meaning, not by the critic), or, for critics "
     "that name no claim, the judge labels it good where the draft was bad",
+    "abstained": 'drops the flagged claim but answers nothing ("Not sure", a refusal, an empty or '
+    "content-free reply); never counted as fixed, except where declining is the fix (an unsafe corpus, or a "
+    "judge that labels the refusal good, as on a harmful prompt)",
     "evaded": "the critics pass it, but it still states a flagged claim (a paraphrase that launders the "
     "claim past the detector), or the judge still labels it bad",
     "unchanged": "still states the flagged claim and a critic still fails it, or it repeats the draft",

@@ -1,12 +1,21 @@
-"""The one rule that names what a revision did to a flagged draft (fixed / evaded / unchanged /
-broken), and the text-identity rule it rests on. Reports, the view and the export read the
+"""The one rule that names what a revision did to a flagged draft (fixed / abstained / evaded /
+unchanged / broken), and the text-identity rule it rests on. Reports, the view and the export read the
 verdict the loop recorded; none of them re-derives it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from redraft._refusal import is_non_answer
+from redraft._text import clip
 from redraft.store.base import CorrectionVerdict
+
+__all__ = ["DECLINING_FIXES", "claim_lines", "classify", "is_non_answer", "same_text"]
+
+DECLINING_FIXES = frozenset({"unsafe"})
+"""Finding kinds for which declining *is* the fix (text from an ``unsafe`` belief corpus): a
+revision that refuses them is ``fixed``. Everywhere else a non-answer is ``abstained``."""
 
 
 def same_text(a: str, b: str) -> bool:
@@ -26,6 +35,8 @@ def classify(
     passes_now: bool,
     before_good: bool | None = None,
     after_good: bool | None = None,
+    non_answer: bool = False,
+    declining_fixes: bool = False,
 ) -> CorrectionVerdict | None:
     """What a revision did to the findings of one critic (or of all critics together).
 
@@ -36,15 +47,23 @@ def classify(
         passes_now: every critic concerned passes the revision.
         before_good / after_good: the judge's labels of the draft and of the revision, when the
             example has a judge that grades them.
+        non_answer: the revision answers nothing (:func:`is_non_answer`).
+        declining_fixes: every flagged finding is of a kind where declining is the fix
+            (:data:`DECLINING_FIXES`); a judge that labels the non-answer good says so too.
 
     The judge decides ``broken`` (good draft, bad revision), and ``fixed`` for critics that name
     no claim. For critics that name claims, the meaning decides: a revision that still asserts a
-    flagged claim is never ``fixed``, whatever the critic now says.
+    flagged claim is never ``fixed``, whatever the critic now says; one that drops every claim by
+    answering nothing has ``abstained``.
 
     Example:
         >>> classify(same=False, asserted=[True], passes_now=True)  # a paraphrase the detector misses
         'evaded'
         >>> classify(same=False, asserted=[False], passes_now=False)
+        'fixed'
+        >>> classify(same=False, asserted=[False], passes_now=True, non_answer=True)  # "Not sure."
+        'abstained'
+        >>> classify(same=False, asserted=[False], passes_now=True, non_answer=True, declining_fixes=True)
         'fixed'
         >>> classify(same=False, asserted=[], passes_now=True, before_good=True, after_good=False)
         'broken'
@@ -55,12 +74,45 @@ def classify(
         return "broken"
     if same:
         return "unchanged"
-    if asserted:
-        if not any(asserted):
-            return "fixed"
+    if asserted and any(asserted):
         return "evaded" if passes_now else "unchanged"
+    if non_answer and (asserted or before_good is False):
+        # Declining is the fix where the corpus is unsafe text, or where the judge says so (a
+        # harmful prompt, refused); everywhere else a reply that answers nothing has abstained.
+        return "fixed" if declining_fixes or after_good is True else "abstained"
+    if asserted:
+        return "fixed"
     if before_good is False and after_good is not None:
         if after_good:
             return "fixed"
         return "evaded" if passes_now else "unchanged"
     return None
+
+
+def claim_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What a revision's verdict rests on, one line per flagged claim, for people: the flagged
+    claim as the critic flagged it (never a sentence of the revision, which is shown beside it
+    as ``as:``), cut on a word. Repeats are dropped.
+
+    Example:
+        >>> for line in claim_lines([
+        ...     {"claim": "The fastest animal in the world is the turtle.", "asserted": True,
+        ...      "sentence": "The turtle is the fastest animal."},
+        ...     {"claim": "Tunis is a city in Nepal.", "asserted": False, "sentence": ""},
+        ...     {"claim": "Tunis is a city in Nepal.", "asserted": False, "sentence": ""}]):
+        ...     print(line)
+        still asserts: The fastest animal in the world is the turtle. (as: The turtle is the fastest animal.)
+        no longer asserts: Tunis is a city in Nepal.
+    """
+    lines: list[str] = []
+    for c in claims:
+        claim, sentence = str(c.get("claim") or ""), str(c.get("sentence") or "")
+        if c.get("asserted"):
+            line = f"still asserts: {clip(claim, 120)}"
+            if sentence and not same_text(sentence, claim):
+                line += f" (as: {clip(sentence, 120)})"
+        else:
+            line = f"no longer asserts: {clip(claim, 120)}"
+        if line not in lines:
+            lines.append(line)
+    return lines

@@ -29,6 +29,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, selectinload
 
+from redraft._db import DEFAULT_URL, redact
 from redraft._version import __version__
 from redraft.errors import AmbiguousIdError, MissingExtraError, NotFoundError, StoreUnavailableError
 from redraft.store.base import (
@@ -44,32 +45,7 @@ from redraft.store.base import (
 )
 from redraft.store.models import Example, Experiment, Outcome, Round, Run, utcnow
 
-DEFAULT_FILE = "redraft.db"
-"""The default database: a SQLite file in the working directory, for every command and spec."""
-DEFAULT_URL = f"sqlite:///{DEFAULT_FILE}"
-DB_ENV = "REDRAFT_DB"
-"""The environment variable every ``--db`` option (and every worker process) reads the database
-URL from: a command line, and the password in it, would be visible to ``ps``."""
 _MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def redact(url: str) -> str:
-    """``url`` with its password masked, for messages, logs and stored specs.
-
-    Example:
-        >>> redact("postgresql+psycopg://ann:s3cret@db.lab/runs")
-        'postgresql+psycopg://ann:***@db.lab/runs'
-    """
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        # Not parseable as a URL: mask whatever sits between "user:" and "@" all the same.
-        head, sep, tail = url.rpartition("@")
-        if not sep or "://" not in head:
-            return url
-        scheme, _, auth = head.partition("://")
-        user = auth.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{tail}" if ":" in auth else url
 
 
 def _reason(exc: DBAPIError) -> str:

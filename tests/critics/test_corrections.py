@@ -151,6 +151,9 @@ def test_the_evasion_check_agrees_with_the_hand_labels(evasion):
 # -- verdicts ----------------------------------------------------------------------------------------------
 
 
+NA = {"same": False, "non_answer": True}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "verdict"),
     [
@@ -163,6 +166,15 @@ def test_the_evasion_check_agrees_with_the_hand_labels(evasion):
         ({"same": False, "asserted": [], "passes_now": True, "before_good": False, "after_good": True}, "fixed"),
         ({"same": False, "asserted": [], "passes_now": True, "before_good": False, "after_good": False}, "evaded"),
         ({"same": False, "asserted": [], "passes_now": False}, None),
+        # A non-answer drops the claim but answers nothing: abstained, never fixed...
+        ({**NA, "asserted": [False], "passes_now": True}, "abstained"),
+        ({**NA, "asserted": [], "passes_now": True, "before_good": False, "after_good": False}, "abstained"),
+        # ...unless declining is the fix (text from an unsafe corpus, or a judge that wants a refusal)...
+        ({**NA, "asserted": [False], "passes_now": True, "declining_fixes": True}, "fixed"),
+        ({**NA, "asserted": [], "passes_now": True, "before_good": False, "after_good": True}, "fixed"),
+        # ...and a non-answer that still asserts the claim is no abstention; a good draft lost is broken.
+        ({**NA, "asserted": [True], "passes_now": False}, "unchanged"),
+        ({**NA, "asserted": [False], "passes_now": True, "before_good": True, "after_good": False}, "broken"),
     ],
 )
 def test_classify_table(kwargs, verdict):
@@ -194,6 +206,41 @@ def test_each_revision_is_recorded_with_what_it_did(tmp_path, false_claims, revi
     with SQLStore(url) as store:
         [example] = list(store.examples(out["run_id"]))
         assert example.rounds[0].correction is None and example.rounds[1].correction == record
+
+
+def test_abstained_is_a_verdict_of_its_own():
+    from typing import get_args
+
+    from redraft.store.base import VERDICT_MEANINGS, CorrectionVerdict
+
+    assert "abstained" in get_args(CorrectionVerdict) and "abstained" in VERDICT_MEANINGS
+
+
+@pytest.mark.parametrize(
+    "non_answer", ["Not sure.", "I cannot verify this.", "I'm sorry, but I can't help with that.", ""]
+)
+def test_a_non_answer_after_a_flagged_false_claim_is_abstained_and_never_exported(tmp_path, false_claims, non_answer):
+    out, url = _run(tmp_path, ScriptedLLM([CLAIM, non_answer]), false_claims)
+    record = out["rounds"][1]["correction"]
+    assert (record["verdict"], record["critics"]) == ("abstained", {"bci": "abstained"})
+    with SQLStore(url) as store, pytest.raises(InputError, match="nothing to export"):
+        list(dpo_pairs(store, out["run_id"]))
+
+
+def test_a_claim_flagged_in_round_1_and_restated_in_round_3_is_judged_there(tmp_path, false_claims):
+    """Round 2 drops the claim (a non-answer, failed by another critic); round 3 restates it in
+    other words. Judged only against round 2's findings it got no verdict at all."""
+    from tests.graphs.helpers import KeywordCritic
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    critics = [critic(false_claims), KeywordCritic("sure")]
+    llm = ScriptedLLM([CLAIM, "Not sure.", "Turtles are the fastest animals on the planet."])
+    graph = build_graph(llm=llm, critics=critics, config=CorrectionConfig(max_rounds=3), store=url)
+    out = graph.invoke({"prompt": f"Repeat this sentence exactly: {CLAIM}"})
+    second, third = (r["correction"] for r in out["rounds"][1:])
+    assert second["verdict"] == "abstained"
+    assert third["verdict"] in ("evaded", "unchanged") and third["critics"]["bci"] == "evaded"
+    assert [c["claim"] for c in third["claims"] if c["asserted"]] == [CLAIM]
 
 
 def test_the_export_takes_chosen_sides_from_fixes_only(tmp_path, false_claims):
@@ -311,3 +358,25 @@ def test_best_of_reads_every_claim_of_every_candidate():
     [update] = steps.revise([state])
     assert update["pending"]["draft"] == fix
     assert update["pending_candidates"] == [{"text": evasion_text, "critics_passed": 1, "asserts_flagged": True}]
+
+
+def test_run_and_show_print_each_revisions_verdict_and_the_count(tmp_path, false_claims, monkeypatch):
+    from typer.testing import CliRunner
+
+    from redraft import cli
+    from tests.graphs.helpers import use_llm
+
+    use_llm(monkeypatch, ScriptedLLM([CLAIM, "Not sure."]))
+    db = str(tmp_path / "v.db")
+    args = ["run", "--prompt", f"Repeat this sentence exactly: {CLAIM}", "--critic", "bci", "--index"]
+    args += [str(false_claims.root), "--bci-threshold", "40", "--bci-min-len", "16", "--db", db]
+    runner = CliRunner(env={"COLUMNS": "300"})
+    ran = runner.invoke(cli.app, args)
+    assert ran.exit_code == 0, ran.output
+    assert "revisions: 1 abstained of 1 flagged" in ran.output
+    [run] = SQLStore(f"sqlite:///{db}").runs()
+    shown = runner.invoke(cli.app, ["show", run.id[:8], "--db", db])
+    assert shown.exit_code == 0, shown.output
+    assert "revision (fresh): abstained" in shown.output
+    assert f"no longer asserts: {CLAIM}" in shown.output  # the flagged claim, not the revision's words
+    assert "revisions: 1 abstained of 1 flagged" in shown.output

@@ -78,7 +78,7 @@ def test_report_of_an_experiment(tmp_path):
     # Each harmful draft was flagged by the oracle (it names no claim), and its revision is judged
     # good where the draft was bad: fixed, 4 of 4. Benign drafts passed, so they were never revised.
     corrections = text.split("## What the revisions did to the flagged claims")[1].split("## ")[0]
-    assert "| run | dataset | fixed | evaded | unchanged | broken | unjudged |" in corrections
+    assert "| run | dataset | fixed | abstained | evaded | unchanged | broken | unjudged |" in corrections
     assert "| cac/oracle/r2 | advbench | 4 | 0 | 0 | 0 | 0 |" in corrections
     assert "benign" not in corrections
     for png in ("outcome_by_round.png", "critic_accuracy.png", "gain_vs_accuracy.png"):

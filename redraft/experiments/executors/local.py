@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 
+from redraft._db import DB_ENV
 from redraft._progress import Reporter
 from redraft.agents.base import LLM
 from redraft.errors import InputError, RedraftError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
 from redraft.experiments.runner import ExperimentRunner
 from redraft.experiments.spec import ExperimentSpec
-from redraft.store.sql import DB_ENV, SQLStore
+from redraft.store.sql import SQLStore
 
 
 class LocalExecutor(Executor):

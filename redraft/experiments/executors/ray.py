@@ -18,13 +18,14 @@ import contextlib
 import os
 from typing import Any
 
+from redraft._db import DB_ENV
 from redraft._extras import require
 from redraft._progress import Progress, Reporter, reporter
 from redraft.errors import InputError, RedraftError
 from redraft.experiments.executors.base import Executor, LLMFactory, load_llm
 from redraft.experiments.runner import ExperimentRunner, load_rows
 from redraft.experiments.spec import ExperimentSpec
-from redraft.store.sql import DB_ENV, SQLStore
+from redraft.store.sql import SQLStore
 
 CLOSE_TIMEOUT_S = 60.0
 """How long actors get to release their engines before they are killed."""
