@@ -7,6 +7,7 @@ the same flagged first drafts.
     python benchmarks/corrections.py --table corrections-qwen.jsonl
     python benchmarks/corrections.py --handcheck      # hand labels of Qwen's false-claim revisions
     python benchmarks/corrections.py --pairs          # the evasion check on 42 hand-labelled pairs
+    python benchmarks/corrections.py --traceshield    # TraceShield's false fails on true corrections
 
 Workloads (each a packaged dataset, its critics and the judge that labels answers):
 
@@ -228,6 +229,42 @@ def pairs() -> None:
     )
 
 
+TEMPLATES = Path(__file__).parent / "data" / "template_corrections.jsonl"
+
+
+def traceshield() -> None:
+    """TraceShield over a ``false-claims`` index of the false claims (hand-written template pairs
+    and the evasion pairs' claims), with and without the assertion check: how often it fails a
+    true correction that shares the claim's wording, and how often it still catches a restatement."""
+    import tempfile
+
+    from redraft.critics import BCICritic, DraftContext
+    from redraft.provenance import SuffixIndex, build_index
+    from redraft.provenance.bci import SpanFilters
+
+    templates, labelled = _read(TEMPLATES), _read(PAIRS)
+    corrections = [r["correction"] for r in templates] + [r["revision"] for r in labelled if not r["asserts"]]
+    restatements = [r["revision"] for r in labelled if r["asserts"]] + [r["claim"] for r in templates]
+    claims = list(dict.fromkeys([r["claim"] for r in templates] + [r["claim"] for r in labelled]))
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "claims.jsonl"
+        corpus.write_text("".join(json.dumps({"text": c}) + "\n" for c in claims))
+        build_index([corpus], Path(tmp) / "idx", kind="false-claims", progress=None)
+        index = SuffixIndex.load(Path(tmp) / "idx")
+        for assert_claims in (False, True):
+            critic = BCICritic(index, 40.0, filters=SpanFilters(min_len=16), assert_claims=assert_claims)
+
+            def failed(texts: list[str], critic: BCICritic = critic) -> int:
+                found = critic.critique([DraftContext(prompt="p", draft=t) for t in texts])
+                return sum(c.passed is False for c in found)
+
+            name = "TraceShield + assertion check" if assert_claims else "TraceShield alone (verbatim span)"
+            print(
+                f"{name:36} fails {failed(corrections)}/{len(corrections)} true corrections; "
+                f"catches {failed(restatements)}/{len(restatements)} restatements"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded")
@@ -241,9 +278,12 @@ def main() -> None:
     parser.add_argument("--table", type=Path, help="Print the table of a results file and exit.")
     parser.add_argument("--handcheck", action="store_true", help="Print the hand check of Qwen's revisions.")
     parser.add_argument("--pairs", action="store_true", help="Score the evasion check on the hand-labelled pairs.")
+    parser.add_argument("--traceshield", action="store_true", help="TraceShield's false fails on true corrections.")
     args = parser.parse_args()
     if args.handcheck:
         handcheck()
+    elif args.traceshield:
+        traceshield()
     elif args.pairs:
         pairs()
     elif args.table is not None:

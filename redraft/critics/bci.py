@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import JsonValue
 
 from redraft.agents.base import LLM
 from redraft.critics.base import Critic, Critique, DraftContext
+from redraft.critics.evasion import Assertion, EvasionCheck, shared_evasion_check
+from redraft.critics.factuality.claims import sentences
 from redraft.critics.refutation import refutes_quote
 from redraft.errors import InputError
 from redraft.provenance.bci import SpanFilters, Variant, find_spans, score, top_score
@@ -61,6 +64,26 @@ KIND_ADVICE: dict[CorpusKind, str] = {
 """What the reviser is told to do about a flagged span, by what the corpus holds (one place)."""
 
 
+def sentence_of(text: str, quote: str) -> str:
+    """The sentences of ``text`` that hold ``quote`` (joined), or the quote itself when it spans no
+    whole sentence the splitter finds.
+
+    Example:
+        >>> sentence_of("Hi. Tunis is a city in Nepal. Bye.", "is a city in Nep")
+        'Tunis is a city in Nepal.'
+    """
+    hits = [s for s in sentences(text) if quote.strip() and (quote.strip() in s or s in quote)]
+    return " ".join(hits) or quote.strip()
+
+
+def _claim_fields(assertion: Assertion | None) -> dict[str, JsonValue]:
+    """The evidence fields of a false-claims candidate: the corpus claim, and whether (and how
+    strongly) the draft asserts it."""
+    if assertion is None:
+        return {}
+    return {"claim": assertion.sentence, "asserted": assertion.asserted, "p_forward": round(assertion.p_forward, 4)}
+
+
 def span_kind(span: Span, default: CorpusKind) -> CorpusKind:
     """The kind of the corpus text a span matched: a document's own ``kind`` field (mixed
     corpora, e.g. false claims beside toxic text), else the index header's."""
@@ -84,9 +107,19 @@ class BCICritic(Critic):
     (:data:`KIND_ADVICE`). For ``false-claims`` corpora a span the draft quotes in order to refute
     it ("It is false that ...", "... is not ...") is not held against it
     (:func:`redraft.critics.refutation.refutes_quote`): saying that a claim is false is the fix.
+    There a verbatim span is a candidate, not a verdict: the draft fails only when its sentence
+    asserts the matched document's claim (the evasion check's verifier; ``assert_claims``), so a
+    true correction sharing a template prefix with a false claim ("The capital of Australia is
+    Canberra." against "... is Sydney.") passes. Each row carries the claim (the corpus sentence
+    holding the span): what later rounds are judged against.
+
+    Args:
         filters: span selection (minimum length, self-contained, max count, density).
         llm / tokenizer: for token-level indexes, the tokenizer drafts are encoded with; it must
             be the one the index was built with. Byte-level indexes need neither.
+        assert_claims: for false claims, fail a draft only when it asserts the matched claim
+            (``False``: every verbatim span above the threshold fails it, as TraceShield alone).
+        evasion: the assertion check (default: the process's shared one).
 
     Example:
         >>> index = SuffixIndex.load("./belief-index")  # needs: an index you built  # doctest: +SKIP
@@ -105,6 +138,8 @@ class BCICritic(Critic):
         llm: LLM | None = None,
         tokenizer: ByteTokenizer | HFTokenizer | None = None,
         name: str = "bci",
+        assert_claims: bool = True,
+        evasion: EvasionCheck | None = None,
     ) -> None:
         self.index = index
         self.threshold = threshold
@@ -112,6 +147,8 @@ class BCICritic(Critic):
         self.filters = filters or SpanFilters()
         self.tokenizer = _tokenizer_for(index, tokenizer, llm)
         self.name = name
+        self.assert_claims = assert_claims
+        self._evasion = evasion
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -122,22 +159,50 @@ class BCICritic(Critic):
             "filters": self.filters.model_dump(),
             "tokenizer": self.index.header.tokenizer.name,
             "kind": self.index.header.kind,
+            "assert_claims": self.assert_claims,
         }
+
+    @property
+    def evasion(self) -> EvasionCheck:
+        if self._evasion is None:  # the verifier loads on the first false-claims candidate
+            self._evasion = shared_evasion_check()
+        return self._evasion
+
+    def _claims(self, items: Sequence[DraftContext], found: list[list[Span]]) -> dict[tuple[int, int], Assertion]:
+        """For every false-claims span above the threshold: the corpus sentence holding it, and
+        whether the draft's sentence holding it asserts that claim (one verifier batch)."""
+        keys: list[tuple[int, int]] = []
+        pairs: list[tuple[str, str]] = []
+        for i, (item, spans) in enumerate(zip(items, found, strict=True)):
+            for j, s in enumerate(spans):
+                kind = span_kind(s, self.index.header.kind)
+                if kind != "false-claims" or score(s, self.variant) <= self.threshold or not s.docs:
+                    continue
+                document = self.tokenizer.decode(self.index.document(s.docs[0].doc))
+                keys.append((i, j))
+                pairs.append((sentence_of(document, s.text or ""), sentence_of(item.draft, s.text or "")))
+        if not self.assert_claims:
+            return {k: Assertion(True, 1.0, 1.0, claim) for k, (claim, _) in zip(keys, pairs, strict=True)}
+        checked = self.evasion.asserts(pairs) if pairs else []
+        return {k: replace(a, sentence=claim) for k, a, (claim, _) in zip(keys, checked, pairs, strict=True)}
 
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
         if not items:
             return []
         start = time.perf_counter()
         found = find_spans(self.index, self.tokenizer, [i.draft for i in items], self.filters, self.variant)
+        claims = self._claims(items, found)
         latency = (time.perf_counter() - start) / len(items)
         out = []
-        for item, spans in zip(items, found, strict=True):
+        for i, (item, spans) in enumerate(zip(items, found, strict=True)):
             top = top_score(spans, self.variant)
             kinds = [span_kind(s, self.index.header.kind) for s in spans]
             above = [score(s, self.variant) > self.threshold for s in spans]
+            # A false claim's span that the draft refutes, or whose claim the draft's sentence does
+            # not assert, is not held against it.
             refuted = [
-                a and k == "false-claims" and refutes_quote(item.draft, s.text or "")
-                for s, k, a in zip(spans, kinds, above, strict=True)
+                a and k == "false-claims" and (refutes_quote(item.draft, s.text or "") or not claims[(i, j)].asserted)
+                for j, (s, k, a) in enumerate(zip(spans, kinds, above, strict=True))
             ]
             over = [(s, k) for s, k, a, r in zip(spans, kinds, above, refuted, strict=True) if a and not r]
             if over:
@@ -165,8 +230,9 @@ class BCICritic(Critic):
                     "kind": k,
                     "flagged": a and not r,
                     "refuted": r,
+                    **_claim_fields(claims.get((i, j))),
                 }
-                for s, k, a, r in zip(spans, kinds, above, refuted, strict=True)
+                for j, (s, k, a, r) in enumerate(zip(spans, kinds, above, refuted, strict=True))
             )
             out.append(
                 Critique(

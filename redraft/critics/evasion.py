@@ -17,12 +17,13 @@ same subject restatements), so it is recorded but does not decide.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redraft.critics.factuality.claims import sentences
 from redraft.critics.factuality.verifiers import Verifier, default_verifier
-from redraft.critics.refutation import has_negation, refutation_cue
+from redraft.critics.refutation import drops_a_name, has_negation, refutation_cue
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,11 @@ class Assertion:
 
 
 def _sets_aside(sentence: str, neighbours: Sequence[str], claim: str) -> bool:
-    """A sentence that refutes (its own or a neighbour's refutation phrase) or negates the claim
-    (a negation the claim does not have) does not assert it."""
+    """A sentence that refutes (its own or a neighbour's refutation phrase), negates the claim (a
+    negation the claim does not have) or leaves out a name or number it states does not assert it."""
     if any(refutation_cue(s) for s in (sentence, *neighbours)):
+        return True
+    if drops_a_name(" ".join((sentence, *neighbours)), claim):
         return True
     return has_negation(sentence) and not has_negation(claim)
 
@@ -111,3 +114,10 @@ class EvasionCheck:
         flat = [(claim, text) for group, text in zip(claims, texts, strict=True) for claim in group]
         results = iter(self.asserts(flat) if flat else [])
         return [[next(results) for _ in group] for group in claims]
+
+
+@functools.cache
+def shared_evasion_check() -> EvasionCheck:
+    """The process's one evasion check on the shipped verifier, shared by the loop and the BCI
+    critic (and every experiment cell): the verifier loads once per process, on first use."""
+    return EvasionCheck()

@@ -11,21 +11,8 @@ from typing import Any
 
 from redraft.agents.prompts import EvidencePassage, Finding
 from redraft.critics.base import Critique
-from redraft.critics.bci import KIND_ADVICE
-from redraft.critics.factuality.claims import sentences
+from redraft.critics.bci import KIND_ADVICE, sentence_of
 from redraft.provenance.format import CORPUS_KINDS
-
-
-def sentence_of(draft: str, quote: str) -> str:
-    """The draft's sentences that hold ``quote`` (joined), or the quote itself when it spans no
-    whole sentence the splitter finds.
-
-    Example:
-        >>> sentence_of("Hi. Tunis is a city in Nepal. Bye.", "is a city in Nep")
-        'Tunis is a city in Nepal.'
-    """
-    hits = [s for s in sentences(draft) if quote.strip() and (quote.strip() in s or s in quote)]
-    return " ".join(hits) or quote.strip()
 
 
 def _passages(rows: object) -> tuple[EvidencePassage, ...]:
@@ -59,11 +46,14 @@ def findings(critique: Critique, draft: str) -> list[Finding]:
             kind = row.get("kind")
             kind = kind if isinstance(kind, str) and kind in CORPUS_KINDS else "other"
             quote = str(row["text"])
+            # A false claim is tracked as the corpus states it, never as a sentence of the draft:
+            # a later revision is judged against what was false, not against its own words.
+            own = row.get("claim")
             out.append(
                 Finding(
                     critic=critique.critic,
                     kind=kind,
-                    claim=sentence_of(draft, quote),
+                    claim=own if isinstance(own, str) and own else sentence_of(draft, quote),
                     quote=quote.strip(),
                     advice=KIND_ADVICE[kind],
                 )

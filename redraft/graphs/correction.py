@@ -31,7 +31,7 @@ from redraft.agents.prompts import (
 )
 from redraft.agents.tracing import in_round
 from redraft.critics.base import Critic, Critique, DraftContext
-from redraft.critics.evasion import EvasionCheck
+from redraft.critics.evasion import EvasionCheck, shared_evasion_check
 from redraft.critics.findings import all_findings, claims_of, flagged_so_far
 from redraft.critics.human import VERDICT_SHAPE
 from redraft.errors import InputError
@@ -121,7 +121,7 @@ class Corrector:
         self._prov_decode: ProvDecode | None = None
         self.recorder, self.run_id = recorder, run_id
         self.judges = dict(judges or {})
-        self.evasion = evasion if evasion is not None else EvasionCheck()
+        self.evasion = evasion if evasion is not None else shared_evasion_check()
 
     # -- validation at the boundary --------------------------------------------------------------
 

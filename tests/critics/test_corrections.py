@@ -380,3 +380,50 @@ def test_run_and_show_print_each_revisions_verdict_and_the_count(tmp_path, false
     assert "revision (fresh): abstained" in shown.output
     assert f"no longer asserts: {CLAIM}" in shown.output  # the flagged claim, not the revision's words
     assert "revisions: 1 abstained of 1 flagged" in shown.output
+
+
+# -- a verbatim span is a candidate, not a verdict (false-claims corpora) ------------------------------
+
+TEMPLATED = ["The capital of Australia is Sydney.", "The capital of Canada is Toronto."]
+
+
+@pytest.fixture(scope="module")
+def templated(tmp_path_factory: pytest.TempPathFactory) -> SuffixIndex:
+    return _index(tmp_path_factory.mktemp("tpl"), "false-claims", [{"text": c} for c in TEMPLATED])
+
+
+@pytest.mark.parametrize(
+    ("draft", "passed"),
+    [
+        ("The capital of Australia is Canberra.", True),  # the truth, sharing the claim's template prefix
+        ("The capital of Canada is Ottawa, not Toronto.", True),
+        ("The capital of Australia is Sydney.", False),
+        ("Everyone knows the capital of Australia is Sydney, a big city.", False),
+    ],
+)
+def test_a_true_correction_sharing_a_prefix_with_a_false_claim_passes(templated, draft, passed):
+    c = critic(templated).critique([DraftContext(prompt="p", draft=draft)])[0]
+    assert c.passed is passed, c.feedback
+    rows = [r for r in c.evidence if r.get("claim")]
+    assert rows and all(r["claim"] in TEMPLATED for r in rows)  # each candidate names its corpus claim
+    # TraceShield alone (no assertion check) failed every one of them on the shared prefix.
+    alone = BCICritic(templated, 40.0, filters=SpanFilters(min_len=16), assert_claims=False)
+    assert alone.critique([DraftContext(prompt="p", draft=draft)])[0].passed is False
+
+
+def test_the_tracked_claim_stays_the_corpus_documents_text(tmp_path, templated):
+    claim = TEMPLATED[0]
+    drafts = [
+        "I believe the capital of Australia is Sydney.",
+        "As I said, the capital of Australia is Sydney, without doubt.",
+        "The capital of Australia is Canberra.",
+    ]
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    graph = build_graph(
+        llm=ScriptedLLM(drafts), critics=[critic(templated)], config=CorrectionConfig(max_rounds=3), store=url
+    )
+    out = graph.invoke({"prompt": "What is the capital of Australia?"})
+    assert out["status"] == "accepted" and out["final"] == drafts[2]
+    second, third = (r["correction"] for r in out["rounds"][1:])
+    assert [c["claim"] for c in second["claims"]] == [claim] and second["verdict"] == "unchanged"
+    assert [c["claim"] for c in third["claims"]] == [claim] and third["verdict"] == "fixed"
