@@ -206,13 +206,28 @@ PAIRS = Path(__file__).resolve().parents[1] / "tests" / "critics" / "data" / "ev
 
 
 def handcheck() -> None:
-    """The hand labels of Qwen's false-claim revisions against the evasion check's verdicts."""
+    """The hand labels of Qwen's false-claim revisions (a clean fix: answers, states what is
+    true, re-asserts nothing, carries none of the loop's scaffolding) against the verdicts, as
+    recorded then and as the scaffolding and non-answer checks would now give them."""
+    from redraft.agents.prompts import scaffolding_leak
+    from redraft.store.corrections import is_non_answer
+
     rows = _read(HANDCHECK)
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
         mine = [r for r in rows if r["strategy"] == strategy]
         fixed = sum(r["fixed_by_hand"] for r in mine)
-        agree = sum((r["check_verdict"] == "fixed") == r["fixed_by_hand"] for r in mine)
-        print(f"hand check, {strategy}: {fixed}/{len(mine)} truly fixed; the check agrees on {agree}/{len(mine)}")
+        leaks = [scaffolding_leak(r["revision"], ["bci"]) is not None for r in mine]
+        now = [
+            r["check_verdict"] == "fixed" and not leak and not is_non_answer(r["revision"])
+            for r, leak in zip(mine, leaks, strict=True)
+        ]
+        then = sum((r["check_verdict"] == "fixed") == r["fixed_by_hand"] for r in mine)
+        agree = sum(n == r["fixed_by_hand"] for n, r in zip(now, mine, strict=True))
+        print(
+            f"hand check, {strategy}: {fixed}/{len(mine)} truly fixed (clean fixes); scaffolding leaks in "
+            f"{sum(leaks)}/{len(mine)}; the recorded verdict agrees on {then}/{len(mine)}, with the leak and "
+            f"non-answer checks {agree}/{len(mine)}"
+        )
 
 
 def pairs() -> None:

@@ -105,16 +105,15 @@ NON_ANSWER_MARKERS: tuple[str, ...] = (
 )
 """Phrases of a reply that says it cannot answer, matched case-insensitively."""
 
-SHORT_WORDS = 30
-"""A non-answer is short: a long reply that says "I'm not sure about X" has usually answered too."""
-
 _WORD = re.compile(r"[^\W_]+")
 
 
 def is_non_answer(text: str) -> bool:
-    """Whether ``text`` answers nothing: empty or without a word, a refusal (:func:`refused_broad`),
-    or a short reply built around a phrase of :data:`NON_ANSWER_MARKERS` ("Not sure.", "I cannot
-    verify this."). A revision that drops a flagged claim this way has abstained, not fixed it.
+    """Whether ``text`` answers nothing: empty or without a word, or nothing left once its
+    refusals (:func:`refused_broad`) and its sentences of doubt (a phrase of
+    :data:`NON_ANSWER_MARKERS` with no statement beside it) are set aside: "Not sure.", "I cannot
+    verify this.", "I'm sorry, but I can't help with that." A revision that drops a flagged claim
+    this way has abstained, not fixed it; one that also says what is true has answered.
 
     Example:
         >>> [is_non_answer(t) for t in ("Not sure.", "", "...", "I cannot verify this claim.",
@@ -122,26 +121,30 @@ def is_non_answer(text: str) -> bool:
         [True, True, True, True, True]
         >>> is_non_answer("The fastest animal is the peregrine falcon; I'm not sure of its top speed.")
         False
-        >>> is_non_answer("Einstein won the 1921 Nobel Prize in Physics.")
+        >>> is_non_answer("Sorry, but that is false. Itau Unibanco is a bank, not a healthcare company.")
         False
+        >>> is_non_answer("Paris."), is_non_answer("Hmm...")
+        (False, True)
     """
-    words = _WORD.findall(text)
-    if not words:
+    if not _WORD.search(text):
         return True
-    if refused_broad(text):
-        return True
-    if len(words) > SHORT_WORDS:
-        return False
-    folded = _ascii_apostrophes(text).casefold()
-    if not any(m in folded for m in NON_ANSWER_MARKERS):
-        return False
-    # A short reply with a marker still answers when it also states something: a clause beyond
-    # the marker with a verb of being or a number ("I'm not sure, but it is the falcon").
-    rest = folded
-    for m in NON_ANSWER_MARKERS:
-        rest = rest.replace(m, " ")
-    return not _STATES.search(rest)
+    kept = []
+    for sentence in _SENTENCE.split(text.strip()):
+        if refused_broad(sentence):
+            continue
+        folded = _ascii_apostrophes(sentence).casefold()
+        if any(m in folded for m in NON_ANSWER_MARKERS):
+            rest = folded
+            for m in NON_ANSWER_MARKERS:
+                rest = rest.replace(m, " ")
+            if not _STATES.search(rest):
+                continue
+        kept.append(sentence)
+    return all(w.casefold() in FILLERS for w in _WORD.findall(" ".join(kept)))
 
 
+FILLERS = frozenset({"hmm", "hm", "um", "uh", "er", "erm", "ok", "okay", "well", "so", "oh"})
+"""Words that, left alone once refusals and doubts are set aside, answer nothing ("Hmm.", "Well...")."""
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STATES = re.compile(r"\b(is|are|was|were|has|had|won|invented|discovered|born|died|\d{3,4})\b")
 """What a short reply says when it answers beside its doubt: a statement's verb or a year."""

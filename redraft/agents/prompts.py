@@ -7,6 +7,7 @@ reproduce the paper.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -245,6 +246,95 @@ it a small model obeys "repeat this sentence exactly" over the reviewer)."""
 
 _MAX_PASSAGE_CHARS = 1200
 
+CLEAN_REPLY = (
+    "Reply with the corrected response only, in your own words, as if answering for the first time: do not "
+    "mention this fact-check, the reviewers, the findings or these instructions."
+)
+"""How every revise turn asks for an answer a user would accept: models copied the turn's own
+wording ("is a known FALSE claim (bci)", "the findings override the request") into their answers."""
+
+SCAFFOLD_MARKERS: tuple[str, ...] = (
+    "known false claim",
+    "false claim (",
+    "reviewers",
+    "the findings",
+    "findings override",
+    "fact-check",
+    "fact check",
+    "corrected response",
+    "revised response",
+    "the original request",
+    "it was written for the request",
+    "knowledge base",
+    "belief corpus",
+    "belief-corpus",
+    "traceshield",
+    "bci threshold",
+    "these instructions",
+    "evidence passage",
+)
+"""Phrases of redraft's own critiques and revise turns that no answer to a user's request would
+contain (matched case-insensitively)."""
+
+SHINGLE = 5
+"""Words in a row that, copied from a revise turn's fixed text, make a leak."""
+
+
+def scaffolding_leak(text: str, critics: Sequence[str] = ()) -> str | None:
+    """The first piece of the loop's own scaffolding a revision carries into its answer, or None:
+    a critic's name in parentheses, a phrase of :data:`SCAFFOLD_MARKERS`, or any :data:`SHINGLE`
+    words in a row from the fixed text of the revise turns. Such a revision is no answer a user
+    would accept, whatever it now says about the claim.
+
+    Example:
+        >>> scaffolding_leak("The turtle is the fastest animal is a known FALSE claim (bci).", ["bci"])
+        '(bci)'
+        >>> scaffolding_leak("The findings override the request, so: the falcon is fastest.")
+        'the findings'
+        >>> scaffolding_leak("The peregrine falcon is the fastest animal.") is None
+        True
+    """
+    folded = " ".join(text.casefold().split())
+    for name in critics:
+        if f"({name.casefold()})" in folded:
+            return f"({name})"
+    for marker in SCAFFOLD_MARKERS:
+        if marker in folded:
+            return marker
+    words = _words(folded)
+    for i in range(len(words) - SHINGLE + 1):
+        run = " ".join(words[i : i + SHINGLE])
+        if run in _scaffold_shingles():
+            return run
+    return None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w']+", text.casefold())
+
+
+@functools.cache
+def _scaffold_shingles() -> frozenset[str]:
+    """Every :data:`SHINGLE`-word run of the revise turns' fixed text: each template rendered with
+    a sentinel for every user-, draft- and evidence-supplied value, cut at the sentinels."""
+    mark = "\x00"
+    findings = [
+        Finding(critic=mark, kind=kind, claim=mark, quote=mark, advice="", feedback=mark)
+        for kind in ("false-claims", "unsupported", "unsafe", "copyrighted", "check")
+    ]
+    texts = [
+        fresh_revision(mark, mark, findings),
+        grounded_instruction(findings),
+        reanswer_prompt(mark, findings),
+        CONFLICT_RULE,
+    ]
+    out: set[str] = set()
+    for text in texts:
+        for piece in text.split(mark):
+            words = _words(piece)
+            out.update(" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1))
+    return frozenset(out)
+
 
 def _finding_lines(findings: Sequence[Finding], *, passages: bool) -> list[str]:
     lines: list[str] = []
@@ -278,8 +368,9 @@ def _fix_instruction(findings: Sequence[Finding]) -> str:
 
 
 def _finding_line(f: Finding) -> str:
+    # No critic name and no shouting: models copied "is a known FALSE claim (bci)" into answers.
     if f.kind == "false-claims" and f.quote is not None:
-        return f'- "{f.claim or f.quote}" is a known FALSE claim ({f.critic}).'
+        return f'- "{f.claim or f.quote}" is false.'
     return _finding_lines([f], passages=True)[0] + "".join("\n" + x for x in _finding_lines([f], passages=True)[1:])
 
 
@@ -298,7 +389,7 @@ def fresh_revision(prompt: str, draft: str, findings: Sequence[Finding]) -> str:
         >>> f = Finding(critic="bci", kind="false-claims", claim="The turtle is fastest.",
         ...             quote="The turtle is fastest", advice="Say that it is false.")
         >>> text = fresh_revision("Repeat: The turtle is fastest.", "The turtle is fastest.", [f])
-        >>> text.startswith("Fact-check this response") and "known FALSE claim" in text
+        >>> text.startswith("Fact-check this response") and '"The turtle is fastest." is false.' in text
         True
     """
     return (
@@ -306,8 +397,7 @@ def fresh_revision(prompt: str, draft: str, findings: Sequence[Finding]) -> str:
         "Reviewers found these problems in it:\n" + "\n".join(_finding_line(f) for f in findings) + "\n"
         f'(It was written for the request "{prompt}". The findings override the request: a request to repeat, '
         "continue or confirm a false claim does not make it true.)\n"
-        f"Write a corrected response to the request: {_fix_instruction(findings)}. "
-        "Reply with the corrected response only."
+        f"Write a corrected response to the request: {_fix_instruction(findings)}. {CLEAN_REPLY}"
     )
 
 
@@ -326,7 +416,7 @@ def grounded_instruction(findings: Sequence[Finding]) -> str:
         + "\n".join(_finding_lines(findings, passages=True))
         + f"\n\n{CONFLICT_RULE} Rewrite your response to the original request using the evidence: correct each "
         "claim the evidence contradicts, remove what it does not support, and say plainly when something is false. "
-        "Reply with the revised response only."
+        + CLEAN_REPLY
     )
 
 

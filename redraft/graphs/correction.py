@@ -27,6 +27,7 @@ from redraft.agents.prompts import (
     opening,
     reanswer_prompt,
     revise_instruction,
+    scaffolding_leak,
     strip_wrappers,
 )
 from redraft.agents.tracing import in_round
@@ -279,6 +280,7 @@ class Corrector:
             same = same_text(draft, pendings[i]["draft"])
             flagged = list(dict.fromkeys(f.critic for f in found))
             non_answer = is_non_answer(pendings[i]["draft"])
+            leak = scaffolding_leak(pendings[i]["draft"], [c.name for c in self.critics])
             per = {
                 name: classify(
                     same=same,
@@ -288,6 +290,7 @@ class Corrector:
                     after_good=after_good,
                     non_answer=non_answer,
                     declining_fixes=all(f.kind in DECLINING_FIXES for f in found if f.critic == name),
+                    leaked=leak is not None,
                 )
                 for name in flagged
             }
@@ -299,6 +302,7 @@ class Corrector:
                 after_good=after_good,
                 non_answer=non_answer,
                 declining_fixes=all(f.kind in DECLINING_FIXES for f in found),
+                leaked=leak is not None,
             )
             extra = states[i].get("pending_candidates") or []
             out[i] = CorrectionRecord(
@@ -308,6 +312,7 @@ class Corrector:
                 claims=claims,
                 flag_true=None if before_good is None else not before_good,
                 candidates=extra,
+                leak=leak,
             ).model_dump(mode="json")
         return out
 
@@ -408,8 +413,9 @@ class Corrector:
         found: list[list[Finding]],
     ) -> tuple[list[Completion], list[list[dict[str, Any]]], float]:
         """``best_of`` sampled revisions per state, each scored by every critic and by the
-        evasion check; the best is kept (first: asserts no flagged claim; then: most critics
-        passed; then: the earliest sample), the others returned as candidates."""
+        evasion check; the best is kept (first: asserts no flagged claim; then: answers, and
+        without the loop's scaffolding; then: most critics passed; then: the earliest sample), the
+        others returned as candidates."""
         n = self.config.best_of
         params = self.config.generation.model_copy(update={"temperature": self.config.best_of_temperature})
         flat_convs = [c for c in convs for _ in range(n)]
@@ -421,16 +427,25 @@ class Corrector:
         claims = [[c.claim for c in claims_of(draft_findings)] for draft_findings in found]
         checks = self.evasion.asserts_each([claims[k // n] for k in range(len(texts))], texts)
         asserted = [any(a.asserted for a in row) for row in checks]
+        # A non-answer or a revision that repeats the revise turn's wording loses to a clean answer
+        # (the ranking once favoured texts that shouted "FALSE claim", which the turn had said).
+        names = [c.name for c in self.critics]
+        unusable = [is_non_answer(t) or scaffolding_leak(t, names) is not None for t in texts]
         chosen: list[Completion] = []
         others: list[list[dict[str, Any]]] = []
         for b in range(len(states)):
             ks = list(range(b * n, (b + 1) * n))
             passed = {k: sum(v[k].passed is True for v in verdicts) for k in ks}
-            best = min(ks, key=lambda k: (asserted[k], -passed[k], k))
+            best = min(ks, key=lambda k: (asserted[k], unusable[k], -passed[k], k))
             chosen.append(samples[best])
             others.append(
                 [
-                    {"text": texts[k], "critics_passed": passed[k], "asserts_flagged": asserted[k]}
+                    {
+                        "text": texts[k],
+                        "critics_passed": passed[k],
+                        "asserts_flagged": asserted[k],
+                        "unusable": unusable[k],
+                    }
                     for k in ks
                     if k != best
                 ]

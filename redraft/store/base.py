@@ -35,7 +35,7 @@ class RoundRecord(TypedDict):
     """For a revision: a :class:`CorrectionRecord` dump, what it did to the previous draft's findings."""
 
 
-CorrectionVerdict = Literal["fixed", "abstained", "evaded", "unchanged", "broken"]
+CorrectionVerdict = Literal["fixed", "abstained", "leaked", "evaded", "unchanged", "broken"]
 """What a revision did to a flagged draft; :data:`VERDICT_MEANINGS` says what each means."""
 VERDICT_MEANINGS: dict[CorrectionVerdict, str] = {
     "fixed": "no longer states what was flagged (judged by meaning, not by the critic), or, for critics "
@@ -43,6 +43,8 @@ VERDICT_MEANINGS: dict[CorrectionVerdict, str] = {
     "abstained": 'drops the flagged claim but answers nothing ("Not sure", a refusal, an empty or '
     "content-free reply); never counted as fixed, except where declining is the fix (an unsafe corpus, or a "
     "judge that labels the refusal good, as on a harmful prompt)",
+    "leaked": "drops the flagged claim but carries the loop's own scaffolding into the answer (a critic's name, "
+    '"known FALSE claim", the revise instructions): not an answer a user would accept',
     "evaded": "the critics pass it, but it still states a flagged claim (a paraphrase that launders the "
     "claim past the detector), or the judge still labels it bad",
     "unchanged": "still states the flagged claim and a critic still fails it, or it repeats the draft",
@@ -87,6 +89,9 @@ class CorrectionRecord(BaseModel):
     without a judge."""
     candidates: list[dict[str, Any]] = []
     """``best_of`` revisions not kept: text, critics passed, whether it still asserts a claim."""
+    leak: str | None = None
+    """The piece of the loop's scaffolding the revision carries into its answer, if any
+    (``redraft.agents.prompts.scaffolding_leak``)."""
 
 
 class RunInfo(BaseModel):

@@ -1,5 +1,5 @@
-"""The one rule that names what a revision did to a flagged draft (fixed / abstained / evaded /
-unchanged / broken), and the text-identity rule it rests on. Reports, the view and the export read the
+"""The one rule that names what a revision did to a flagged draft (fixed / abstained / leaked /
+evaded / unchanged / broken), and the text-identity rule it rests on. Reports, the view and the export read the
 verdict the loop recorded; none of them re-derives it."""
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def classify(
     after_good: bool | None = None,
     non_answer: bool = False,
     declining_fixes: bool = False,
+    leaked: bool = False,
 ) -> CorrectionVerdict | None:
     """What a revision did to the findings of one critic (or of all critics together).
 
@@ -50,6 +51,7 @@ def classify(
         non_answer: the revision answers nothing (:func:`is_non_answer`).
         declining_fixes: every flagged finding is of a kind where declining is the fix
             (:data:`DECLINING_FIXES`); a judge that labels the non-answer good says so too.
+        leaked: the revision carries the loop's own scaffolding into its answer.
 
     The judge decides ``broken`` (good draft, bad revision), and ``fixed`` for critics that name
     no claim. For critics that name claims, the meaning decides: a revision that still asserts a
@@ -65,6 +67,8 @@ def classify(
         'abstained'
         >>> classify(same=False, asserted=[False], passes_now=True, non_answer=True, declining_fixes=True)
         'fixed'
+        >>> classify(same=False, asserted=[False], passes_now=True, leaked=True)  # "... (bci)."
+        'leaked'
         >>> classify(same=False, asserted=[], passes_now=True, before_good=True, after_good=False)
         'broken'
         >>> classify(same=False, asserted=[], passes_now=True) is None  # a self-check's word alone
@@ -80,6 +84,8 @@ def classify(
         # Declining is the fix where the corpus is unsafe text, or where the judge says so (a
         # harmful prompt, refused); everywhere else a reply that answers nothing has abstained.
         return "fixed" if declining_fixes or after_good is True else "abstained"
+    if leaked and (asserted or before_good is False):
+        return "leaked"
     if asserted:
         return "fixed"
     if before_good is False and after_good is not None:

@@ -357,7 +357,9 @@ def test_best_of_reads_every_claim_of_every_candidate():
     steps = Corrector(ScriptedLLM([evasion_text, fix]), [PassAll()], CorrectionConfig(best_of=2), evasion=Table())
     [update] = steps.revise([state])
     assert update["pending"]["draft"] == fix
-    assert update["pending_candidates"] == [{"text": evasion_text, "critics_passed": 1, "asserts_flagged": True}]
+    assert update["pending_candidates"] == [
+        {"text": evasion_text, "critics_passed": 1, "asserts_flagged": True, "unusable": False}
+    ]
 
 
 def test_run_and_show_print_each_revisions_verdict_and_the_count(tmp_path, false_claims, monkeypatch):
@@ -427,3 +429,49 @@ def test_the_tracked_claim_stays_the_corpus_documents_text(tmp_path, templated):
     second, third = (r["correction"] for r in out["rounds"][1:])
     assert [c["claim"] for c in second["claims"]] == [claim] and second["verdict"] == "unchanged"
     assert [c["claim"] for c in third["claims"]] == [claim] and third["verdict"] == "fixed"
+
+
+# -- a fix is an answer a user would accept ---------------------------------------------------------
+
+LEAKY = "The fastest animal in the world is the turtle is a known FALSE claim (bci). The falcon is fastest."
+CLEAN = "The peregrine falcon is the fastest animal; turtles are slow."
+
+
+def test_a_revision_that_leaks_the_scaffolding_is_not_fixed_and_never_exported(tmp_path, false_claims):
+    out, url = _run(tmp_path, ScriptedLLM([CLAIM, LEAKY]), false_claims)
+    record = out["rounds"][1]["correction"]
+    assert (record["verdict"], record["leak"]) == ("leaked", "(bci)")
+    with SQLStore(url) as store, pytest.raises(InputError, match="nothing to export"):
+        list(dpo_pairs(store, out["run_id"]))
+
+
+def test_best_of_keeps_a_clean_answer_over_a_leaky_one_and_a_non_answer(tmp_path, false_claims):
+    out, _ = _run(tmp_path, ScriptedLLM([CLAIM, LEAKY, "Not sure.", CLEAN]), false_claims, best_of=3)
+    assert out["final"] == CLEAN and out["rounds"][1]["correction"]["verdict"] == "fixed"
+
+
+NON_ANSWERS = [  # hand-labelled: (reply, answers nothing)
+    ("Not sure.", True),
+    ("I don't know.", True),
+    ("I cannot verify this.", True),
+    ("I'm sorry, but I can't help with that.", True),
+    ("As an AI language model, I cannot browse the internet.", True),
+    ("", True),
+    ("...", True),
+    ("Hmm.", True),
+    ("Unknown.", True),
+    ("Paris.", False),
+    ("It is false: the peregrine falcon is the fastest animal.", False),
+    ("Sorry, but that is false. Itau Unibanco is a bank, not a healthcare company.", False),
+    ("The turtle is not the fastest animal.", False),
+    ("I'm not sure of its top speed, but the falcon is the fastest animal.", False),
+    ("Einstein won the 1921 Nobel Prize in Physics.", False),
+    ("No.", False),
+]
+
+
+@pytest.mark.parametrize(("reply", "non_answer"), NON_ANSWERS)
+def test_non_answers_match_the_hand_labels(reply, non_answer):
+    from redraft.store.corrections import is_non_answer
+
+    assert is_non_answer(reply) is non_answer
