@@ -19,7 +19,8 @@ from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from redraft.errors import InputError, NotFoundError
-from redraft.store.base import CHANGES, Change, change
+from redraft.store.base import CHANGES, UNJUDGED, Change, change
+from redraft.store.corrections import claim_lines
 from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Round, Run, change_is
 from redraft.store.sql import SQLStore
 
@@ -94,6 +95,11 @@ class RoundView:
     critiques: list[CritiqueView]
     judgements: list[tuple[str, bool | None, str]]
     """(judge, good, detail)."""
+    verdict: str | None = None
+    """For a revision: what it did to what was flagged (``fixed``, ``abstained``...; ``unjudged``
+    when nothing could read the meaning); None for a first draft."""
+    claim_lines: tuple[str, ...] = ()
+    """The flagged claims behind the verdict, one line each (``redraft.store.corrections.claim_lines``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +257,18 @@ def _head(e: Example) -> dict[str, Any]:
     }
 
 
+def _verdict_fields(correction: object) -> dict[str, Any]:
+    """A revision's recorded verdict and the claim lines behind it, as the view shows them."""
+    if not isinstance(correction, dict):
+        return {}
+    verdict = correction.get("verdict")
+    claims = correction.get("claims")
+    return {
+        "verdict": verdict if isinstance(verdict, str) else UNJUDGED,
+        "claim_lines": tuple(claim_lines(claims if isinstance(claims, list) else [])),
+    }
+
+
 def example_view(store: SQLStore, example_id: int, corpus: CorpusReader | None = None) -> ExampleView:
     """One example, round by round, with every critique's evidence placed in its draft."""
     corpus = corpus or CorpusReader()
@@ -277,6 +295,7 @@ def example_view(store: SQLStore, example_id: int, corpus: CorpusReader | None =
                     diff=word_diff(previous, r.draft) if previous is not None else [Piece(r.draft)],
                     critiques=[_critique_view(c, r.draft, indexes.get(c.critic), corpus) for c in r.critiques],
                     judgements=[(j.judge, j.good, j.detail) for j in r.judgements],
+                    **_verdict_fields(r.correction),
                 )
             )
             previous = r.draft

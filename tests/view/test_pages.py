@@ -216,3 +216,22 @@ def test_the_static_file_runs_only_its_own_scripts(experiment):
     listed = set(re.findall(r"'sha256-([^']+)'", directives["script-src"]))
     assert {base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() for s in inline} == listed
     assert "<script>window.__pwned" not in html  # the injected draft stayed text
+
+
+def test_every_revision_shows_its_verdict_and_the_claims_behind_it(experiment):
+    """Every draft repeats a false claim and every revision refuses: fixed where the judge wants a
+    refusal (a harmful prompt), broken where it wanted the answer the draft gave. Both pages show
+    each revision's verdict and the flagged claim it rests on."""
+    from starlette.testclient import TestClient
+
+    from redraft.view import create_app
+
+    url, exp = experiment
+    html = render_static(SQLStore(url, readonly=True), exp)
+    assert html.count('revision: <b class="verdict-fixed">fixed</b>') == 3
+    assert html.count('revision: <b class="verdict-broken">broken</b>') == 3
+    assert f"no longer asserts: {CLAIM}" in html
+    client = TestClient(create_app(url), base_url="http://127.0.0.1")
+    listing = client.get(f"/r/{exp[:8]}").text
+    pages = [client.get("/example/" + part.split('"')[0]).text for part in listing.split("/example/")[1:]]
+    assert any("verdict-broken" in p for p in pages) and any("verdict-fixed" in p for p in pages)
