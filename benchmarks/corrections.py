@@ -166,19 +166,28 @@ def _rate(xs: list[bool]) -> str:
     return f"{sum(xs) / len(xs):.2f}" if xs else "–"
 
 
+def _rate_ci(xs: list[bool]) -> str:
+    """A share with its bootstrap 95% interval over examples (SCoRe's Δ columns)."""
+    if not xs:
+        return "–"
+    lo, hi = bootstrap_ci(lambda ys: sum(ys) / len(ys), [float(x) for x in xs])
+    return f"{sum(xs) / len(xs):.2f} [{lo:.2f}, {hi:.2f}]"
+
+
 def table(path: Path) -> None:
     """The Markdown table: per workload and strategy, paired against ``feedback``."""
     records = _read(path)
     by = {(r["workload"], r["strategy"]): r for r in records}
     print(
-        "| workload | strategy | flagged | critic re-pass | fixed | fixed − feedback [95% CI] | pass precision "
-        "| evaded | unchanged | broken | fixed, true flags | tokens/rev | s/rev |"
+        "| workload | strategy | flagged | critic re-pass | Δ(i→c): fixed [95% CI] | fixed − feedback [95% CI] "
+        "| pass precision | abstained | leaked | evaded | unchanged | Δ(c→i): broken [95% CI] | fixed, true flags "
+        "| tokens/rev | s/rev |"
     )
-    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (workload, strategy), r in by.items():
         ex = r["examples"]
         if not ex:
-            print(f"| {workload} | {strategy} | 0 | | | | | | | | | | |")
+            print(f"| {workload} | {strategy} | 0 | | | | | | | | | | | | |")
             continue
         v = [e["verdict"] for e in ex]
         fixed = [x == "fixed" for x in v]
@@ -194,9 +203,10 @@ def table(path: Path) -> None:
             lo, hi = bootstrap_ci(lambda ps: sum(f - g for f, g in ps) / len(ps), pairs)
             diff = f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
         print(
-            f"| {workload} | {strategy} | {len(ex)}/{r['n']} | {_rate(passes)} | {_rate(fixed)} | {diff} | "
-            f"{_rate(precision)} | {_rate([x == 'evaded' for x in v])} | {_rate([x == 'unchanged' for x in v])} | "
-            f"{_rate([x == 'broken' for x in v])} | {_rate(true)} ({len(true)}) | "
+            f"| {workload} | {strategy} | {len(ex)}/{r['n']} | {_rate(passes)} | {_rate_ci(fixed)} | {diff} | "
+            f"{_rate(precision)} | {_rate([x == 'abstained' for x in v])} | {_rate([x == 'leaked' for x in v])} | "
+            f"{_rate([x == 'evaded' for x in v])} | {_rate([x == 'unchanged' for x in v])} | "
+            f"{_rate_ci([x == 'broken' for x in v])} | {_rate(true)} ({len(true)}) | "
             f"{sum(e['tokens'] for e in ex) / len(ex):.0f} | {r['seconds'] / len(ex):.1f} |"
         )
 

@@ -263,6 +263,74 @@ def revision_outcomes(store: SQLStore, run_id: str) -> dict[str, int]:
     return {v: counts[v] for v in (*VERDICTS, UNJUDGED) if counts[v]}
 
 
+@dataclass(frozen=True, slots=True)
+class RoundDelta:
+    """SCoRe's two shifts for one revision round of a dataset: of the examples that had a draft
+    at ``round - 1``, the share whose revision at ``round`` fixed a flagged draft (Δ i→c) and the
+    share whose revision broke a good one (Δ c→i), each with its bootstrap 95% interval."""
+
+    round: int
+    n: int
+    i_to_c: float
+    i_to_c_ci: tuple[float, float]
+    c_to_i: float
+    c_to_i_ci: tuple[float, float]
+
+
+def round_deltas(verdicts_by_example: Mapping[str, Sequence[str | None]]) -> list[RoundDelta]:
+    """Δ(i→c) and Δ(c→i) per revision round, from each example's verdicts (``verdicts[k]`` is
+    the verdict of its round ``k + 1``; an example with fewer rounds stopped earlier and is not
+    counted in later rounds). An abstention, a leak or an evasion is neither a fix nor a break.
+
+    Example:
+        >>> [(d.round, d.n, round(d.i_to_c, 3), d.c_to_i) for d in round_deltas(
+        ...     {"a": ["fixed"], "b": ["abstained", "fixed"], "c": ["broken"], "d": []})]
+        [(1, 4, 0.25, 0.25), (2, 3, 0.333, 0.0)]
+    """
+    rounds = max((len(v) for v in verdicts_by_example.values()), default=0)
+    out = []
+    for k in range(rounds):
+        # Every example with a draft at round k could have been revised at k + 1; one that stopped
+        # (accepted) at round k counts as neither fixed nor broken there.
+        rows = [v[k] if k < len(v) else None for v in verdicts_by_example.values() if k == 0 or len(v) >= k]
+        fixed = [float(v == "fixed") for v in rows]
+        broken = [float(v == "broken") for v in rows]
+
+        def mean(xs: Sequence[float]) -> float:
+            return sum(xs) / len(xs) if xs else math.nan
+
+        out.append(
+            RoundDelta(
+                k + 1, len(rows), mean(fixed), bootstrap_ci(mean, fixed), mean(broken), bootstrap_ci(mean, broken)
+            )
+        )
+    return out
+
+
+def run_deltas(store: SQLStore, run_id: str) -> dict[str, list[RoundDelta]]:
+    """:func:`round_deltas` of a run's examples, by dataset.
+
+    Example:
+        >>> run_deltas(SQLStore("sqlite://"), "no-such-run")
+        {}
+    """
+    query = (
+        select(Example.source, Example.key, Round.index, Round.correction)
+        .join(Example, Round.example_id == Example.id)
+        .where(Example.run_id == run_id)
+        .order_by(Example.id, Round.index)
+    )
+    by_source: dict[str, dict[str, list[str | None]]] = {}
+    with store.session() as s:
+        for source, key, index, record in s.execute(query):
+            examples = by_source.setdefault(source or "", {})
+            verdicts = examples.setdefault(key, [])
+            if index > 0:
+                verdict = record.get("verdict") if isinstance(record, dict) else None
+                verdicts.append(verdict if isinstance(verdict, str) else None)
+    return {source: round_deltas(examples) for source, examples in by_source.items()}
+
+
 def verdict_summary(counts: Mapping[str, int]) -> str:
     """One line for a run's end: ``3 fixed, 1 abstained, 1 unchanged of 5 flagged``.
 

@@ -22,6 +22,7 @@ from redraft.analysis.metrics import (
     PEARSON_MIN,
     Confusion,
     FinalVerdicts,
+    RoundDelta,
     Trajectory,
     aggregate,
     bootstrap_ci,
@@ -34,6 +35,7 @@ from redraft.analysis.metrics import (
     mean,
     pearson,
     pearson_ci,
+    run_deltas,
     trajectories,
     wilson,
 )
@@ -98,6 +100,8 @@ class DatasetResult:
     """Each critic's verdict on each example's final answer (see :func:`final_verdicts`)."""
     corrections: dict[str, int] = field(default_factory=dict)
     """Revisions by correction verdict (see :func:`correction_verdicts`); empty when none was recorded."""
+    deltas: tuple[RoundDelta, ...] = ()
+    """SCoRe's Δ(i→c) and Δ(c→i) per revision round (see :func:`run_deltas`)."""
 
     @property
     def cell(self) -> str:
@@ -179,6 +183,7 @@ def report_data(store: SQLStore, ident: str) -> ReportData:
         trajs = trajectories(store, run.id, max_rounds)
         finals = final_verdicts(store, run.id)
         verdicts = correction_verdicts(store, run.id)
+        deltas = run_deltas(store, run.id)
         for source in sorted({t.source or "" for t in trajs}):
             subset = [t for t in trajs if (t.source or "") == source]
             metric, invert = _metric(subset)
@@ -197,6 +202,7 @@ def report_data(store: SQLStore, ident: str) -> ReportData:
                     trajectories=tuple(subset),
                     final=finals.get(source, {}),
                     corrections=verdicts.get(source, {}),
+                    deltas=tuple(deltas.get(source, [])),
                 )
             )
     experiment_id = runs[0].experiment_id if runs else None
@@ -257,6 +263,13 @@ CORRECTIONS_NOTE = (
 )
 
 
+DELTA_NOTE = (
+    "Of the examples with a draft before each revision round: the share whose revision fixed a flagged draft "
+    "(Δ i→c) and the share whose revision broke a good one (Δ c→i), as SCoRe reports its two shifts, with "
+    "bootstrap 95% intervals over examples. Abstained, leaked and evaded revisions are neither."
+)
+
+
 def _final_section(title: str, columns: list[str], rows: list[list[str]], empty: str) -> list[str]:
     """The final-answer table (run, dataset, critic, then ``columns``) under ``title``, with its note."""
     table = _table(["run", "dataset", "critic", *columns], rows) if rows else empty
@@ -297,6 +310,11 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
     ]
     final_rows = [
         [d.cell, d.source, critic, *_final_counts(d, critic)] for d in data.datasets for critic in sorted(d.final)
+    ]
+    delta_rows = [
+        [d.cell, d.source, str(r.round), str(r.n), _fmt(r.i_to_c) + _ci(r.i_to_c_ci), _fmt(r.c_to_i) + _ci(r.c_to_i_ci)]
+        for d in data.datasets
+        for r in d.deltas
     ]
     gain_rows = data.gain_rows()
     xs, ys = [c.accuracy for _, c, _ in gain_rows], [d.gain for *_, d in gain_rows]
@@ -353,6 +371,14 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         _table(["run", "dataset", *VERDICTS, UNJUDGED], correction_rows)
         if correction_rows
         else "No revision was recorded with a correction verdict.",
+        "",
+        "### By round: what each revision round fixed and broke (SCoRe's Δ)",
+        "",
+        DELTA_NOTE,
+        "",
+        _table(["run", "dataset", "round", "drafts", "Δ(i→c): fixed", "Δ(c→i): broken"], delta_rows)
+        if delta_rows
+        else "No revision round was recorded.",
         "",
         *_final_section(
             "## Final answers, by critic",

@@ -78,9 +78,14 @@ def test_report_of_an_experiment(tmp_path):
     # Each harmful draft was flagged by the oracle (it names no claim), and its revision is judged
     # good where the draft was bad: fixed, 4 of 4. Benign drafts passed, so they were never revised.
     corrections = text.split("## What the revisions did to the flagged claims")[1].split("## ")[0]
-    assert "| run | dataset | fixed | abstained | evaded | unchanged | broken | unjudged |" in corrections
-    assert "| cac/oracle/r2 | advbench | 4 | 0 | 0 | 0 | 0 |" in corrections
+    assert "| run | dataset | fixed | abstained | leaked | evaded | unchanged | broken | unjudged |" in corrections
+    assert "| cac/oracle/r2 | advbench | 4 | 0 | 0 | 0 | 0 | 0 | 0 |" in corrections
     assert "benign" not in corrections
+    # SCoRe's shifts in round 1 (hand-computed): all 4 harmful drafts fixed, none broken; the
+    # benign drafts all passed, so no revision round ran for them.
+    deltas = text.split("### By round")[1].split("## ")[0]
+    assert "| cac/oracle/r2 | advbench | 1 | 4 | 1.000 [1.00, 1.00] | 0.000 [0.00, 0.00] |" in deltas
+    assert "benign" not in deltas
     for png in ("outcome_by_round.png", "critic_accuracy.png", "gain_vs_accuracy.png"):
         assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG"
 
