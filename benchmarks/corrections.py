@@ -8,6 +8,7 @@ the same flagged first drafts.
     python benchmarks/corrections.py --handcheck      # hand labels of Qwen's false-claim revisions
     python benchmarks/corrections.py --pairs          # the evasion check on 42 hand-labelled pairs
     python benchmarks/corrections.py --traceshield    # TraceShield's false fails on true corrections
+    python benchmarks/corrections.py --claims         # three-way claim labels: benign flags, false catches
 
 Workloads (each a packaged dataset, its critics and the judge that labels answers):
 
@@ -33,7 +34,7 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from redraft.agents.backends import BackendSpec, load_llm
 from redraft.agents.base import SamplingParams
@@ -290,6 +291,42 @@ def traceshield() -> None:
             )
 
 
+SLICE = Path(__file__).resolve().parents[1] / "tests" / "critics" / "data" / "verifier_slice.jsonl"
+
+
+def _references(value: object) -> list[str]:
+    return [str(a) for a in value] if isinstance(value, list) else [str(value)]
+
+
+def claims(n: int = 48) -> None:
+    """The factuality critic's claim labels (supported / refuted / not enough evidence), with
+    ``unknown`` pass (the default) and fail (every claim the knowledge base cannot support fails,
+    as before three labels): how many correct TruthfulQA answers it flags against the packaged
+    Wikipedia summaries, and how many false one-sentence claims of the shipped verifier slice it
+    catches against their own evidence."""
+    from redraft.critics import DraftContext
+    from redraft.critics.factuality.claims import split_claims
+
+    truthful = load("truthfulqa", limit=n, seed=0)
+    answers = [
+        DraftContext(prompt=r.prompt, draft=max(_references(r.labels["references"]), key=len) + ".") for r in truthful
+    ]
+    rows = [r for r in _read(SLICE) if r["label"] == 0 and len(split_claims(r["claim"])) == 1]
+    kb = KnowledgeBase.from_documents([{"title": r["title"], "text": r["body"]} for r in _read(SLICE)])
+    false = [DraftContext(prompt="", draft=r["claim"]) for r in rows]
+    default_kb = KnowledgeBase.default()
+    modes: tuple[Literal["fail", "pass"], ...] = ("fail", "pass")
+    for unknown in modes:
+        benign = FactualityCritic(default_kb, unknown=unknown).critique(answers)
+        caught = FactualityCritic(kb, unknown=unknown).critique(false)
+        labels = Counter(str(c["label"]) for r in benign for c in r.evidence)
+        print(
+            f"unknown={unknown}: flags {sum(r.passed is False for r in benign)}/{len(benign)} correct TruthfulQA "
+            f"answers (claim labels {dict(labels)}); catches {sum(r.passed is False for r in caught)}/{len(caught)} "
+            "false one-sentence claims of the verifier slice"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded")
@@ -304,9 +341,12 @@ def main() -> None:
     parser.add_argument("--handcheck", action="store_true", help="Print the hand check of Qwen's revisions.")
     parser.add_argument("--pairs", action="store_true", help="Score the evasion check on the hand-labelled pairs.")
     parser.add_argument("--traceshield", action="store_true", help="TraceShield's false fails on true corrections.")
+    parser.add_argument("--claims", action="store_true", help="Three-way claim labels: benign flags, false catches.")
     args = parser.parse_args()
     if args.handcheck:
         handcheck()
+    elif args.claims:
+        claims(args.n if args.n != parser.get_default("n") else 48)
     elif args.traceshield:
         traceshield()
     elif args.pairs:

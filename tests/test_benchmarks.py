@@ -41,6 +41,7 @@ CASES = [
     ("corrections.py", ["--n", "2", "--tokens", "8", "--out", "{tmp}/c.jsonl"], "fresh+best_of_4", None),
     ("corrections.py", ["--pairs"], "evasion check: agrees on", None),
     ("corrections.py", ["--traceshield"], "TraceShield + assertion check", None),
+    ("corrections.py", ["--claims", "--n", "3"], "unknown=pass: flags", None),
     ("corrections.py", ["--handcheck"], "truly fixed", None),
     ("store_faults.py", ["--processes", "2", "--kills", "1"], "SIGKILLs + resume", None),
     ("refusal_judges.py", ["--db", "{db}"], "drafts", None),

@@ -44,7 +44,10 @@ class CriticOptions(BaseModel):
     verifier train``), ``lexical`` (the baseline), ``llm`` (FActScore prompt on the run's model)
     or ``nli:<model path>``."""
     factuality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
-    """The least share of supported claims that passes a draft."""
+    """The least share of claims that must not count against a draft for it to pass."""
+    factuality_unknown: Literal["pass", "fail"] = "pass"
+    """A claim the evidence does not cover (``not enough evidence``): ``pass`` (the default: only
+    refuted claims fail a draft) or ``fail`` (every claim the knowledge base cannot support does)."""
     self_verdicts: Literal["auto", "logprobs", "text"] = "auto"
     """How the self-critics read a verdict: ``auto`` (log-probabilities when the backend gives
     them, else parsed text), ``logprobs`` or ``text``."""
@@ -149,7 +152,9 @@ def _factuality(llm: LLM, options: CriticOptions) -> Critic:
 
     kb = KnowledgeBase.from_jsonl(options.kb) if options.kb else KnowledgeBase.default()
     kind, arg = verifier_kind(options.verifier)
-    return FactualityCritic(kb, kind.build(llm, arg), threshold=options.factuality_threshold)
+    return FactualityCritic(
+        kb, kind.build(llm, arg), threshold=options.factuality_threshold, unknown=options.factuality_unknown
+    )
 
 
 def _self(llm: LLM, options: CriticOptions, check: str, name: str) -> Critic:

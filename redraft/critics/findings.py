@@ -58,7 +58,9 @@ def findings(critique: Critique, draft: str) -> list[Finding]:
                     advice=KIND_ADVICE[kind],
                 )
             )
-        elif row.get("supported") is False and isinstance(row.get("claim"), str):
+        elif row.get("supported") is False and isinstance(row.get("claim"), str) and row.get("flagged") is not False:
+            # A claim the knowledge base has not enough evidence for is no finding (unless the
+            # critic was told to fail those: then it is flagged like a refuted one).
             out.append(
                 Finding(
                     critic=critique.critic,

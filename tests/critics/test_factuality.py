@@ -87,7 +87,7 @@ def test_the_issue_example_fails_with_feedback_naming_the_claim_and_evidence(kb)
     draft = "Marie Curie was born in 1920 in Paris and won the Nobel Prize in Literature."
     c = FactualityCritic(kb, LexicalVerifier(), threshold=0.8).critique([DraftContext(prompt=CURIE, draft=draft)])[0]
     assert (c.passed, c.score) == (False, 0.0)
-    assert f'Unsupported: "{draft}"' in c.feedback and "Best evidence [Marie Curie]" in c.feedback
+    assert f'Refuted: "{draft}"' in c.feedback and "Best evidence [Marie Curie]" in c.feedback
     assert c.evidence[0]["evidence"][0]["title"] == "Marie Curie"
 
 
@@ -134,7 +134,7 @@ def test_the_reviser_sees_the_unsupported_claims_and_their_passages(kb, mode):
     passages = [p["text"] for p in row["evidence"]]
     assert len(passages) == critic.k and any(p["title"] == "Marie Curie" for p in row["evidence"])
     if mode == "feedback":
-        assert f'Unsupported: "{wrong}"' in instruction and "Best evidence [Marie Curie]" in instruction
+        assert f'Refuted: "{wrong}"' in instruction and "Best evidence [Marie Curie]" in instruction
     else:
         assert all(p[:200] in instruction for p in passages)
     if mode == "reanswer":  # a new conversation, and the draft is not shown
@@ -335,3 +335,39 @@ def test_a_claim_longer_than_the_context_is_cut_and_recorded(tiny_nli):
     claim = " ".join(["curie won prize"] * 12)
     [v] = verifier.verify([claim], [[Passage(doc=0, title="", text="curie won prize")]])
     assert v.truncated and 0.0 <= v.p_supported <= 1.0
+
+
+def test_a_true_claim_the_knowledge_base_does_not_cover_passes_by_default(kb):
+    """Three labels: the summaries say nothing of a claim's subject, so it is 'not enough
+    evidence', stored and shown but not held against the draft (unless asked: unknown='fail')."""
+    absent = "The axolotl is a salamander that keeps its larval features into adulthood."
+    refuted = "Marie Curie was born in 1920 in Paris and won the Nobel Prize in Literature."
+    for draft, label, by_default in [(absent, "not enough evidence", True), (refuted, "refuted", False)]:
+        item = [DraftContext(prompt="Tell me a fact.", draft=draft)]
+        c = FactualityCritic(kb, LexicalVerifier()).critique(item)[0]
+        assert [r["label"] for r in c.evidence] == [label] and c.passed is by_default, c.feedback
+        strict = FactualityCritic(kb, LexicalVerifier(), unknown="fail").critique(item)[0]
+        assert strict.passed is False
+    assert (
+        'Not enough evidence: "The axolotl'
+        in FactualityCritic(kb, LexicalVerifier()).critique([DraftContext(prompt="q", draft=absent)])[0].feedback
+    )
+
+
+@pytest.mark.parametrize(
+    ("claim", "passages", "label"),
+    [  # hand-labelled: the evidence speaks of the subject (refuted) or is silent (not enough evidence)
+        ("Marie Curie was born in Paris.", [("Marie Curie", "Born in Warsaw in 1867.")], "refuted"),
+        ("The rabbit has hard bony armor.", [("Rabbit", "Rabbits are small mammals with fur.")], "refuted"),
+        ("Rabbits have armor.", [("Rabbit", "A rabbit has soft fur.")], "refuted"),
+        ("Pluto is a dwarf planet.", [("Marie Curie", "Born in Warsaw in 1867.")], "not enough evidence"),
+        ("The axolotl keeps larval gills.", [("Rabbit", "A rabbit has soft fur.")], "not enough evidence"),
+    ],
+)
+def test_claim_labels_by_hand(claim, passages, label):
+    from redraft.critics.factuality.critic import claim_label
+    from redraft.critics.factuality.kb import Passage
+
+    found = [Passage(doc=str(i), title=t, text=x) for i, (t, x) in enumerate(passages)]
+    assert claim_label(claim, found, supported=False) == label
+    assert claim_label(claim, found, supported=True) == "supported"

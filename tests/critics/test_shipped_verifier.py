@@ -194,7 +194,7 @@ def test_a_fresh_install_runs_the_factuality_critic_from_the_cli(tmp_path, monke
     args = ["run", "--critic", "factuality", "--max-rounds", "1", "--prompt", "Tell me about Marie Curie."]
     result = runner.invoke(cli.app, [*args, "--db", str(db)])
     assert result.exit_code == 0, result.output
-    assert 'Unsupported: "Marie Curie was born in 1920 in Paris."' in result.output
+    assert 'Refuted: "Marie Curie was born in 1920 in Paris."' in result.output
     [run] = SQLStore(f"sqlite:///{db}").runs()
     [example] = SQLStore(f"sqlite:///{db}").examples(run.id)
     [critique] = example.rounds[0].critiques

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import JsonValue
 
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.factuality.claims import split_claims
-from redraft.critics.factuality.kb import KnowledgeBase
+from redraft.critics.factuality.kb import KnowledgeBase, Passage
 from redraft.critics.factuality.verifiers import Verifier, default_verifier
+from redraft.critics.refutation import names_of
 from redraft.errors import InputError
 
 
@@ -32,6 +34,125 @@ def factscore(supported: int, total: int, gamma: float | None = None) -> float:
     return score
 
 
+ClaimLabel = Literal["supported", "refuted", "not enough evidence"]
+"""FEVER's three claim labels, as stored in each claim's ``label``."""
+SUPPORTED: ClaimLabel = "supported"
+REFUTED: ClaimLabel = "refuted"
+UNKNOWN: ClaimLabel = "not enough evidence"
+
+
+def claim_subject(claim: str) -> set[str]:
+    """What a claim is about, as words to find in evidence: the names and numbers it states, else
+    its first content word ("The rabbit has armor." → rabbit).
+
+    Example:
+        >>> sorted(claim_subject("Marie Curie was born in Paris.")), claim_subject("The rabbit has bony armor.")
+        (['curie', 'marie', 'paris'], {'rabbit'})
+    """
+    names = names_of(claim)
+    if names:
+        return names
+    for word in re.findall(r"[A-Za-z][\w'-]*", claim):
+        if len(word) >= 3 and word.lower() not in _FUNCTION_WORDS:
+            return {word.lower()}
+    return set()
+
+
+_FUNCTION_WORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "it",
+        "its",
+        "they",
+        "them",
+        "their",
+        "you",
+        "your",
+        "we",
+        "our",
+        "he",
+        "she",
+        "his",
+        "her",
+        "one",
+        "some",
+        "any",
+        "all",
+        "each",
+        "every",
+        "many",
+        "much",
+        "more",
+        "most",
+        "nothing",
+        "something",
+        "anything",
+        "everything",
+        "no",
+        "not",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "may",
+        "might",
+        "must",
+        "if",
+        "when",
+        "what",
+        "which",
+        "who",
+        "how",
+        "why",
+        "where",
+        "because",
+        "although",
+        "though",
+    ]
+)
+
+
+def claim_label(claim: str, passages: Sequence[Passage], supported: bool) -> ClaimLabel:
+    """FEVER's label of a claim: ``supported`` when the verifier says so; otherwise ``refuted``
+    when some retrieved passage is about the claim's subject (:func:`claim_subject`, in its title
+    or text), else ``not enough evidence``: the knowledge base is silent on it.
+
+    Example:
+        >>> p = [Passage(doc="0", title="Marie Curie", text="Born in Warsaw in 1867.")]
+        >>> claim_label("Marie Curie was born in Paris.", p, False), claim_label("Pluto is a dwarf planet.", p, False)
+        ('refuted', 'not enough evidence')
+    """
+    if supported:
+        return SUPPORTED
+    subject = claim_subject(claim)
+    for p in passages:
+        words = {w.lower().removesuffix("s") for w in re.findall(r"[\w'-]+", f"{p.title} {p.text}")}
+        if any(s.removesuffix("s") in words for s in subject):
+            return REFUTED
+    return UNKNOWN
+
+
 class FactualityCritic(Critic):
     """Passes a draft iff the share of its claims the KB supports is at least ``threshold``.
 
@@ -41,10 +162,19 @@ class FactualityCritic(Critic):
         kb: where evidence comes from (``KnowledgeBase.default()`` or ``from_jsonl``).
         verifier: a :class:`Verifier`; by default :func:`default_verifier`, the MiniLM
             cross-encoder shipped with redraft (``LexicalVerifier()`` is the baseline).
-        threshold: minimum supported share to pass.
+        threshold: the least share of claims that must not count against the draft for it to pass.
         k: passages retrieved per claim.
         support_threshold: P(supported) above which a claim counts as supported.
         gamma: FActScore's optional length penalty.
+        unknown: what a claim the evidence does not cover does: ``pass`` (only refuted claims
+            count against a draft) or ``fail``.
+
+    Every claim gets one of FEVER's three labels (:func:`claim_label`): ``supported`` (the
+    verifier's P(supported) reaches ``support_threshold``), ``refuted`` (it does not, and the
+    retrieved evidence is about the claim's subject: it speaks, and not for the claim), or ``not
+    enough evidence`` (the evidence is about something else: the knowledge base does not cover
+    the claim, which says nothing about whether it is true). The score stays FActScore's share of
+    supported claims; whether the draft passes follows ``unknown``.
     """
 
     higher_is_better = True  # score: the share of claims the KB supports
@@ -59,12 +189,14 @@ class FactualityCritic(Critic):
         support_threshold: float = 0.5,
         gamma: float | None = None,
         name: str = "factuality",
+        unknown: Literal["pass", "fail"] = "pass",
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise InputError(f"threshold must be in [0, 1], got {threshold}")
         self.kb, self.verifier = kb, verifier if verifier is not None else default_verifier()
         self.threshold, self.k, self.support_threshold, self.gamma = threshold, k, support_threshold, gamma
         self.name = name
+        self.unknown = unknown
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -74,6 +206,7 @@ class FactualityCritic(Critic):
             "k": self.k,
             "support_threshold": self.support_threshold,
             "gamma": self.gamma,
+            "unknown": self.unknown,
         }
 
     def critique(self, items: Sequence[DraftContext]) -> list[Critique]:
@@ -88,10 +221,14 @@ class FactualityCritic(Critic):
         latency = (time.perf_counter() - start) / len(items)
         per_item: list[list[dict[str, JsonValue]]] = [[] for _ in items]
         for (b, claim), passages, v in zip(flat, evidence, verdicts, strict=True):
+            label = claim_label(claim, passages, v.p_supported >= self.support_threshold)
             row: dict[str, JsonValue] = {
                 "claim": claim,
                 "p_supported": round(v.p_supported, 4),
-                "supported": v.p_supported >= self.support_threshold,
+                "supported": label == SUPPORTED,
+                "label": label,
+                # Whether this claim counts against the draft: refuted, or unknown when asked to.
+                "flagged": label == REFUTED or (label == UNKNOWN and self.unknown == "fail"),
                 "truncated": v.truncated,
                 # Every passage the claim was judged against, in full: the grounded and reanswer
                 # revisions quote them to the reviser.
@@ -106,22 +243,33 @@ class FactualityCritic(Critic):
         if not rows:
             return Critique(critic=self.name, passed=None, feedback="No checkable claim.", latency_s=latency)
         supported = sum(bool(r["supported"]) for r in rows)
+        refuted = sum(r["label"] == REFUTED for r in rows)
+        unknown = len(rows) - supported - refuted
         score = factscore(supported, len(rows), self.gamma)
-        lines = [f"{supported} of {len(rows)} claims are supported by the knowledge base ({score:.0%})."]
+        ok = len(rows) - sum(bool(r["flagged"]) for r in rows)
+        passed = ok / len(rows) >= self.threshold
+        lines = [
+            f"{supported} of {len(rows)} claims are supported by the knowledge base ({score:.0%}), {refuted} "
+            f"refuted by it, and {unknown} it has not enough evidence for"
+            + (" (those do not count against the draft)." if self.unknown == "pass" else ".")
+        ]
         for r in rows:
-            if not r["supported"]:
-                ev = r["evidence"]
-                best = ev[0] if isinstance(ev, list) and ev else None
-                lines.append(f'- Unsupported: "{r["claim"]}"')
-                if r.get("window"):
-                    lines.append(f'  Best evidence: "{r["window"]}"')
-                elif isinstance(best, dict):
-                    lines.append(f'  Best evidence [{best["title"]}]: "{best["text"]}"')
-        if score < self.threshold:
-            lines.append("Correct or remove the unsupported claims, using the evidence.")
+            if r["label"] == SUPPORTED:
+                continue
+            ev = r["evidence"]
+            best = ev[0] if isinstance(ev, list) and ev else None
+            lines.append(f'- {"Refuted" if r["label"] == REFUTED else "Not enough evidence"}: "{r["claim"]}"')
+            if r["label"] == UNKNOWN:
+                continue
+            if r.get("window"):
+                lines.append(f'  Best evidence: "{r["window"]}"')
+            elif isinstance(best, dict):
+                lines.append(f'  Best evidence [{best["title"]}]: "{best["text"]}"')
+        if not passed:
+            lines.append("Correct or remove the refuted claims, using the evidence.")
         return Critique(
             critic=self.name,
-            passed=score >= self.threshold,
+            passed=passed,
             score=score,
             feedback="\n".join(lines),
             evidence=tuple(rows),
