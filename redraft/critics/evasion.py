@@ -52,7 +52,7 @@ def _sets_aside(sentence: str, neighbours: Sequence[str], claim: str) -> bool:
     negation the claim does not have) or leaves out a name or number it states does not assert it."""
     if any(refutation_cue(s) for s in (sentence, *neighbours)):
         return True
-    if drops_a_name(" ".join((sentence, *neighbours)), claim):
+    if drops_a_name(sentence, claim):
         return True
     return has_negation(sentence) and not has_negation(claim)
 
