@@ -45,4 +45,4 @@ def invalid_fields(where: str, exc: ValueError) -> InputError:
         f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {str(e['msg']).removeprefix('Value error, ')}"
         for e in errors()
     )
-    return InputError(f"{where} has invalid fields: {problems}")
+    return InputError(f"invalid fields in {where}: {problems}")

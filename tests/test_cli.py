@@ -245,3 +245,14 @@ def test_every_critic_option_is_a_run_option_with_the_fields_default():
             info.default is None
         )
     assert critic_options(bci_threshold=None, verifier="llm") == CriticOptions(verifier="llm")
+
+
+def test_help_lists_every_critic_name_and_a_model_typo_names_the_models(tmp_path):
+    from redraft.critics import CRITICS
+
+    shown = " ".join(runner.invoke(cli.app, ["run", "--help"], env={"COLUMNS": "300"}).output.split())
+    assert all(name in shown for name in CRITICS) and "noisy-oracle:P" in shown
+    typo = runner.invoke(cli.app, ["run", "--model", "qwen2.5-1.5b", "--prompt", "q", "--db", str(tmp_path / "x.db")])
+    text = " ".join(typo.output.split())
+    assert typo.exit_code == 2 and "did you mean 'qwen2.5-coder-1.5b'?" in text and "huggingface" not in text.lower()
+    assert not (tmp_path / "x.db").exists()

@@ -19,10 +19,12 @@ openai          the served model name on an OpenAI-compatible server at ``base_u
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -145,6 +147,13 @@ class BackendSpec(BaseModel):
     @classmethod
     def _model(cls, model: str, info: ValidationInfo) -> str:
         backend = info.data.get("backend", "transformers")
+        if backend == "transformers" and model not in NAMED and _looks_like_a_name(model):
+            close = difflib.get_close_matches(model.lower(), NAMED, n=1, cutoff=0.6)
+            if close:
+                raise ValueError(
+                    f"no model is named {model!r}; did you mean {close[0]!r}? Named models: {', '.join(NAMED)}; "
+                    "or give a local model directory, a .gguf file, or a hub id already in the Hugging Face cache"
+                )
         if backend != "transformers" and model in NAMED:
             raise ValueError(
                 f"backend {backend!r} needs model: a model path or hub id (vllm) or the served model name "
@@ -227,6 +236,11 @@ def allowed_keys(value: str | None = None) -> dict[str, set[str]]:
             )
         pairs.setdefault(host.strip().strip("[]").lower(), set()).add(name)
     return pairs
+
+
+def _looks_like_a_name(model: str) -> bool:
+    """A bare word: not a path that exists, not a ``.gguf`` file, not an ``org/name`` hub id."""
+    return "/" not in model and "\\" not in model and not model.endswith(".gguf") and not Path(model).exists()
 
 
 def _transformers(spec: BackendSpec) -> LLM:

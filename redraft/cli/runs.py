@@ -36,7 +36,7 @@ from redraft.cli._common import (
     loop_config,
     open_store,
 )
-from redraft.critics import CriticOptions, preflight
+from redraft.critics import CRITICS, PARAMETRIC, CriticOptions, preflight
 from redraft.datasets.jsonl import from_jsonl
 from redraft.errors import InputError
 from redraft.graphs.config import DEFAULT_BATCH_SIZE, DEFAULT_MODE, CorrectionConfig
@@ -56,6 +56,9 @@ DEMO_PROMPTS = (
 )
 # Byte-level sum BCI is ~3 nats per byte, so τ = 100 flags verbatim runs of about 6+ words.
 DEMO_BCI_THRESHOLD, DEMO_BCI_MIN_LEN = 100.0, 24
+
+CRITIC_NAMES = ", ".join([*CRITICS, *(f"{name}:P" for name in PARAMETRIC)])
+"""Every critic name ``--critic`` takes, from the registry (so --help never goes stale)."""
 
 BatchOpt = Annotated[
     int, typer.Option("--batch-size", min=1, help="Prompts per generate call (as an experiment's batch_size).")
@@ -224,7 +227,7 @@ def run(
         Path | None, typer.Option("--input", help="JSONL with a 'prompt' (and optional 'id', 'labels') per line.")
     ] = None,
     critic: Annotated[
-        list[str] | None, typer.Option("--critic", help="Critic name (repeatable). Default: self.")
+        list[str] | None, typer.Option("--critic", help=f"Critic name (repeatable): {CRITIC_NAMES}. Default: self.")
     ] = None,
     db: DbOpt = DEFAULT_FILE,
     max_rounds: RoundsOpt = 3,

@@ -46,8 +46,8 @@ class HumanCritic(Critic):
         >>> cfg = {"configurable": {"thread_id": "t1"}}
         >>> graph.invoke({"prompt": "Capital of France?"}, cfg)["__interrupt__"][0].value["draft"]
         'Lyon.'
-        >>> graph.invoke(Command(resume="pass"), cfg)["__interrupt__"][0].value["error"][:52]
-        "the human critic's verdict has invalid fields: (top "
+        >>> graph.invoke(Command(resume="pass"), cfg)["__interrupt__"][0].value["error"][:55]
+        "invalid fields in the human critic's verdict: (top lev"
         >>> graph.invoke(Command(resume={"passed": True}), cfg)["status"]
         'accepted'
     """

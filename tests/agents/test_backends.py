@@ -30,6 +30,7 @@ BAD = [
     ({"base_url": "http://127.0.0.1:1/v1"}, "base_url is only for backend 'openai'"),
     ({"backend": "openai", "model": "m", "base_url": "http://x/v1", "max_concurrency": 0}, "max_concurrency"),
     ({"max_model_len": 2048, "dtype": "float32"}, "dtype, max_model_len set the vLLM engine: they need backend 'vllm'"),
+    ({"model": "qwen2.5-1.5b"}, "no model is named 'qwen2.5-1.5b'; did you mean 'qwen2.5-coder-1.5b'?"),
     # A shared experiment file must not be able to send any variable to its server as a key.
     (
         {"backend": "openai", "model": "m", "base_url": "https://x/v1", "api_key_env": "AWS_SECRET_ACCESS_KEY"},
@@ -55,7 +56,7 @@ def test_a_bad_backend_choice_names_the_field_in_library_cli_and_experiment_file
     assert message in str(invalid_fields("spec", err.value))
     # The experiment file carries the same fields at its top level.
     spec = {"name": "x", "datasets": [{"name": "benign"}], "critics": ["oracle"], **fields}
-    with pytest.raises(InputError, match="has invalid fields") as err2:
+    with pytest.raises(InputError, match="invalid fields in") as err2:
         ExperimentSpec.parse(spec)
     assert message in str(err2.value)
 

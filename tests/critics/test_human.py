@@ -61,7 +61,7 @@ def test_a_malformed_verdict_is_asked_again_and_does_not_poison_the_example(tmp_
     with sqlite_checkpointer(tmp_path / "c.sqlite") as saver:
         graph(saver).invoke({"prompt": "Capital?"}, cfg)
         again = graph(saver).invoke(Command(resume=bad), cfg)["__interrupt__"][0].value
-    assert again["draft"] == "Lyon." and "the human critic's verdict has invalid fields" in again["error"]
+    assert again["draft"] == "Lyon." and "invalid fields in the human critic's verdict" in again["error"]
     with (
         pytest.raises(InputError, match=r"Command\(resume=None\) carries no verdict"),
         sqlite_checkpointer(tmp_path / "c.sqlite") as saver,
