@@ -47,7 +47,7 @@ class HumanCritic(Critic):
         >>> graph.invoke({"prompt": "Capital of France?"}, cfg)["__interrupt__"][0].value["draft"]
         'Lyon.'
         >>> graph.invoke(Command(resume="pass"), cfg)["__interrupt__"][0].value["error"][:55]
-        "invalid fields in the human critic's verdict: (top lev"
+        "invalid fields in the human critic's verdict: (top leve"
         >>> graph.invoke(Command(resume={"passed": True}), cfg)["status"]
         'accepted'
     """
