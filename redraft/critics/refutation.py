@@ -90,7 +90,7 @@ def refutes_quote(text: str, quote: str) -> bool:
 
 
 _NAME = re.compile(r"\b(?:[A-Z][\w'’-]*|\d[\d.,]*)")
-_NOT_NAMES = frozenset(
+FUNCTION_WORDS = frozenset(
     [
         "a",
         "an",
@@ -106,6 +106,7 @@ _NOT_NAMES = frozenset(
         "he",
         "she",
         "they",
+        "them",
         "we",
         "i",
         "you",
@@ -148,6 +149,21 @@ _NOT_NAMES = frozenset(
         "were",
         "be",
         "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "may",
+        "might",
+        "must",
         "all",
         "any",
         "each",
@@ -159,6 +175,13 @@ _NOT_NAMES = frozenset(
         "more",
         "few",
         "one",
+        "nothing",
+        "something",
+        "anything",
+        "everything",
+        "because",
+        "although",
+        "though",
         "sure",
         "okay",
         "ok",
@@ -172,7 +195,8 @@ _NOT_NAMES = frozenset(
         "actually",
     ]
 )
-"""Capitalized words that name nothing: function words and the interjections replies open with."""
+"""Words that name nothing: function words, and the interjections replies open with. A claim's
+names (:func:`names_of`) and its subject (the factuality critic's) are the words outside it."""
 
 
 def names_of(text: str) -> set[str]:
@@ -186,7 +210,7 @@ def names_of(text: str) -> set[str]:
     out = set()
     for m in _NAME.finditer(text):
         word = re.sub(r"['’]s$", "", m.group().rstrip(".,")).lower()
-        if word and word not in _NOT_NAMES:
+        if word and word not in FUNCTION_WORDS:
             out.add(word)
     return out
 

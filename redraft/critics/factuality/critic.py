@@ -14,7 +14,7 @@ from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.factuality.claims import split_claims
 from redraft.critics.factuality.kb import KnowledgeBase, Passage
 from redraft.critics.factuality.verifiers import Verifier, default_verifier
-from redraft.critics.refutation import names_of
+from redraft.critics.refutation import FUNCTION_WORDS, names_of
 from redraft.errors import InputError
 
 
@@ -53,84 +53,9 @@ def claim_subject(claim: str) -> set[str]:
     if names:
         return names
     for word in re.findall(r"[A-Za-z][\w'-]*", claim):
-        if len(word) >= 3 and word.lower() not in _FUNCTION_WORDS:
+        if len(word) >= 3 and word.lower() not in FUNCTION_WORDS:
             return {word.lower()}
     return set()
-
-
-_FUNCTION_WORDS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "it",
-        "its",
-        "they",
-        "them",
-        "their",
-        "you",
-        "your",
-        "we",
-        "our",
-        "he",
-        "she",
-        "his",
-        "her",
-        "one",
-        "some",
-        "any",
-        "all",
-        "each",
-        "every",
-        "many",
-        "much",
-        "more",
-        "most",
-        "nothing",
-        "something",
-        "anything",
-        "everything",
-        "no",
-        "not",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "do",
-        "does",
-        "did",
-        "have",
-        "has",
-        "had",
-        "can",
-        "could",
-        "will",
-        "would",
-        "should",
-        "may",
-        "might",
-        "must",
-        "if",
-        "when",
-        "what",
-        "which",
-        "who",
-        "how",
-        "why",
-        "where",
-        "because",
-        "although",
-        "though",
-    ]
-)
 
 
 def claim_label(claim: str, passages: Sequence[Passage], supported: bool) -> ClaimLabel:
