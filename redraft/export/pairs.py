@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from redraft._atomic import atomic_dir, atomic_file
 from redraft.errors import InputError
-from redraft.store.base import ground_truth
+from redraft.store.base import Candidate, ground_truth
 from redraft.store.corrections import same_text
 from redraft.store.models import Example, Round, Run
 from redraft.store.sql import SQLStore
@@ -86,14 +88,21 @@ def _evasion_pairs(example: Example, n_critics: int) -> Iterator[tuple[str, str,
     for r in example.rounds:
         if _verdict(r) != "fixed" or not isinstance(r.correction, dict):
             continue
-        for cand in r.correction.get("candidates") or []:
-            if (
-                isinstance(cand, dict)
-                and cand.get("asserts_flagged") is True
-                and cand.get("critics_passed") == n_critics
-                and isinstance(cand.get("text"), str)
-            ):
-                yield r.draft, cand["text"], r.index
+        for cand in _candidates(r.correction.get("candidates")):
+            if cand.asserts_flagged and cand.critics_passed == n_critics:
+                yield r.draft, cand.text, r.index
+
+
+def _candidates(stored: object) -> list[Candidate]:
+    """The ``best_of`` candidates of a stored correction record, typed; a malformed entry (a
+    database edited by hand, a record from another version) is skipped, never exported."""
+    out = []
+    for raw in stored if isinstance(stored, list) else []:
+        try:
+            out.append(Candidate.model_validate(raw))
+        except ValidationError:
+            continue
+    return out
 
 
 Directions = dict[str, bool]

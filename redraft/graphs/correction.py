@@ -40,6 +40,7 @@ from redraft.graphs.config import CorrectionConfig
 from redraft.graphs.state import CorrectionInput, CorrectionState, Status
 from redraft.judges.base import Judge, JudgeItem, Label
 from redraft.store.base import (
+    Candidate,
     ClaimCheck,
     CorrectionRecord,
     ExampleInfo,
@@ -311,7 +312,7 @@ class Corrector:
                 critics=per,
                 claims=claims,
                 flag_true=None if before_good is None else not before_good,
-                candidates=extra,
+                candidates=[Candidate.model_validate(c) for c in extra],
                 leak=leak,
             ).model_dump(mode="json")
         return out
@@ -440,12 +441,9 @@ class Corrector:
             chosen.append(samples[best])
             others.append(
                 [
-                    {
-                        "text": texts[k],
-                        "critics_passed": passed[k],
-                        "asserts_flagged": asserted[k],
-                        "unusable": unusable[k],
-                    }
+                    Candidate(
+                        text=texts[k], critics_passed=passed[k], asserts_flagged=asserted[k], unusable=unusable[k]
+                    ).model_dump()  # the state is plain JSON
                     for k in ks
                     if k != best
                 ]

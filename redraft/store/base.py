@@ -71,6 +71,20 @@ class ClaimCheck(BaseModel):
     sentence: str = ""
 
 
+class Candidate(BaseModel):
+    """A ``best_of`` revision that was sampled and not kept (stored on the kept revision's record)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    critics_passed: int
+    """How many critics passed it."""
+    asserts_flagged: bool
+    """Whether it still asserts a flagged claim (the evasion check)."""
+    unusable: bool = False
+    """A non-answer, or one carrying the loop's scaffolding (records before these checks: False)."""
+
+
 class CorrectionRecord(BaseModel):
     """What one revision did to its draft's findings (stored on the revision's round)."""
 
@@ -87,8 +101,8 @@ class CorrectionRecord(BaseModel):
     flag_true: bool | None = None
     """Whether the judge confirmed the draft was bad (the flag was a true positive); ``None``
     without a judge."""
-    candidates: list[dict[str, Any]] = []
-    """``best_of`` revisions not kept: text, critics passed, whether it still asserts a claim."""
+    candidates: list[Candidate] = []
+    """``best_of`` revisions not kept."""
     leak: str | None = None
     """The piece of the loop's scaffolding the revision carries into its answer, if any
     (``redraft.agents.prompts.scaffolding_leak``)."""
