@@ -223,20 +223,19 @@ def correction_verdicts(store: SQLStore, run_id: str) -> dict[str, dict[str, int
         >>> correction_verdicts(SQLStore("sqlite://"), "no-such-run")
         {}
     """
-    query = (
-        select(Example.source, Round.correction)
-        .join(Example, Round.example_id == Example.id)
-        .where(Example.run_id == run_id)
-    )
     out: dict[str, dict[str, int]] = {}
-    with store.session() as s:
-        for source, record in s.execute(query):
-            if not isinstance(record, dict):  # a first draft: JSON null, or SQL NULL from a migration
-                continue
-            verdict = record.get("verdict")
-            counts = out.setdefault(source or "", dict.fromkeys((*VERDICTS, UNJUDGED), 0))
-            counts[verdict if verdict in VERDICTS else UNJUDGED] += 1
+    for source, examples in revision_verdicts(store, run_id).items():
+        for verdicts in examples.values():
+            for verdict in verdicts:
+                if verdict is not None:
+                    counts = out.setdefault(source, dict.fromkeys((*VERDICTS, UNJUDGED), 0))
+                    counts[_counted(verdict)] += 1
     return out
+
+
+def _counted(verdict: str) -> str:
+    """A recorded verdict as reports count it: one of :data:`VERDICTS`, else :data:`UNJUDGED`."""
+    return verdict if verdict in VERDICTS else UNJUDGED
 
 
 def revision_outcomes(store: SQLStore, run_id: str) -> dict[str, int]:
@@ -247,20 +246,42 @@ def revision_outcomes(store: SQLStore, run_id: str) -> dict[str, int]:
         >>> revision_outcomes(SQLStore("sqlite://"), "no-such-run")
         {}
     """
+    last = []
+    for examples in revision_verdicts(store, run_id).values():
+        for verdicts in examples.values():
+            recorded = [v for v in verdicts if v is not None]
+            if recorded:
+                last.append(_counted(recorded[-1]))
+    counts = Counter(last)
+    return {v: counts[v] for v in (*VERDICTS, UNJUDGED) if counts[v]}
+
+
+def revision_verdicts(store: SQLStore, run_id: str) -> dict[str, dict[str, list[str | None]]]:
+    """Each example's revision verdicts in round order (round 1 first), by dataset and key:
+    the recorded verdict, :data:`UNJUDGED` for a record without one, None for a revision with no
+    correction record (a run logged before verdicts existed). One query for a run.
+
+    Example:
+        >>> revision_verdicts(SQLStore("sqlite://"), "no-such-run")
+        {}
+    """
     query = (
-        select(Round.example_id, Round.index, Round.correction)
+        select(Example.source, Example.key, Round.index, Round.correction)
         .join(Example, Round.example_id == Example.id)
         .where(Example.run_id == run_id)
-        .order_by(Round.example_id, Round.index)
+        .order_by(Example.id, Round.index)
     )
-    last: dict[int, str] = {}
+    by_source: dict[str, dict[str, list[str | None]]] = {}
     with store.session() as s:
-        for example_id, _, record in s.execute(query):
-            if isinstance(record, dict):
+        for source, key, index, record in s.execute(query):
+            verdicts = by_source.setdefault(source or "", {}).setdefault(key, [])
+            if index > 0:
+                if not isinstance(record, dict):  # JSON null, or SQL NULL from a migration
+                    verdicts.append(None)
+                    continue
                 verdict = record.get("verdict")
-                last[example_id] = verdict if verdict in VERDICTS else UNJUDGED
-    counts = Counter(last.values())
-    return {v: counts[v] for v in (*VERDICTS, UNJUDGED) if counts[v]}
+                verdicts.append(verdict if isinstance(verdict, str) else UNJUDGED)
+    return by_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,10 +316,6 @@ def round_deltas(verdicts_by_example: Mapping[str, Sequence[str | None]]) -> lis
         rows = [v[k] if k < len(v) else None for v in verdicts_by_example.values() if k == 0 or len(v) >= k]
         fixed = [float(v == "fixed") for v in rows]
         broken = [float(v == "broken") for v in rows]
-
-        def mean(xs: Sequence[float]) -> float:
-            return sum(xs) / len(xs) if xs else math.nan
-
         out.append(
             RoundDelta(
                 k + 1, len(rows), mean(fixed), bootstrap_ci(mean, fixed), mean(broken), bootstrap_ci(mean, broken)
@@ -314,21 +331,7 @@ def run_deltas(store: SQLStore, run_id: str) -> dict[str, list[RoundDelta]]:
         >>> run_deltas(SQLStore("sqlite://"), "no-such-run")
         {}
     """
-    query = (
-        select(Example.source, Example.key, Round.index, Round.correction)
-        .join(Example, Round.example_id == Example.id)
-        .where(Example.run_id == run_id)
-        .order_by(Example.id, Round.index)
-    )
-    by_source: dict[str, dict[str, list[str | None]]] = {}
-    with store.session() as s:
-        for source, key, index, record in s.execute(query):
-            examples = by_source.setdefault(source or "", {})
-            verdicts = examples.setdefault(key, [])
-            if index > 0:
-                verdict = record.get("verdict") if isinstance(record, dict) else None
-                verdicts.append(verdict if isinstance(verdict, str) else None)
-    return {source: round_deltas(examples) for source, examples in by_source.items()}
+    return {source: round_deltas(examples) for source, examples in revision_verdicts(store, run_id).items()}
 
 
 def verdict_summary(counts: Mapping[str, int]) -> str:
