@@ -709,7 +709,7 @@ def _message(raw: bytes) -> str:
         data = json.loads(text)
         error = data.get("error", data) if isinstance(data, dict) else data
         return str(error.get("message", error) if isinstance(error, dict) else error)[:300]
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # an error body nested past the parser's depth
         return text[:300]
 
 

@@ -293,3 +293,12 @@ def test_a_key_to_a_loopback_server_never_goes_through_a_proxy(hostile, monkeypa
     finally:
         proxy.server.shutdown()
         proxy.server.server_close()
+
+
+def test_a_deeply_nested_error_body_is_still_a_named_error(hostile):
+    """The error message is read from a 4xx body too; nested past the parser's depth, it is shown
+    as text, never a RecursionError."""
+    nested = b'{"error": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    hostile.behave = lambda h, b: reply(h, None, status=400, raw=nested)
+    with pytest.raises(ServerError, match="rejected the request with HTTP 400"):
+        plain(hostile).generate(ONE, SIXTEEN)
