@@ -16,6 +16,7 @@ from rich.progress import Task as RichTask
 from rich.text import Text
 
 from redraft import _progress
+from redraft._db import DB_ENV, db_url
 from redraft._packages import EMBEDDED
 from redraft.cli._terminal import console as safe_console
 from redraft.critics import CriticOptions
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # loaded by the functions that use them: a command's help nee
     from redraft.agents.base import LLM
     from redraft.graphs.config import CorrectionConfig
     from redraft.store.sql import SQLStore
-from redraft._db import DB_ENV, db_url
 
 
 def group(help_text: str) -> typer.Typer:

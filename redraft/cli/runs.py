@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -44,9 +44,6 @@ from redraft.graphs.state import CorrectionInput
 from redraft.store.base import UNJUDGED
 from redraft.store.corrections import claim_lines
 
-if TYPE_CHECKING:  # the store loads when a command runs, not for --help
-    pass
-
 DEMO_PROMPTS = (
     "In which year did Marie Curie win her first Nobel Prize, and in which field?",
     "Who was the first person to walk on the Moon, and in what year?",
@@ -63,7 +60,14 @@ CRITIC_NAMES = ", ".join([*CRITICS, *(f"{name}:P" for name in PARAMETRIC)])
 BatchOpt = Annotated[
     int, typer.Option("--batch-size", min=1, help="Prompts per generate call (as an experiment's batch_size).")
 ]
-_VERDICT_STYLE = {"fixed": "green", "abstained": "yellow", "evaded": "red", "unchanged": "yellow", "broken": "red"}
+_VERDICT_STYLE = {
+    "fixed": "green",
+    "abstained": "yellow",
+    "leaked": "yellow",
+    "evaded": "red",
+    "unchanged": "yellow",
+    "broken": "red",
+}
 
 
 def _verdict(passed: bool | None) -> str:

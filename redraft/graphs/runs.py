@@ -269,7 +269,8 @@ def run_prompts(
         info = new_run(llm, critics, config, name=run_name)
         if resume is not None:
             run_id = check_resumable(store, resume, info)
-            recorded_examples(store, run_id, items)  # before anything runs, the paused path too
+            if human:  # the batched path checks the prompts in resume_states, before it generates
+                recorded_examples(store, run_id, items)
         else:
             run_id = store.start_run(info)
         if on_run is not None:
