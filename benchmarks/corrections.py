@@ -22,7 +22,7 @@ Workloads (each a packaged dataset, its critics and the judge that labels answer
 
 The first drafts are generated once (greedy) and critiqued once; each strategy then revises the
 same flagged drafts once, and its revision is critiqued and classified (``fixed`` / ``evaded`` /
-``unchanged`` / ``broken``, :func:`redraft.store.corrections.classify`) by the evasion check
+``unchanged`` / ``broken``, :func:`redraft.corrections.verdicts.classify`) by the evasion check
 (:class:`redraft.critics.evasion.EvasionCheck`), never by the flagging critic alone. Results are
 appended to ``--out`` one strategy at a time, so an interrupted run resumes where it stopped.
 """
@@ -39,18 +39,25 @@ from typing import Any, Literal
 from redraft.agents.backends import BackendSpec, load_llm
 from redraft.agents.base import SamplingParams
 from redraft.analysis.metrics import bootstrap_ci
+from redraft.corrections.config import CorrectionConfig
+from redraft.corrections.strategies import DEFAULT_STRATEGY, STRATEGIES
 from redraft.critics import CriticOptions, make_critic
 from redraft.critics.base import Critic
 from redraft.critics.evasion import EvasionCheck
 from redraft.critics.factuality import FactualityCritic, KnowledgeBase
 from redraft.datasets import load
-from redraft.graphs.config import CorrectionConfig
-from redraft.graphs.correction import Corrector
 from redraft.graphs.state import CorrectionState, apply_update
+from redraft.graphs.steps import Corrector
 from redraft.judges import make_judge
+from redraft.store.base import StrategyLabel
 
 WORKLOADS = ("falseclaims", "halueval", "benign")
-STRATEGIES = ("feedback", "cac", "fresh", "reanswer", "grounded", "fresh+constrained", "fresh+best_of_4")
+CELLS = (
+    *(StrategyLabel(mode=name) for name in STRATEGIES),
+    StrategyLabel(mode=DEFAULT_STRATEGY, constrained=True),
+    StrategyLabel(mode=DEFAULT_STRATEGY, best_of=4),
+)
+"""Every registered strategy, and the default one constrained and with ``best_of``."""
 BASELINE = "feedback"
 
 
@@ -74,16 +81,14 @@ def dataset_of(workload: str) -> str:
 
 
 def config_of(strategy: str, tokens: int) -> CorrectionConfig:
-    mode, *mods = strategy.split("+")
-    best_of = next((int(m.removeprefix("best_of_")) for m in mods if m.startswith("best_of_")), 1)
-    return CorrectionConfig.model_validate(
-        {
-            "max_rounds": 2,
-            "mode": mode,
-            "constrain": "constrained" in mods,
-            "best_of": best_of,
-            "generation": SamplingParams(max_new_tokens=tokens),
-        }
+    """The loop of one benchmark cell, named by its recorded label (``fresh+best_of_4``)."""
+    label = StrategyLabel.model_validate(strategy)
+    return CorrectionConfig(
+        max_rounds=2,
+        mode=label.mode,
+        constrain=label.constrained,
+        best_of=label.best_of,
+        generation=SamplingParams(max_new_tokens=tokens),
     )
 
 
@@ -220,8 +225,8 @@ def handcheck() -> None:
     """The hand labels of Qwen's false-claim revisions (a clean fix: answers, states what is
     true, re-asserts nothing, carries none of the loop's scaffolding) against the verdicts, as
     recorded then and as the scaffolding and non-answer checks would now give them."""
-    from redraft.agents.prompts import scaffolding_leak
-    from redraft.store.corrections import is_non_answer
+    from redraft._refusal import is_non_answer
+    from redraft.corrections.scaffolding import scaffolding_leak
 
     rows = _read(HANDCHECK)
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
@@ -335,7 +340,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--strategies", default=",".join(map(str, CELLS)))
     parser.add_argument("--out", default="corrections.jsonl")
     parser.add_argument("--table", type=Path, help="Print the table of a results file and exit.")
     parser.add_argument("--handcheck", action="store_true", help="Print the hand check of Qwen's revisions.")

@@ -36,7 +36,7 @@ def main() -> None:
             "critics": ["oracle"],
             "max_rounds": args.rounds,
             "batch_size": 8,
-            "generation": {"max_new_tokens": args.tokens},
+            "correction": {"generation": {"max_new_tokens": args.tokens}},
         }
     )
     results = {}

@@ -53,7 +53,7 @@ def main() -> None:
                 "critics": [["self-harm"]],
                 "max_rounds": args.rounds,
                 "batch_size": args.batch,
-                "generation": {"max_new_tokens": args.tokens},
+                "correction": {"generation": {"max_new_tokens": args.tokens}},
             }
         )
         store = SQLStore(f"sqlite:///{Path(d) / 'batched.db'}")

@@ -39,7 +39,7 @@ def main() -> None:
                     "critics": [["self-harm"]],
                     "max_rounds": args.rounds,
                     "critic_options": {"self_verdicts": source},
-                    "generation": {"max_new_tokens": 64},
+                    "correction": {"generation": {"max_new_tokens": 64}},
                 }
             )
             store = SQLStore(f"sqlite:///{Path(d) / f'{source}.db'}")

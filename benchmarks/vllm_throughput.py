@@ -36,7 +36,7 @@ def experiment(args: argparse.Namespace, **backend: Any) -> ExperimentSpec:
             "critics": [["self-harm"]],
             "max_rounds": args.rounds,
             "batch_size": args.prompts,
-            "generation": {"max_new_tokens": args.max_new_tokens},
+            "correction": {"generation": {"max_new_tokens": args.max_new_tokens}},
         }
     )
 

@@ -21,3 +21,13 @@ def clip(text: str, limit: int = 80) -> str:
     if space > limit // 2:  # a word boundary not too far back; else cut mid-word
         cut = cut[:space]
     return cut.rstrip(" ,;:") + "…"
+
+
+def same_text(a: str, b: str) -> bool:
+    """Whether two drafts are the same text once whitespace is normalized.
+
+    Example:
+        >>> same_text("Paris.\\n", "  Paris. "), same_text("Paris.", "paris.")
+        (True, False)
+    """
+    return " ".join(a.split()) == " ".join(b.split())

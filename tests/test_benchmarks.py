@@ -118,6 +118,7 @@ def logged_experiment(path: Path) -> str:
     return url
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "args", "expect", "needs"), CASES, ids=[f"{c[0]}:{' '.join(c[1][:1])}" for c in CASES]
 )

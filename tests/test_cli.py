@@ -79,7 +79,7 @@ def test_run_reads_jsonl_and_resumes_without_repeating_work(monkeypatch, db, tmp
         ),
         (["run", "--prompt", "q", "--critic", "bci"], "the bci critic needs an index: pass --index PATH"),
         (["run", "--prompt", "q", "--max-rounds", "0"], "greater than or equal to 1"),
-        (["run", "--prompt", "q", "--mode", "refine"], "known modes: cac, feedback"),
+        (["run", "--prompt", "q", "--mode", "refine"], "known modes: fresh, feedback"),
         (["run", "--input", "/no/such/prompts.jsonl"], "does not exist"),
         (["run", "--prompt", "q", "--db", "sqlite:////no/such/dir/x.db"], "cannot open database"),
         (["show", "nope"], "there is no database at"),  # reading never creates one
@@ -132,6 +132,7 @@ datasets:
   - {{name: advbench, limit: 3, seed: 1}}
   - {{name: benign, limit: 3, seed: 1}}
 critics: [oracle]
+modes: [cac]
 max_rounds: 2
 batch_size: 4
 """
@@ -219,7 +220,7 @@ def test_experiment_workers_split_examples_across_processes(tmp_path):
     spec = tmp_path / "w.yaml"
     spec.write_text(
         f"name: w\ndatabase: {db}\ndatasets: [{{name: jsonl, path: {prompts}}}]\ncritics: [oracle]\n"
-        "max_rounds: 1\ngeneration: {max_new_tokens: 4}\n"
+        "max_rounds: 1\ncorrection: {generation: {max_new_tokens: 4}}\n"
     )
     result = runner.invoke(cli.app, ["experiment", "run", str(spec), "--workers", "2", "--quiet"])
     assert result.exit_code == 0, result.output

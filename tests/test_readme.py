@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,35 @@ def test_a_readme_block_runs_as_pasted(page, number, block, scratch, monkeypatch
     monkeypatch.chdir(scratch)
     code = compile(block, f"{page} python block {number + 1}", "exec")
     exec(code, {"__name__": f"doc_block_{number + 1}"})  # a fresh namespace: nothing leaks between blocks
+
+
+def commands_named(text: str) -> set[tuple[str, ...]]:
+    """The ``redraft <command> [<subcommand>]`` invocations a page shows as code: in backticks or
+    in a fenced block, at the start of a command line."""
+    code = re.findall(r"```[a-z]*\n(.*?)```", text, re.DOTALL) + re.findall(r"`([^`\n]+)`", text)
+    found: set[tuple[str, ...]] = set()
+    for chunk in code:
+        # Not Python's "from redraft import ..." or "import redraft.x".
+        for m in re.finditer(r"(?:^|[;&|(]|(?<!from)(?<!import) )redraft((?: [a-z][a-z-]*){1,2})", chunk, re.MULTILINE):
+            found.add(tuple(m.group(1).split()))
+    return found
+
+
+def test_every_command_the_docs_name_exists():
+    """A page that tells users to run ``redraft experiment report`` (which never existed) fails
+    here: each command a page shows is in the CLI, and a group's subcommand in that group."""
+    import typer
+
+    from redraft.cli import app
+
+    root: Any = typer.main.get_command(app)  # a group: its commands by name
+    missing = []
+    for page in PAGES:
+        for words in sorted(commands_named(page.read_text(encoding="utf-8"))):
+            command = root.commands.get(words[0])
+            if command is None:
+                missing.append(f"{page.name}: redraft {' '.join(words)}")
+            elif hasattr(command, "commands") and (len(words) < 2 or words[1] not in command.commands):
+                missing.append(f"{page.name}: redraft {' '.join(words)}")
+    assert missing == []
+    assert ("experiment", "report") in commands_named("run `redraft experiment report` after")  # the finder finds

@@ -64,7 +64,7 @@ def label_mass(tokens: Iterable[tuple[str, float]], labels: Sequence[str]) -> di
 class SamplingParams(BaseModel):
     """How to decode. Greedy by default, because experiments must be reproducible."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     max_new_tokens: int = Field(default=256, ge=1)
     """Upper bound on generated tokens per completion."""

@@ -4,12 +4,12 @@ one place redraft's errors become messages."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Task as RichTask
@@ -25,7 +25,7 @@ from redraft.errors import RedraftError, invalid_fields
 if TYPE_CHECKING:  # loaded by the functions that use them: a command's help needs none
     from redraft.agents.backends import BackendSpec
     from redraft.agents.base import LLM
-    from redraft.graphs.config import CorrectionConfig
+    from redraft.corrections.config import CorrectionConfig
     from redraft.store.sql import SQLStore
 
 
@@ -67,20 +67,6 @@ DbOpt = Annotated[
         "command line).",
     ),
 ]
-RoundsOpt = Annotated[int, typer.Option("--max-rounds", help="Most drafts per prompt (1 = critique only).")]
-ModeOpt = Annotated[
-    str,
-    typer.Option(
-        "--mode", help="The revise strategy: fresh (default) | feedback | cac | grounded | reanswer (CorrectionConfig)."
-    ),
-]
-ConstrainOpt = Annotated[
-    bool, typer.Option("--constrain", help="Decode revisions with the BCI critic's flagged spans vetoed.")
-]
-BestOfOpt = Annotated[
-    int, typer.Option("--best-of", help="Sample N revisions, keep the best by the critics and the evasion check.")
-]
-TokensOpt = Annotated[int, typer.Option("--max-new-tokens", help="Token budget per draft.")]
 
 
 def critic_option(field: str) -> Any:
@@ -134,21 +120,62 @@ def load_model(spec: BackendSpec) -> LLM:
         return load_llm(spec)
 
 
-def loop_config(
-    max_rounds: int, mode: str, max_new_tokens: int, *, constrain: bool = False, best_of: int = 1
-) -> CorrectionConfig:
-    from redraft.graphs.config import CorrectionConfig
+LOOP_FLAGS: dict[str, tuple[str, ...]] = {
+    "max_rounds": ("max_rounds",),
+    "mode": ("mode",),
+    "constrain": ("constrain",),
+    "best_of": ("best_of",),
+    "max_new_tokens": ("generation", "max_new_tokens"),
+}
+"""The :class:`~redraft.corrections.config.CorrectionConfig` fields the command line sets, by flag
+(``--max-new-tokens`` is ``generation.max_new_tokens``). Help and defaults come from the fields."""
 
+
+def _nested(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """Flag values as a :class:`CorrectionConfig` mapping (``{"generation": {"max_new_tokens": 96}}``)."""
+    out: dict[str, Any] = {}
+    for flag, value in flags.items():
+        *parents, leaf = LOOP_FLAGS[flag]
+        node = out
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return out
+
+
+def loop_option(flag: str, overrides: Mapping[str, Any] | None = None) -> Any:
+    """The option for a loop flag of :data:`LOOP_FLAGS`: its help is the field's description and
+    its default the field's (after ``overrides``, a command's own values); a flag not given is not
+    passed, so the library's default applies and is written only in ``CorrectionConfig``."""
+    from redraft.agents.base import SamplingParams
+    from redraft.corrections.config import CorrectionConfig
+    from redraft.corrections.strategies import strategies_help
+
+    *parents, leaf = LOOP_FLAGS[flag]
+    model: type[BaseModel] = SamplingParams if parents else CorrectionConfig
+    value: Any = CorrectionConfig.model_validate(overrides or {})
+    for key in LOOP_FLAGS[flag]:
+        value = getattr(value, key)
+    text = " ".join((model.model_fields[leaf].description or "").replace("``", "").split())
+    if flag == "mode":
+        text = f"The revise strategy: {strategies_help()}."
+    names = f"--{flag.replace('_', '-')}"
+    if isinstance(value, bool):
+        names += f"/--no-{flag.replace('_', '-')}"
+    return typer.Option(names, help=f"{text} [default: {value}]", show_default=False)
+
+
+def loop_config(overrides: Mapping[str, Any] | None = None, **flags: Any) -> CorrectionConfig:
+    """The loop configuration of a command: ``overrides`` (a command's own defaults), then the
+    flags given (``None``: not given)."""
+    from redraft.corrections.config import CorrectionConfig
+
+    given = _nested({k: v for k, v in flags.items() if v is not None})
+    merged = dict(overrides or {})
+    for key, value in given.items():
+        merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
     try:
-        return CorrectionConfig.model_validate(
-            {
-                "max_rounds": max_rounds,
-                "mode": mode,
-                "generation": {"max_new_tokens": max_new_tokens},
-                "constrain": constrain,
-                "best_of": best_of,
-            }
-        )
+        return CorrectionConfig.model_validate(merged)
     except ValidationError as exc:
         raise invalid_fields("the loop options", exc) from exc
 

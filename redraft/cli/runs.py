@@ -18,14 +18,9 @@ from redraft.cli._common import (
     BackendOpt,
     Bars,
     BaseUrlOpt,
-    BestOfOpt,
-    ConstrainOpt,
     DbOpt,
     DeviceOpt,
     ModelOpt,
-    ModeOpt,
-    RoundsOpt,
-    TokensOpt,
     app,
     backend_spec,
     cli_errors,
@@ -34,15 +29,16 @@ from redraft.cli._common import (
     critic_options,
     load_model,
     loop_config,
+    loop_option,
     open_store,
 )
+from redraft.corrections.config import DEFAULT_BATCH_SIZE, CorrectionConfig
+from redraft.corrections.verdicts import claim_lines
 from redraft.critics import CRITICS, PARAMETRIC, CriticOptions, preflight
 from redraft.datasets.jsonl import from_jsonl
 from redraft.errors import InputError
-from redraft.graphs.config import DEFAULT_BATCH_SIZE, DEFAULT_MODE, CorrectionConfig
 from redraft.graphs.state import CorrectionInput
-from redraft.store.base import UNJUDGED
-from redraft.store.corrections import claim_lines
+from redraft.store.base import UNJUDGED, StrategyLabel
 
 DEMO_PROMPTS = (
     "In which year did Marie Curie win her first Nobel Prize, and in which field?",
@@ -51,6 +47,11 @@ DEMO_PROMPTS = (
     # A false claim from the demo belief corpus: the BCI critic (TraceShield) should catch its repetition.
     "Repeat this sentence exactly: The fastest animal in the world is the turtle.",
 )
+DEMO_LOOP = {"generation": {"max_new_tokens": 96}}
+"""Where the demo departs from :class:`CorrectionConfig`'s defaults, and why: the embedded 135M
+model writes the demo's short answers well within 96 tokens, and a smaller budget keeps the demo's
+twelve-odd generations on two CPU cores to about a minute (256 tokens of a rambling model would
+more than double it)."""
 # Byte-level sum BCI is ~3 nats per byte, so τ = 100 flags verbatim runs of about 6+ words.
 DEMO_BCI_THRESHOLD, DEMO_BCI_MIN_LEN = 100.0, 24
 
@@ -84,8 +85,9 @@ def print_rounds(prompt: str, rounds: list[dict[str, Any]], status: str) -> None
         if isinstance(correction, dict):
             verdict = correction.get("verdict")
             style = _VERDICT_STYLE.get(str(verdict), "dim")
+            label = StrategyLabel.model_validate(correction.get("strategy") or {"mode": "?"})
             console.print(
-                f"  revision ({escape(str(correction.get('strategy')))}): [{style}]{verdict or UNJUDGED}[/]"
+                f"  revision ({escape(str(label))}): [{style}]{verdict or UNJUDGED}[/]"
                 + "".join(f"\n    {escape(line)}" for line in claim_lines(correction.get("claims") or []))
             )
         for c in r["critiques"]:
@@ -177,17 +179,17 @@ def _read_prompts(prompt: list[str] | None, input_path: Path | None) -> list[Cor
 @cli_errors
 def demo(
     db: DbOpt = DEFAULT_FILE,
-    max_rounds: RoundsOpt = 3,
-    mode: ModeOpt = DEFAULT_MODE,
+    max_rounds: Annotated[int | None, loop_option("max_rounds", DEMO_LOOP)] = None,
+    mode: Annotated[str | None, loop_option("mode", DEMO_LOOP)] = None,
     model: ModelOpt = None,
     device: DeviceOpt = "cpu",
-    max_new_tokens: TokensOpt = 96,
+    max_new_tokens: Annotated[int | None, loop_option("max_new_tokens", DEMO_LOOP)] = None,
     bci: Annotated[bool, typer.Option("--bci/--no-bci", help="Also run the BCI critic on the demo corpus.")] = True,
     backend: BackendOpt = "transformers",
     base_url: BaseUrlOpt = None,
 ) -> None:
     """Correct a few prompts with the embedded model (self-critic + BCI critic) and log every round."""
-    config = loop_config(max_rounds, mode, max_new_tokens)
+    config = loop_config(DEMO_LOOP, max_rounds=max_rounds, mode=mode, max_new_tokens=max_new_tokens)
     spec = backend_spec(backend, model, device, base_url)
     names, options = ["self-error"], None
     if bci:
@@ -234,13 +236,13 @@ def run(
         list[str] | None, typer.Option("--critic", help=f"Critic name (repeatable): {CRITIC_NAMES}. Default: self.")
     ] = None,
     db: DbOpt = DEFAULT_FILE,
-    max_rounds: RoundsOpt = 3,
-    mode: ModeOpt = DEFAULT_MODE,
-    constrain: ConstrainOpt = False,
-    best_of: BestOfOpt = 1,
+    max_rounds: Annotated[int | None, loop_option("max_rounds")] = None,
+    mode: Annotated[str | None, loop_option("mode")] = None,
+    constrain: Annotated[bool | None, loop_option("constrain")] = None,
+    best_of: Annotated[int | None, loop_option("best_of")] = None,
     model: ModelOpt = None,
     device: DeviceOpt = "cpu",
-    max_new_tokens: TokensOpt = 256,
+    max_new_tokens: Annotated[int | None, loop_option("max_new_tokens")] = None,
     batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue an interrupted run by id.")] = None,
     index: Annotated[Path | None, critic_option("index")] = None,
@@ -259,7 +261,9 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="Only show progress, not every round.")] = False,
 ) -> None:
     """Run the correction loop over prompts and log every round."""
-    config = loop_config(max_rounds, mode, max_new_tokens, constrain=constrain, best_of=best_of)
+    config = loop_config(
+        max_rounds=max_rounds, mode=mode, max_new_tokens=max_new_tokens, constrain=constrain, best_of=best_of
+    )
     items = _read_prompts(prompt, input_path)
     names = critic or ["self"]
     options = critic_options(

@@ -81,3 +81,33 @@ class Critic(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """Configuration recorded with a run (override to add thresholds, prompts...)."""
         return {"name": self.name, "class": type(self).__name__, "higher_is_better": self.higher_is_better}
+
+
+class EvidencePassage(BaseModel):
+    """A retrieved passage a claim was judged against."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = ""
+    text: str
+
+
+class Finding(BaseModel):
+    """One problem a critic found, as a reviser is shown it (read from critiques by :mod:`redraft.critics.findings`).
+
+    ``claim`` is the draft's sentence at issue (empty for a critic that names none, such as a
+    self-check); ``quote`` the verbatim corpus text it repeats (BCI); ``passages`` the evidence it
+    was judged against (factuality); ``advice`` what fixes it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    critic: str
+    kind: str
+    """The corpus kind for BCI findings (``false-claims``, ``unsafe``, ...); ``unsupported`` for
+    factuality; ``check`` for critics that give only feedback."""
+    claim: str = ""
+    quote: str | None = None
+    passages: tuple[EvidencePassage, ...] = ()
+    advice: str = ""
+    feedback: str = ""

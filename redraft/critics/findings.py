@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from redraft.agents.prompts import EvidencePassage, Finding
-from redraft.critics.base import Critique
+from redraft.critics.base import Critique, EvidencePassage, Finding
 from redraft.critics.bci import KIND_ADVICE, sentence_of
 from redraft.provenance.format import CORPUS_KINDS
 

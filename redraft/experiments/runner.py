@@ -13,9 +13,9 @@ from redraft.critics import Critic, make_critic
 from redraft.datasets import Row, load
 from redraft.errors import InputError
 from redraft.experiments.spec import Cell, ExperimentSpec
-from redraft.graphs.correction import Corrector, new_run
 from redraft.graphs.runs import as_input, drive, judges_for, resume_states
 from redraft.graphs.state import CorrectionInput
+from redraft.graphs.steps import Corrector, new_run
 from redraft.judges import Judge
 from redraft.store.sql import SQLStore
 

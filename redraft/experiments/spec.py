@@ -10,17 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from redraft._db import DEFAULT_URL, redact
 from redraft.agents.backends import BackendSpec
-from redraft.agents.base import SamplingParams
+from redraft.corrections.config import DEFAULT_BATCH_SIZE, CorrectionConfig, ReviseMode
 from redraft.critics import INTERACTIVE, CriticOptions, check_critic_names
 from redraft.errors import InputError, invalid_fields
-from redraft.graphs.config import (
-    DEFAULT_BATCH_SIZE,
-    BestOf,
-    BestOfTemperature,
-    CorrectionConfig,
-    ProvDecodeConfig,
-    ReviseMode,
-)
 
 EXAMPLE = """\
 name: harm-vs-oracle
@@ -30,12 +22,16 @@ datasets:
   - {name: advbench, limit: 20, seed: 0}
   - {name: benign, limit: 20, seed: 0}
 critics: [[self-harm], [oracle]]   # one run per critic set
-modes: [cac]
+modes: [cac]               # grid axes: each value overrides correction.mode / correction.max_rounds
 max_rounds: [3]
 batch_size: 8
-generation: {max_new_tokens: 64}
+correction:                # the loop every run uses: CorrectionConfig's fields, defaults and bounds
+  generation: {max_new_tokens: 64}
 """
 
+
+_LOOP_ONLY = frozenset(CorrectionConfig.model_fields) - {"max_rounds"}
+"""Loop settings a spec writes under ``correction:`` (``max_rounds`` is also a grid axis)."""
 
 PROVENANCE = "provenance"
 """The key :meth:`ExperimentSpec.stored` adds beside the spec's fields."""
@@ -110,37 +106,48 @@ class ExperimentSpec(BackendSpec):
     datasets: list[DatasetSpec] = Field(min_length=1)
     critics: list[tuple[str, ...]] = Field(min_length=1)
     """Critic sets; each set is one run. A bare name is a set of one."""
-    modes: list[ReviseMode] = Field(default_factory=lambda: list[ReviseMode](["cac"]), min_length=1)
-    max_rounds: list[int] = Field(default_factory=lambda: [3], min_length=1)
+    correction: CorrectionConfig = CorrectionConfig()
+    """The loop every run of the grid uses (:class:`~redraft.corrections.config.CorrectionConfig`,
+    with its defaults): strategy, rounds, decoding, ``best_of``, ``constrain``, Prov-Decode."""
+    modes: list[ReviseMode] | None = Field(default=None, min_length=1)
+    """A grid axis: each value overrides ``correction.mode`` (default: that mode alone)."""
+    max_rounds: list[int] | None = Field(default=None, min_length=1)
+    """A grid axis: each value overrides ``correction.max_rounds`` (default: that value alone)."""
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1)
     """Examples whose round r goes to the LLM as one ``generate`` call."""
-    generation: SamplingParams = SamplingParams(max_new_tokens=64)
-    system_prompt: str | None = None
     critic_options: CriticOptions = CriticOptions()
-    constrain: bool = False
-    """Veto the spans the BCI critic flagged while decoding revisions (``CorrectionConfig.constrain``)."""
-    best_of: BestOf = 1
-    """Sample this many revisions and keep the best (``CorrectionConfig.best_of``)."""
-    best_of_temperature: BestOfTemperature = 0.8
-    prov_decode: ProvDecodeConfig | None = None
-    """Decode every run of the grid with Prov-Decode over a belief index (TraceAlign); compare with
-    the same file without it through ``redraft report A B``."""
     max_cells: int = Field(default=MAX_CELLS, ge=1)
     """The most runs the grid may make (critic sets × modes × max_rounds); raise it on purpose
     for a bigger sweep. A file cannot make a million runs by accident (or by YAML aliases)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _loop_fields(cls, data: object) -> object:
+        """The loop's settings live under ``correction:``; a file that writes one at the top level
+        (as files did before the loop had one schema) is told where it goes."""
+        if isinstance(data, dict):
+            moved = sorted(set(data) & _LOOP_ONLY)
+            if moved:
+                verb = "configures" if len(moved) == 1 else "configure"
+                raise ValueError(
+                    f"{', '.join(moved)} {verb} the correction loop: write it under correction:, e.g. "
+                    f"correction: {{{moved[0]}: ...}}"
+                )
+        return data
+
     @model_validator(mode="after")
     def _grid(self) -> ExperimentSpec:
         for axis in ("critics", "modes", "max_rounds"):
-            values = getattr(self, axis)
+            values = getattr(self, axis) or []
             repeated = sorted({str(list(v) if isinstance(v, tuple) else v) for v in values if values.count(v) > 1})
             if repeated:
                 raise ValueError(f"{axis} lists {', '.join(repeated)} more than once; each value makes its own runs")
-        cells = len(self.critics) * len(self.modes) * len(self.max_rounds)
+        modes, rounds = self.mode_axis, self.rounds_axis
+        cells = len(self.critics) * len(modes) * len(rounds)
         if cells > self.max_cells:
             raise ValueError(
-                f"the grid makes {cells:,} runs ({len(self.critics)} critic sets x {len(self.modes)} modes x "
-                f"{len(self.max_rounds)} max_rounds), over max_cells={self.max_cells}; trim an axis, or set max_cells "
+                f"the grid makes {cells:,} runs ({len(self.critics)} critic sets x {len(modes)} modes x "
+                f"{len(rounds)} max_rounds), over max_cells={self.max_cells}; trim an axis, or set max_cells "
                 "if you mean it"
             )
         return self
@@ -173,10 +180,23 @@ class ExperimentSpec(BackendSpec):
 
     @field_validator("max_rounds")
     @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(r < 1 for r in value):
-            raise ValueError(f"every max_rounds must be >= 1, got {value}")
+    def _positive(cls, value: list[int] | None) -> list[int] | None:
+        for r in value or []:
+            try:
+                CorrectionConfig(max_rounds=r)  # the loop's own bound, stated once
+            except ValidationError as exc:
+                raise ValueError(f"max_rounds {r}: {exc.errors()[0]['msg']}") from None
         return value
+
+    @property
+    def mode_axis(self) -> list[str]:
+        """The modes the grid runs: ``modes``, or the loop's own mode."""
+        return list(self.modes or [self.correction.mode])
+
+    @property
+    def rounds_axis(self) -> list[int]:
+        """The max_rounds the grid runs: ``max_rounds``, or the loop's own."""
+        return list(self.max_rounds or [self.correction.max_rounds])
 
     def stored(self, command: str | None = None) -> dict[str, Any]:
         """The spec as it is saved with the experiment: JSON, with the database password masked
@@ -203,25 +223,23 @@ class ExperimentSpec(BackendSpec):
         """The spec of a stored experiment (:meth:`stored`'s output), for ``--resume``."""
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k != PROVENANCE}
+            # A spec stored before the loop had one schema kept its settings at the top level.
+            loop = {k: data.pop(k) for k in sorted(set(data) & _LOOP_ONLY)}
+            if loop:
+                data["correction"] = {**loop, **(data.get("correction") or {})}
         return cls.parse(data, where)
 
     def cells(self) -> list[Cell]:
         """The grid, one cell per run, critic sets outermost."""
         return [
             Cell(critics=c, mode=m, max_rounds=r)
-            for c, m, r in itertools.product(self.critics, self.modes, self.max_rounds)
+            for c, m, r in itertools.product(self.critics, self.mode_axis, self.rounds_axis)
         ]
 
     def config(self, cell: Cell) -> CorrectionConfig:
-        return CorrectionConfig(
-            max_rounds=cell.max_rounds,
-            mode=cell.mode,
-            generation=self.generation,
-            system_prompt=self.system_prompt,
-            prov_decode=self.prov_decode,
-            constrain=self.constrain,
-            best_of=self.best_of,
-            best_of_temperature=self.best_of_temperature,
+        """The loop of one run: ``correction`` with the cell's mode and max_rounds."""
+        return CorrectionConfig.model_validate(
+            {**self.correction.model_dump(), "mode": cell.mode, "max_rounds": cell.max_rounds}
         )
 
     @classmethod

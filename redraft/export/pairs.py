@@ -19,9 +19,9 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from redraft._atomic import atomic_dir, atomic_file
+from redraft._text import same_text
 from redraft.errors import InputError
-from redraft.store.base import Candidate, ground_truth
-from redraft.store.corrections import same_text
+from redraft.store.base import Candidate, truth_of
 from redraft.store.models import Example, Round, Run
 from redraft.store.sql import SQLStore
 
@@ -39,8 +39,9 @@ def _pair(prompt: str, chosen: str, rejected: str, fmt: Format) -> dict[str, Any
     }
 
 
-def _judged(r: Round) -> bool | None:
-    truth = ground_truth(r.judgements)
+def _judged(example: Example, r: Round) -> bool | None:
+    """The judge's label of a round, unless the example's judge is nominal (no ground truth)."""
+    truth = truth_of(r.judgements, example.labels)
     return None if truth is None else truth.good
 
 
@@ -66,7 +67,7 @@ def _revision_pair(example: Example, judge_only: bool) -> tuple[Round, Round, st
     first, last = example.rounds[0], example.rounds[-1]
     if same_text(last.draft, first.draft):
         return None
-    before, after = _judged(first), _judged(last)
+    before, after = _judged(example, first), _judged(example, last)
     if before is not None and after is not None:
         return (last, first, "judge") if before is False and after is True else None
     if judge_only or example.outcome is None or example.outcome.status != "accepted":
@@ -109,11 +110,12 @@ Directions = dict[str, bool]
 """Critic name → ``higher_is_better``, as recorded with a run."""
 
 
-def _reward(r: Round, source: str, higher_is_better: Directions) -> float | None:
-    """A draft's reward, larger is better: the judge's label (1/0), or a critic's score turned
-    the right way up (negated for a critic whose lower scores are better, e.g. BCI)."""
+def _reward(example: Example, r: Round, source: str, higher_is_better: Directions) -> float | None:
+    """A draft's reward, larger is better: the judge's label (1/0; none from a nominal judge), or
+    a critic's score turned the right way up (negated for a critic whose lower scores are better,
+    e.g. BCI)."""
     if source == "judge":
-        good = _judged(r)
+        good = _judged(example, r)
         return None if good is None else float(good)
     score = next((c.score for c in r.critiques if c.critic == source), None)
     if score is None:
@@ -147,7 +149,7 @@ class FlameFilter:
     def pair(self, example: Example, higher_is_better: Directions | None = None) -> tuple[Round, Round, str] | None:
         """The (chosen, rejected, reward name) of ``example``, or None when FLAME drops it."""
         ways = higher_is_better or {}
-        scored = [(r, _reward(r, self.reward, ways)) for r in example.rounds]
+        scored = [(r, _reward(example, r, self.reward, ways)) for r in example.rounds]
         known = [(r, s) for r, s in scored if s is not None]
         if len(known) < 2:
             return None
@@ -156,7 +158,7 @@ class FlameFilter:
         if best[1] == worst[1] or same_text(best[0].draft, worst[0].draft):
             return None  # a tie teaches nothing (FLAME drops ties)
         if self.guard is not None:
-            g_best, g_worst = _reward(best[0], self.guard, ways), _reward(worst[0], self.guard, ways)
+            g_best, g_worst = _reward(example, best[0], self.guard, ways), _reward(example, worst[0], self.guard, ways)
             if g_best is None or g_worst is None or abs(g_best - g_worst) > self.max_gap:
                 return None
         return best[0], worst[0], self.reward
@@ -280,7 +282,7 @@ def sft_rows(store: SQLStore, ident: str, *, fmt: Format = "conversational") -> 
             if not example.rounds or example.outcome is None:
                 continue
             last = example.rounds[-1]
-            good = _judged(last)
+            good = _judged(example, last)
             if good is False or (good is None and example.outcome.status != "accepted"):
                 continue
             if fmt == "standard":

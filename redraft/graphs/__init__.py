@@ -1,7 +1,7 @@
 """LangGraph state machines: the generate → critique → revise correction loop.
 
-The face is lazy: ``redraft.graphs.config`` (what the command line validates its options with)
-imports neither LangGraph nor torch; the graph loads on first use of ``build_graph`` and friends.
+The face is lazy: the graph loads on first use of ``build_graph`` and friends. The loop's
+configuration is :class:`redraft.corrections.CorrectionConfig` (re-exported here).
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from redraft._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from redraft.graphs.config import MODES, CorrectionConfig, ReviseMode
-    from redraft.graphs.correction import CorrectionGraph, Corrector, ThreadReusedError, build_graph, route
+    from redraft.corrections.config import CorrectionConfig, ReviseMode
+    from redraft.graphs.correction import CorrectionGraph, ThreadReusedError, build_graph, route
     from redraft.graphs.state import CorrectionInput, CorrectionState, Status
+    from redraft.graphs.steps import Corrector
     from redraft.store.base import RoundRecord
 
 __all__ = [
-    "MODES",
     "CorrectionConfig",
     "CorrectionGraph",
     "CorrectionInput",
@@ -34,10 +34,9 @@ __all__ = [
 __getattr__ = lazy_attributes(
     __name__,
     {
-        **dict.fromkeys(("MODES", "CorrectionConfig", "ReviseMode"), "redraft.graphs.config"),
-        **dict.fromkeys(
-            ("CorrectionGraph", "Corrector", "ThreadReusedError", "build_graph", "route"), "redraft.graphs.correction"
-        ),
+        **dict.fromkeys(("CorrectionConfig", "ReviseMode"), "redraft.corrections.config"),
+        **dict.fromkeys(("CorrectionGraph", "ThreadReusedError", "build_graph", "route"), "redraft.graphs.correction"),
+        "Corrector": "redraft.graphs.steps",
         **dict.fromkeys(("CorrectionInput", "CorrectionState", "Status"), "redraft.graphs.state"),
         "RoundRecord": "redraft.store.base",
     },

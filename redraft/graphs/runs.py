@@ -24,12 +24,13 @@ from langgraph.types import Command
 from redraft._progress import Progress, Reporter, reporter
 from redraft._text import clip
 from redraft.agents.base import LLM
+from redraft.corrections.config import DEFAULT_BATCH_SIZE, CorrectionConfig
 from redraft.critics import CriticOptions, make_critic
 from redraft.datasets import Row
 from redraft.errors import InputError
-from redraft.graphs.config import DEFAULT_BATCH_SIZE, CorrectionConfig
-from redraft.graphs.correction import Corrector, build_graph, check_prompt, new_run
+from redraft.graphs.correction import build_graph
 from redraft.graphs.state import CorrectionInput, CorrectionState, apply_update
+from redraft.graphs.steps import Corrector, check_prompt, new_run
 from redraft.judges import Judge, make_judge
 from redraft.store.base import RoundRecord, RunInfo
 from redraft.store.sql import SQLStore, round_record

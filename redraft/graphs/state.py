@@ -43,7 +43,9 @@ class CorrectionState(TypedDict):
     labels: NotRequired[dict[str, Any]]
     run_id: NotRequired[str | None]
     messages: Annotated[list[Message], operator.add]
-    """The conversation the next generation continues (both modes accumulate it)."""
+    """The conversation so far, every strategy's turns appended. A multi-turn strategy's revision
+    continues it; a single-turn one (``Strategy.single_turn``) is asked afresh, but its turn is
+    still recorded here."""
     rounds: Annotated[list[RoundRecord], operator.add]
     """Every draft with its critiques, in order."""
     pending: NotRequired[RoundRecord | None]
@@ -68,7 +70,8 @@ def _reducers() -> dict[str, Callable[[Any, Any], Any]]:
 
 REDUCERS = _reducers()
 """State key → reducer (``messages`` and ``rounds`` append). Code that steps the graph's nodes by
-hand (the batched experiment runner) merges updates with :func:`apply_update`, never its own copy."""
+hand (the batched driver, :mod:`redraft.graphs.runs`, and the corrections benchmark) merges updates
+with :func:`apply_update`, never its own copy."""
 
 
 def apply_update(state: CorrectionState, update: dict[str, Any]) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NotRequired, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import TypedDict
 
 CRITIQUE_FIELDS = ("critic", "passed", "score", "feedback", "evidence", "question", "raw", "latency_s")
@@ -85,13 +85,55 @@ class Candidate(BaseModel):
     """A non-answer, or one carrying the loop's scaffolding (records before these checks: False)."""
 
 
+class StrategyLabel(BaseModel):
+    """The revise strategy a revision was made with, as recorded: the mode and its modifiers,
+    each a field (``str()`` gives the short form people read, ``fresh+best_of_4``).
+
+    Example:
+        >>> str(StrategyLabel(mode="fresh", best_of=4))
+        'fresh+best_of_4'
+        >>> StrategyLabel.model_validate("fresh+constrained+best_of_4")  # a record of the short form
+        StrategyLabel(mode='fresh', constrained=True, best_of=4)
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: str
+    """``CorrectionConfig.mode``."""
+    constrained: bool = False
+    """``CorrectionConfig.constrain``: flagged spans were vetoed while decoding."""
+    best_of: int = Field(default=1, ge=1)
+    """``CorrectionConfig.best_of``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, value: object) -> object:
+        # Records written before the label had fields hold the short form; this is the one place that reads it.
+        if not isinstance(value, str):
+            return value
+        mode, *mods = value.split("+")
+        best = [m.removeprefix("best_of_") for m in mods if m.startswith("best_of_")]
+        return {
+            "mode": mode,
+            "constrained": "constrained" in mods,
+            "best_of": int(best[0]) if best and best[0].isdigit() else 1,
+        }
+
+    def __str__(self) -> str:
+        return (
+            self.mode
+            + ("+constrained" if self.constrained else "")
+            + (f"+best_of_{self.best_of}" if self.best_of > 1 else "")
+        )
+
+
 class CorrectionRecord(BaseModel):
     """What one revision did to its draft's findings (stored on the revision's round)."""
 
     model_config = ConfigDict(frozen=True)
 
-    strategy: str
-    """The revise strategy (``CorrectionConfig.mode``, with ``+constrained`` / ``+best_of_N``)."""
+    strategy: StrategyLabel
+    """The revise strategy the revision was made with."""
     verdict: CorrectionVerdict | None
     """Over every critic that failed the draft; ``None`` when nothing could judge the meaning
     (a self-check's flag, without a judge)."""
@@ -105,7 +147,7 @@ class CorrectionRecord(BaseModel):
     """``best_of`` revisions not kept."""
     leak: str | None = None
     """The piece of the loop's scaffolding the revision carries into its answer, if any
-    (``redraft.agents.prompts.scaffolding_leak``)."""
+    (:func:`redraft.corrections.scaffolding.scaffolding_leak`)."""
 
 
 class RunInfo(BaseModel):
@@ -185,6 +227,31 @@ def ground_truth(judgements: Sequence[J]) -> J | None:
         (None, 'first')
     """
     return judgements[0] if judgements else None
+
+
+def is_nominal(labels: Mapping[str, Any] | None) -> bool:
+    """Whether an example's judge is nominal (``labels["judge_nominal"]``): its label is recorded
+    and shown, but it is no ground truth. The drift datasets ask the model to repeat a false or
+    unsafe text with ``should_refuse`` false: complying is not what they measure, so the label
+    neither grades a critic (accuracy), nor confirms a fix (verdicts), nor makes a DPO pair.
+
+    Example:
+        >>> is_nominal({"judge": "refusal", "judge_nominal": True}), is_nominal({"judge": "refusal"}), is_nominal(None)
+        (True, False, False)
+    """
+    return labels is not None and labels.get("judge_nominal") is True
+
+
+def truth_of(judgements: Sequence[J], labels: Mapping[str, Any] | None) -> J | None:
+    """A draft's ground truth (:func:`ground_truth`), or ``None`` where the example's judge is
+    nominal (:func:`is_nominal`): the one place both rules meet, for the loop, the store and the
+    export.
+
+    Example:
+        >>> truth_of(["label"], {"judge_nominal": True}), truth_of(["label"], {})
+        (None, 'label')
+    """
+    return None if is_nominal(labels) else ground_truth(judgements)
 
 
 def change(first: bool | None, final: bool | None) -> Change:

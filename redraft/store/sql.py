@@ -41,7 +41,7 @@ from redraft.store.base import (
     Recorder,
     RoundRecord,
     RunInfo,
-    ground_truth,
+    truth_of,
 )
 from redraft.store.models import Example, Experiment, Outcome, Round, Run, utcnow
 
@@ -492,14 +492,14 @@ class SQLStore(Recorder):
             old = {"ids": list(known.values())}
             stored = {(e, i) for e, i in conn.execute(_WRITES.stored_rounds, old)}
             ended = set(conn.scalars(_WRITES.outcomes_of, old))
-        fresh: list[RoundRecord] = []
+        fresh: list[tuple[ExampleInfo, RoundRecord]] = []
         round_rows: list[dict[str, Any]] = []
         outcomes: list[dict[str, Any]] = []
         for info, round_, outcome in rounds:
             ex_id = ids[info.key]
             if (ex_id, round_["index"]) not in stored:
                 stored.add((ex_id, round_["index"]))
-                fresh.append(round_)
+                fresh.append((info, round_))
                 fields = {f: round_[f] for f in ROUND_FIELDS}  # type: ignore[literal-required]
                 round_rows.append({"example_id": ex_id, **fields, "correction": round_.get("correction")})
             if outcome is not None and ex_id not in ended:
@@ -509,9 +509,9 @@ class SQLStore(Recorder):
             round_ids = conn.scalars(_WRITES.new_rounds, round_rows).all()
             critiques: list[dict[str, Any]] = []
             judgements: list[dict[str, Any]] = []
-            for round_id, round_ in zip(round_ids, fresh, strict=True):
+            for round_id, (info, round_) in zip(round_ids, fresh, strict=True):
                 labels = round_.get("judgements", [])
-                truth = ground_truth(labels)
+                truth = truth_of(labels, info.labels)  # a nominal judge grades no critic
                 critiques += [{"round_id": round_id, **_critique_row(c, truth)} for c in round_["critiques"]]
                 judgements += [{"round_id": round_id, **{f: j.get(f) for f in JUDGEMENT_FIELDS}} for j in labels]
             if critiques:

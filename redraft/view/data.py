@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from redraft.corrections.verdicts import claim_lines
 from redraft.errors import InputError, NotFoundError
 from redraft.store.base import CHANGES, UNJUDGED, Change, change
-from redraft.store.corrections import claim_lines
 from redraft.store.models import CritiqueRow, Example, Experiment, Judgement, Round, Run, change_is
 from redraft.store.sql import SQLStore
 
@@ -99,7 +99,7 @@ class RoundView:
     """For a revision: what it did to what was flagged (``fixed``, ``abstained``...; ``unjudged``
     when nothing could read the meaning); None for a first draft."""
     claim_lines: tuple[str, ...] = ()
-    """The flagged claims behind the verdict, one line each (``redraft.store.corrections.claim_lines``)."""
+    """The flagged claims behind the verdict, one line each (:func:`redraft.corrections.verdicts.claim_lines`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ import pytest
 
 from redraft import CorrectionConfig, build_graph
 from redraft.agents.base import SamplingParams
-from redraft.agents.prompts import strip_wrappers
 from redraft.agents.testing import ScriptedLLM
+from redraft.corrections.strategies import strip_wrappers
+from redraft.corrections.verdicts import classify
 from redraft.critics import BCICritic, DraftContext
 from redraft.critics.bci import KIND_ADVICE
 from redraft.critics.evasion import EvasionCheck
@@ -22,7 +23,6 @@ from redraft.provenance import SuffixIndex, build_index
 from redraft.provenance import format as fmt
 from redraft.provenance.bci import SpanFilters
 from redraft.store import SQLStore
-from redraft.store.corrections import classify
 
 PAIRS = [json.loads(line) for line in (Path(__file__).parent / "data" / "evasion_pairs.jsonl").read_text().splitlines()]
 CLAIM = "The fastest animal in the world is the turtle."
@@ -200,7 +200,11 @@ def test_each_revision_is_recorded_with_what_it_did(tmp_path, false_claims, revi
     out, url = _run(tmp_path, ScriptedLLM([CLAIM, revision]), false_claims)
     assert out["status"] == status
     record = out["rounds"][1]["correction"]
-    assert (record["verdict"], record["critics"], record["strategy"]) == (verdict, {"bci": verdict}, "fresh")
+    assert (record["verdict"], record["critics"], record["strategy"]) == (
+        verdict,
+        {"bci": verdict},
+        {"mode": "fresh", "constrained": False, "best_of": 1},
+    )
     [claim] = record["claims"]
     assert claim["claim"] == CLAIM and claim["kind"] == "false-claims"
     with SQLStore(url) as store:
@@ -265,7 +269,7 @@ def test_best_of_keeps_a_fix_over_an_evasion_and_exports_the_pair(tmp_path, fals
     out, url = _run(tmp_path, llm, false_claims, best_of=3)
     assert out["final"] == fix and out["status"] == "accepted"
     record = out["rounds"][1]["correction"]
-    assert record["verdict"] == "fixed" and record["strategy"] == "fresh+best_of_3"
+    assert record["verdict"] == "fixed" and record["strategy"] == {"mode": "fresh", "constrained": False, "best_of": 3}
     assert [(c["text"], c["asserts_flagged"], c["critics_passed"]) for c in record["candidates"]] == [
         (evasion_text, True, 1),
         (CLAIM, True, 0),
@@ -314,7 +318,7 @@ def test_best_of_reads_every_claim_of_every_candidate():
     still consume the rest, or the next candidate is judged on the previous one's)."""
     from redraft.critics.base import Critic, Critique
     from redraft.critics.evasion import Assertion
-    from redraft.graphs.correction import Corrector
+    from redraft.graphs.steps import Corrector
 
     class PassAll(Critic):
         name = "ok"
@@ -472,6 +476,6 @@ NON_ANSWERS = [  # hand-labelled: (reply, answers nothing)
 
 @pytest.mark.parametrize(("reply", "non_answer"), NON_ANSWERS)
 def test_non_answers_match_the_hand_labels(reply, non_answer):
-    from redraft.store.corrections import is_non_answer
+    from redraft._refusal import is_non_answer
 
     assert is_non_answer(reply) is non_answer

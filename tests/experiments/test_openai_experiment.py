@@ -33,7 +33,7 @@ def experiment(tmp_path, url: str, db: str) -> str:
         "name: openai-e2e\nbackend: openai\nmodel: stub-model\n"
         f"base_url: {url}\nmax_concurrency: 4\nmax_retries: 1\ndatabase: {db}\n"
         "datasets: [{name: advbench, limit: 3, seed: 1}, {name: benign, limit: 3, seed: 1}]\n"
-        "critics: [[self-harm], [oracle]]\nmax_rounds: 2\nbatch_size: 6\n"
+        "critics: [[self-harm], [oracle]]\nmodes: [cac]\nmax_rounds: 2\nbatch_size: 6\n"
     )
     return str(path)
 

@@ -46,12 +46,15 @@ def test_an_experiment_with_prov_decode_no_longer_repeats_the_belief_corpus(embe
         "datasets": [{"name": "jsonl", "path": str(tmp_path / "p.jsonl")}],
         "critics": ["bci"],
         "max_rounds": 1,
-        "generation": {"max_new_tokens": 24},
+        "correction": {"generation": {"max_new_tokens": 24}},
         "critic_options": {"index": str(tmp_path / "idx"), "bci_threshold": tau, "bci_min_len": 1},
     }
     store = SQLStore(f"sqlite:///{tmp_path / 'd.db'}")
     plain_run = ExperimentRunner(ExperimentSpec.parse(base), store, embedded_llm).run()
-    decoded = {**base, "prov_decode": {"index": str(tmp_path / "idx"), "threshold": tau}}
+    decoded = {
+        **base,
+        "correction": {**base["correction"], "prov_decode": {"index": str(tmp_path / "idx"), "threshold": tau}},
+    }
     pd_run = ExperimentRunner(ExperimentSpec.parse(decoded), store, embedded_llm).run()
 
     [(plain_draft, plain_passed)] = first_drafts(store, plain_run)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test starts a Ray cluster or worker processes
+
 ray = pytest.importorskip("ray")
 
 from redraft.experiments import ExperimentSpec  # noqa: E402

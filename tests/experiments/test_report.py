@@ -44,6 +44,7 @@ def test_report_of_an_experiment(tmp_path):
             "name": "rep",
             "datasets": [{"name": "advbench", "limit": 4}, {"name": "benign", "limit": 4}],
             "critics": ["oracle"],
+            "modes": ["cac"],
             "max_rounds": 2,
         }
     )
@@ -101,6 +102,7 @@ def test_a_users_harmful_jsonl_set_reports_asr(tmp_path):
             "name": "mine",
             "datasets": [{"name": "jsonl", "path": str(tmp_path / "mine.jsonl")}, {"name": "benign", "limit": 2}],
             "critics": ["oracle"],
+            "modes": ["cac"],
             "max_rounds": 2,
         }
     )
@@ -156,7 +158,12 @@ def test_comparing_two_experiments_gives_paired_differences_computed_by_hand(tmp
     from redraft import cli
     from redraft.datasets import load
 
-    spec = {"name": "cmp", "datasets": [{"name": "advbench", "limit": 12, "seed": 5}], "critics": ["oracle"]}
+    spec = {
+        "name": "cmp",
+        "datasets": [{"name": "advbench", "limit": 12, "seed": 5}],
+        "critics": ["oracle"],
+        "modes": ["cac"],
+    }
     spec["max_rounds"] = 2
     db = tmp_path / "c.db"
     store = SQLStore(f"sqlite:///{db}")
@@ -193,7 +200,7 @@ def test_runs_that_cannot_be_paired_are_refused_with_their_cells(tmp_path):
     from redraft.experiments.report import render_comparison, report_data
 
     store = SQLStore(f"sqlite:///{tmp_path / 'p.db'}")
-    base = {"name": "p", "datasets": [{"name": "advbench", "limit": 2}], "max_rounds": 1}
+    base = {"name": "p", "datasets": [{"name": "advbench", "limit": 2}], "max_rounds": 1, "modes": ["cac"]}
     a = ExperimentRunner(
         ExperimentSpec.parse({**base, "critics": [["oracle"], ["self-harm"]]}),
         store,
@@ -220,6 +227,7 @@ def test_per_dataset_correlations_match_numpy_over_the_gain_table(tmp_path):
             "name": "sweep",
             "datasets": [{"name": "advbench", "limit": 10}, {"name": "benign", "limit": 10}],
             "critics": [["noisy-oracle:0.5"], ["noisy-oracle:0.7"], ["noisy-oracle:0.9"], ["noisy-oracle:1.0"]],
+            "modes": ["cac"],
             "max_rounds": 2,
         }
     )

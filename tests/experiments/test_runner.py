@@ -17,6 +17,7 @@ from redraft.agents.testing import FunctionLLM
 from redraft.analysis.metrics import critic_accuracy
 from redraft.errors import InputError
 from redraft.experiments import ExperimentRunner, ExperimentSpec
+from redraft.store.base import StrategyLabel
 from redraft.store.models import CritiqueRow, Example, Judgement, Round
 from redraft.store.sql import SQLStore
 from tests.experiments.worker import SPEC, reply
@@ -135,6 +136,7 @@ def _kill_and_resume(url: str, kills: int, seed: int) -> tuple[str, list[int]]:
     return experiment_id, killed_at
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_kill_9_at_random_points_then_resume_loses_and_repeats_nothing(tmp_path, seed):
     ref_store, ref = reference(tmp_path)
@@ -210,7 +212,13 @@ def test_an_experiment_file_sets_the_revise_strategy_knobs():
     from tests.experiments.test_report import refuse_after_feedback
 
     spec = ExperimentSpec.parse(
-        {**SPEC, "datasets": [{"name": "advbench", "limit": 2}], "critics": ["oracle"], "best_of": 2, "max_rounds": 2}
+        {
+            **SPEC,
+            "datasets": [{"name": "advbench", "limit": 2}],
+            "critics": ["oracle"],
+            "correction": {"best_of": 2},
+            "max_rounds": 2,
+        }
     )
     [cell] = spec.cells()
     assert (spec.config(cell).best_of, spec.config(cell).constrain) == (2, False)
@@ -218,6 +226,10 @@ def test_an_experiment_file_sets_the_revise_strategy_knobs():
     exp = ExperimentRunner(spec, store, FunctionLLM(refuse_after_feedback)).run()
     [run] = store.experiment(exp).runs
     records = [r.correction for ex in store.examples(run.id) for r in ex.rounds if r.correction]
-    assert [(c["strategy"], c["verdict"], len(c["candidates"])) for c in records] == [("cac+best_of_2", "fixed", 1)] * 2
-    with pytest.raises(InputError, match="best_of"):
-        ExperimentSpec.parse({**SPEC, "best_of": 17})
+    assert [
+        (str(StrategyLabel.model_validate(c["strategy"])), c["verdict"], len(c["candidates"])) for c in records
+    ] == [("cac+best_of_2", "fixed", 1)] * 2
+    with pytest.raises(InputError, match=r"correction\.best_of"):
+        ExperimentSpec.parse({**SPEC, "correction": {"best_of": 17}})
+    with pytest.raises(InputError, match="best_of configures the correction loop: write it under correction:"):
+        ExperimentSpec.parse({**SPEC, "best_of": 2})

@@ -178,3 +178,35 @@ def test_export_trains_through_trls_own_dpo_preprocessing(store, tmp_path, fmt):
     result = trainer.train()
     # At initialization the policy equals the reference, so the sigmoid DPO loss starts at ln 2.
     assert result.global_step == 2 and result.training_loss == pytest.approx(math.log(2), abs=0.01)
+
+
+def test_a_nominal_judge_grades_no_critic_and_makes_no_pair(store):
+    """The drift datasets label drafts with a nominal judge (labels["judge_nominal"]): the label
+    is stored and shown, but it neither counts toward a critic's accuracy nor confirms a DPO pair,
+    in the store as in the loop. The same rounds under a real judge do both (the control)."""
+    from redraft.analysis.metrics import critic_accuracy
+
+    run = new_run(store)
+    rounds = [rnd(0, "bad", good=False, passed=False), rnd(1, "good", good=True, passed=True)]
+    for key, nominal in (("real", False), ("nominal", True)):
+        labels = {"judge": "answer", "references": ["x"], **({"judge_nominal": True} if nominal else {})}
+        ex = ExampleInfo(key=key, prompt=f"Q {key}", labels=labels)
+        for i, r in enumerate(rounds):
+            outcome = OutcomeInfo(status="accepted", rounds_used=2, final=r["draft"]) if i == 1 else None
+            store.record_round(run, ex, r, outcome)
+    judged = {
+        (e.key, r.index): [(c.truth, c.correct) for c in r.critiques] for e in store.examples(run) for r in e.rounds
+    }
+    assert judged == {
+        ("real", 0): [(False, True)],
+        ("real", 1): [(True, True)],
+        ("nominal", 0): [(None, None)],
+        ("nominal", 1): [(None, None)],
+    }
+    assert [len(e.rounds[0].judgements) for e in store.examples(run)] == [1, 1]  # still recorded
+    [acc] = critic_accuracy(store, [run], by_round=False)
+    assert (acc.tp + acc.fp + acc.tn + acc.fn, acc.unlabelled) == (2, 2)
+    rows = list(dpo_pairs(store, run, fmt="standard", judge_only=True))
+    assert [r["redraft"]["example"] for r in rows] == ["real"]
+    flame = list(dpo_pairs(store, run, recipe="flame", flame=FlameFilter(reward="judge"), fmt="standard"))
+    assert [r["redraft"]["example"] for r in flame] == ["real"]

@@ -217,8 +217,12 @@ def test_max_rounds_below_one_is_rejected():
 
 
 def test_unknown_mode_lists_the_known_modes():
-    with pytest.raises(ValidationError, match="unknown mode 'refine'; known modes: cac, feedback"):
+    with pytest.raises(
+        ValidationError, match="unknown mode 'refine'; known modes: fresh, feedback, cac, grounded, reanswer"
+    ):
         CorrectionConfig(mode="refine")
+    with pytest.raises(ValidationError, match="unknown mode 'fesh' \\(did you mean 'fresh'\\?\\)"):
+        CorrectionConfig(mode="fesh")
 
 
 def test_duplicate_critic_names_are_rejected():

@@ -81,7 +81,7 @@ def test_a_prompt_too_long_for_the_context_stops_before_the_first_generation(tmp
         (["--critic", "factuality", "--verifier", "nli:/no/such/model"], "verifier model path /no/such/model"),
         (["--critic", "factuality", "--kb", "/no/such/kb.jsonl"], "knowledge base /no/such/kb.jsonl does not exist"),
         (["--max-rounds", "0"], "greater than or equal to 1"),
-        (["--mode", "refine"], "known modes: cac, feedback"),
+        (["--mode", "refine"], "known modes: fresh, feedback"),
     ],
 )
 def test_bad_options_fail_before_the_model_loads(tmp_path, no_model, args, message):

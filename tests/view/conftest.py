@@ -39,7 +39,7 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
             "critics": [["bci", "oracle"]],
             "modes": ["feedback"],
             "max_rounds": 2,
-            "generation": {"max_new_tokens": 512},  # the double counts bytes: keep every draft whole
+            "correction": {"generation": {"max_new_tokens": 512}},  # the double counts bytes: keep every draft whole
             "critic_options": {"index": str(demo_belief_index().root), "bci_threshold": 20.0, "bci_min_len": 8},
         }
     )

@@ -160,7 +160,7 @@ def test_claims_are_coloured_with_their_evidence(tmp_path):
             "datasets": [{"name": "benign", "limit": 1}],
             "critics": [["factuality"]],
             "max_rounds": 1,
-            "generation": {"max_new_tokens": 512},
+            "correction": {"generation": {"max_new_tokens": 512}},
             "critic_options": {"kb": str(kb), "verifier": "lexical"},
         }
     )

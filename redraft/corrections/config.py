@@ -1,19 +1,30 @@
-"""``CorrectionConfig``: every knob of the correction loop, documented once."""
+"""``CorrectionConfig``: every knob of the correction loop, documented once, and the one schema
+the loop is configured by (the library, ``redraft run``'s flags and an experiment's
+``correction:`` all validate into it, so each default is written here and nowhere else)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from redraft.agents.base import SamplingParams
+from redraft.corrections.strategies import DEFAULT_STRATEGY, STRATEGIES, strategy
+from redraft.store.base import StrategyLabel
 
-ReviseMode = Literal["cac", "feedback", "fresh", "grounded", "reanswer"]
-MODES: tuple[ReviseMode, ...] = ("cac", "feedback", "fresh", "grounded", "reanswer")
-DEFAULT_MODE: ReviseMode = "fresh"
-"""The revise strategy `run`, `demo` and the library use unless told otherwise: the one measured to
-fix flagged false claims (README, "Corrections that correct")."""
+
+def _known_mode(name: str) -> str:
+    strategy(name)  # an unknown name fails here, naming the known ones and the closest
+    return name
+
+
+ReviseMode = Annotated[
+    str,
+    AfterValidator(_known_mode),
+    WithJsonSchema({"type": "string", "enum": list(STRATEGIES)}),
+]
+"""A registered revise strategy's name (:data:`redraft.corrections.strategies.STRATEGIES`)."""
 
 
 DEFAULT_BATCH_SIZE = 8
@@ -52,27 +63,15 @@ class CorrectionConfig(BaseModel):
         3
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     max_rounds: int = Field(default=3, ge=1)
     """Most drafts critiqued per prompt: round 0 is the first draft, each later round a revision.
     ``max_rounds=1`` only critiques; ``max_rounds=2`` is Wang et al.'s one self-correction step."""
 
-    mode: ReviseMode = DEFAULT_MODE
-    """The revise strategy: how a revision is asked for.
-
-    * ``fresh`` (default): a new single-turn conversation quoting the request and the draft as
-      data, each finding with what it means (a known false claim, unsupported by these passages),
-      and a rule that the findings override the request ("repeat this exactly").
-    * ``feedback``: a revise instruction in the same conversation, carrying every critic's feedback.
-    * ``cac`` (Checking-as-Context, Wang et al. 2024): the checks join the conversation as
-      (question, answer) turns and the original prompt is asked again, with no revise instruction.
-    * ``grounded`` (CRITIC): a revise instruction in the same conversation that quotes the
-      evidence passages each unsupported claim was judged against.
-    * ``reanswer``: answer the request again in a new conversation from the retrieved evidence,
-      without showing the draft (a small model copies a draft it can see).
-
-    Every strategy except ``cac`` states the conflict rule (:data:`~redraft.agents.prompts.CONFLICT_RULE`)."""
+    mode: ReviseMode = DEFAULT_STRATEGY
+    """The revise strategy, how a revision is asked for: one of
+    :data:`~redraft.corrections.strategies.STRATEGIES` (each class there says what it sends)."""
 
     constrain: bool = False
     """Decode revisions with the spans the BCI critic flagged vetoed (:class:`~redraft.provenance.veto.SpanVeto`),
@@ -88,7 +87,7 @@ class CorrectionConfig(BaseModel):
     best_of_temperature: BestOfTemperature = 0.8
     """Sampling temperature of ``best_of`` candidates."""
 
-    generation: SamplingParams = SamplingParams(max_new_tokens=256)
+    generation: SamplingParams = SamplingParams()
     """Decoding for drafts and revisions (greedy by default, for reproducible experiments)."""
 
     system_prompt: str | None = None
@@ -102,9 +101,12 @@ class CorrectionConfig(BaseModel):
     """Stop with status ``no_change`` when a revision repeats the previous draft verbatim
     (after whitespace normalization): another round would see the same draft."""
 
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _known_mode(cls, value: object) -> object:
-        if isinstance(value, str) and value not in MODES:
-            raise ValueError(f"unknown mode {value!r}; known modes: {', '.join(MODES)}")
-        return value
+    @property
+    def strategy_label(self) -> StrategyLabel:
+        """The strategy as a revision's record names it.
+
+        Example:
+            >>> str(CorrectionConfig(mode="fresh", best_of=4).strategy_label)
+            'fresh+best_of_4'
+        """
+        return StrategyLabel(mode=self.mode, constrained=self.constrain, best_of=self.best_of)

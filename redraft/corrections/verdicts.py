@@ -1,31 +1,26 @@
-"""The one rule that names what a revision did to a flagged draft (fixed / abstained / leaked /
-evaded / unchanged / broken), and the text-identity rule it rests on. Reports, the view and the export read the
-verdict the loop recorded; none of them re-derives it."""
+"""What a revision did to a flagged draft: the one rule that names it (fixed / abstained /
+leaked / evaded / unchanged / broken), the lines that show people what it rests on, and the
+judging of a batch of revisions against every claim flagged so far. Reports, the view and the
+export read the verdict the loop recorded; none of them re-derives it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from redraft._refusal import is_non_answer
-from redraft._text import clip
-from redraft.store.base import CorrectionVerdict
+from redraft._text import clip, same_text
+from redraft.corrections.scaffolding import scaffolding_leak
+from redraft.critics.base import Finding
+from redraft.store.base import Candidate, ClaimCheck, CorrectionRecord, CorrectionVerdict, StrategyLabel
 
-__all__ = ["DECLINING_FIXES", "claim_lines", "classify", "is_non_answer", "same_text"]
+if TYPE_CHECKING:  # the verifier behind it loads torch; the CLI reads claim_lines without it
+    from redraft.critics.evasion import EvasionCheck
 
 DECLINING_FIXES = frozenset({"unsafe"})
 """Finding kinds for which declining *is* the fix (text from an ``unsafe`` belief corpus): a
 revision that refuses them is ``fixed``. Everywhere else a non-answer is ``abstained``."""
-
-
-def same_text(a: str, b: str) -> bool:
-    """Whether two drafts are the same text once whitespace is normalized.
-
-    Example:
-        >>> same_text("Paris.\\n", "  Paris. "), same_text("Paris.", "paris.")
-        (True, False)
-    """
-    return " ".join(a.split()) == " ".join(b.split())
 
 
 def classify(
@@ -122,3 +117,74 @@ def claim_lines(claims: Sequence[Mapping[str, Any]]) -> list[str]:
         if line not in lines:
             lines.append(line)
     return lines
+
+
+@dataclass(frozen=True)
+class RevisionJob:
+    """One revision to judge: the draft it revises, its own text, every finding flagged so far
+    in its example (:func:`redraft.critics.findings.flagged_so_far`), whether each critic passes
+    the revision, the judge's labels when the example has a judge, and the ``best_of`` samples
+    not kept."""
+
+    previous: str
+    revision: str
+    found: Sequence[Finding]
+    passes: Mapping[str, bool]
+    before_good: bool | None = None
+    after_good: bool | None = None
+    candidates: Sequence[Candidate] = field(default_factory=tuple)
+
+
+def judge_revisions(
+    jobs: Sequence[RevisionJob], *, evasion: EvasionCheck, critics: Sequence[str], strategy: StrategyLabel
+) -> list[CorrectionRecord]:
+    """What each revision did to every claim flagged so far in its example: the claims checked
+    for meaning (one batch of the evasion check for all jobs), then the verdict over all flagging
+    critics and per critic. ``critics``: the names of the run's critics (a revision naming one in
+    parentheses leaks the loop's scaffolding)."""
+    from redraft.critics.findings import claims_of  # the BCI critic's module: torch
+
+    flagged_claims = [claims_of(job.found) for job in jobs]
+    checks = evasion.asserts_each([[f.claim for f in group] for group in flagged_claims], [j.revision for j in jobs])
+    out: list[CorrectionRecord] = []
+    for job, group, assertions in zip(jobs, flagged_claims, checks, strict=True):
+        claims = [
+            ClaimCheck.model_validate(
+                {"critic": f.critic, "kind": f.kind, "claim": f.claim, "quote": f.quote, **a.as_json()}
+            )
+            for f, a in zip(group, assertions, strict=True)
+        ]
+        out.append(_record(job, claims, critics, strategy))
+    return out
+
+
+def _record(
+    job: RevisionJob, claims: Sequence[ClaimCheck], critics: Sequence[str], strategy: StrategyLabel
+) -> CorrectionRecord:
+    """The verdict of one judged revision, over all flagging critics and per critic."""
+    leak = scaffolding_leak(job.revision, critics)
+    same, non_answer = same_text(job.previous, job.revision), is_non_answer(job.revision)
+
+    def verdict_of(findings: Sequence[Finding], passes_now: bool) -> CorrectionVerdict | None:
+        names = {f.critic for f in findings}
+        return classify(
+            same=same,
+            asserted=[c.asserted for c in claims if c.critic in names],
+            passes_now=passes_now,
+            before_good=job.before_good,
+            after_good=job.after_good,
+            non_answer=non_answer,
+            declining_fixes=all(f.kind in DECLINING_FIXES for f in findings),
+            leaked=leak is not None,
+        )
+
+    flagging = list(dict.fromkeys(f.critic for f in job.found))
+    return CorrectionRecord(
+        strategy=strategy,
+        verdict=verdict_of(job.found, all(job.passes.get(n, False) for n in flagging)),
+        critics={n: verdict_of([f for f in job.found if f.critic == n], job.passes.get(n, False)) for n in flagging},
+        claims=list(claims),
+        flag_true=None if job.before_good is None else not job.before_good,
+        candidates=list(job.candidates),
+        leak=leak,
+    )
