@@ -9,6 +9,7 @@ the same flagged first drafts.
     python benchmarks/corrections.py --pairs          # the evasion check on 42 hand-labelled pairs
     python benchmarks/corrections.py --traceshield    # TraceShield's false fails on true corrections
     python benchmarks/corrections.py --claims         # three-way claim labels: benign flags, false catches
+    python benchmarks/corrections.py --three-way      # per-class precision and recall of the three labels
 
 Workloads (each a packaged dataset, its critics and the judge that labels answers):
 
@@ -332,6 +333,45 @@ def claims(n: int = 48) -> None:
         )
 
 
+def three_way(dev_share: float = 0.5) -> None:
+    """Per-class precision and recall of the factuality critic's three labels on the shipped
+    verifier slice's one-sentence claims, each asked twice: against a knowledge base holding its own
+    evidence (gold: ``supported`` for a true claim, ``refuted`` for a false one) and against the
+    same knowledge base without it, nor any copy of it (gold: ``not enough evidence``: what is
+    retrieved is about something else). The first half of the claims (by position) is the dev half the rule was
+    read on, the second the test half; both are printed."""
+    from redraft.critics import DraftContext
+    from redraft.critics.factuality.claims import split_claims
+    from redraft.critics.factuality.critic import REFUTED, SUPPORTED, UNKNOWN
+
+    rows = [r for r in _read(SLICE) if len(split_claims(r["claim"])) == 1 and r["body"].strip()]
+    docs = [{"title": r["title"], "text": r["body"]} for r in rows]
+    full = KnowledgeBase.from_documents(docs)
+    gold: list[str] = []
+    drafts: list[tuple[KnowledgeBase, str]] = []
+    for r in rows:
+        gold.append(SUPPORTED if r["label"] == 1 else REFUTED)
+        drafts.append((full, r["claim"]))
+        gold.append(UNKNOWN)
+        # Without its evidence: a right/hallucinated pair shares one body, so the twin goes too.
+        others = [d for d in docs if d["text"] != r["body"]]
+        drafts.append((KnowledgeBase.from_documents(others), r["claim"]))
+    predicted: list[str] = []
+    for kb, claim in drafts:
+        [critique] = FactualityCritic(kb, unknown="pass").critique([DraftContext(prompt="", draft=claim)])
+        labels = [str(c["label"]) for c in critique.evidence if "label" in c]
+        predicted.append(labels[0] if labels else UNKNOWN)
+    cut = 2 * int(len(rows) * dev_share)
+    for name, lo, hi in (("dev", 0, cut), ("test", cut, len(gold))):
+        g, p = gold[lo:hi], predicted[lo:hi]
+        print(f"three-way claim labels, {name} half ({len(g)} claim-evidence pairs):")
+        for label in (SUPPORTED, REFUTED, UNKNOWN):
+            tp = sum(1 for a, b in zip(g, p, strict=True) if a == b == label)
+            pred, true = sum(1 for b in p if b == label), sum(1 for a in g if a == label)
+            print(f"  {label}: precision {tp}/{pred}, recall {tp}/{true}")
+        print(f"  confusion (gold → predicted): {dict(Counter(zip(g, p, strict=True)))}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded")
@@ -347,11 +387,14 @@ def main() -> None:
     parser.add_argument("--pairs", action="store_true", help="Score the evasion check on the hand-labelled pairs.")
     parser.add_argument("--traceshield", action="store_true", help="TraceShield's false fails on true corrections.")
     parser.add_argument("--claims", action="store_true", help="Three-way claim labels: benign flags, false catches.")
+    parser.add_argument("--three-way", action="store_true", help="Per-class precision and recall of the labels.")
     args = parser.parse_args()
     if args.handcheck:
         handcheck()
     elif args.claims:
         claims(args.n if args.n != parser.get_default("n") else 48)
+    elif args.three_way:
+        three_way()
     elif args.traceshield:
         traceshield()
     elif args.pairs:

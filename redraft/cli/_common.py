@@ -4,6 +4,7 @@ one place redraft's errors become messages."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -156,13 +157,21 @@ def loop_option(flag: str, overrides: Mapping[str, Any] | None = None) -> Any:
     value: Any = CorrectionConfig.model_validate(overrides or {})
     for key in LOOP_FLAGS[flag]:
         value = getattr(value, key)
-    text = " ".join((model.model_fields[leaf].description or "").replace("``", "").split())
+    text = _first_sentence(model.model_fields[leaf].description or "")
     if flag == "mode":
         text = f"The revise strategy: {strategies_help()}."
     names = f"--{flag.replace('_', '-')}"
     if isinstance(value, bool):
         names += f"/--no-{flag.replace('_', '-')}"
     return typer.Option(names, help=f"{text} [default: {value}]", show_default=False)
+
+
+def _first_sentence(doc: str) -> str:
+    """A field's description as a flag's help: its first sentence, with reST roles and literals
+    read as plain text (``:class:`~a.b.SpanVeto``` → SpanVeto)."""
+    text = re.sub(r":\w+:`~?(?:[\w.]*\.)?([\w]+)`", r"\1", " ".join(doc.split())).replace("``", "")
+    end = re.search(r"(?<=[a-z0-9)])\.(?=\s|$)", text)
+    return text[: end.end()] if end else text
 
 
 def loop_config(overrides: Mapping[str, Any] | None = None, **flags: Any) -> CorrectionConfig:
