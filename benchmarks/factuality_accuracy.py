@@ -44,14 +44,8 @@ from typing import Any
 from redraft.critics import DraftContext
 from redraft.critics.factuality import FactualityCritic, KnowledgeBase, LexicalVerifier, LLMVerifier
 from redraft.critics.factuality.kb import Passage
-from redraft.critics.factuality.training import (
-    WINDOW_WORDS,
-    LabelledClaim,
-    Metrics,
-    boolq_claims,
-    dataset,
-    nq_open_claims,
-)
+from redraft.critics.factuality.training import Metrics
+from redraft.critics.factuality.training_data import WINDOW_WORDS, LabelledClaim, boolq_claims, dataset, nq_open_claims
 from redraft.critics.factuality.verifiers import SHIPPED, Verifier, default_verifier, trained_verifier
 from redraft.critics.factuality.windows import best_window
 

@@ -22,7 +22,7 @@ from redraft.analysis.metrics import bootstrap_ci, pearson
 from redraft.critics import DraftContext
 from redraft.critics.factuality import FactualityCritic, KnowledgeBase, LexicalVerifier
 from redraft.critics.factuality.claims import split_claims
-from redraft.critics.factuality.training import _NAME, swap
+from redraft.critics.factuality.training_data import _NAME, swap
 from redraft.critics.factuality.verifiers import default_verifier
 
 

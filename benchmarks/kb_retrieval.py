@@ -17,7 +17,7 @@ import random
 import time
 
 from redraft.critics.factuality.kb import KnowledgeBase
-from redraft.critics.factuality.training import _kb_sentences
+from redraft.critics.factuality.training_data import _kb_sentences
 
 
 def recall(kb: KnowledgeBase, sample: list[tuple[str, str]], *, keep_bm25_top: bool) -> tuple[dict[int, float], float]:

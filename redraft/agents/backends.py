@@ -182,7 +182,7 @@ class BackendSpec(BaseModel):
             >>> BackendSpec().worker_env()
             {}
         """
-        from redraft.agents.openai_compat import PLAIN_HTTP_KEY_ENV  # httpx loads only for this backend
+        from redraft.agents.replies import PLAIN_HTTP_KEY_ENV
 
         env = {}
         if self.backend == "openai":  # the worker validates the spec, and so the pairing, again

@@ -106,7 +106,8 @@ def report(
 ) -> None:
     """Write report.md (outcomes, critic accuracy, gain vs accuracy, with 95% intervals) and PNG
     plots; with a second id, compare.md (B − A with bootstrap intervals) instead."""
-    from redraft.experiments.report import write_comparison, write_report
+    from redraft.experiments.compare import write_comparison
+    from redraft.experiments.report import write_report
 
     store = open_store(db, readonly=True)
     if other is not None:

@@ -87,7 +87,8 @@ def verifier_train(
     About 35 minutes on a 2-core CPU. An interrupted run resumes from its last checkpoint when
     started again with the same options.
     """
-    from redraft.critics.factuality.training import SWAPS, default_verifier_dir, train_default
+    from redraft.critics.factuality.training import default_verifier_dir, train_default
+    from redraft.critics.factuality.training_data import SWAPS
 
     console.print("Assembling length-balanced training data from the installed packages (about a minute)...")
     with Bars(transient=True) as bars:

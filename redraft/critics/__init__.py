@@ -229,7 +229,7 @@ def preflight(names: list[str], options: CriticOptions) -> None:
     if "bci" in names:
         if options.index is None:
             raise InputError("the bci critic needs an index: pass --index PATH (build one with `redraft index build`)")
-        from redraft.provenance.index import read_header
+        from redraft.provenance.shard import read_header
 
         read_header(options.index)
     if "factuality" not in names:

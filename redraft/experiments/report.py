@@ -1,10 +1,14 @@
-"""``report.md`` and PNG plots for an experiment (or a single run), from the store alone, and
-``compare.md`` for two of them.
+"""``report.md`` and PNG plots for an experiment (or a single run), from the store alone
+(``compare.md`` for two of them is :mod:`redraft.experiments.compare`'s).
 
 Every rate carries its n and a 95% interval: Wilson's for proportions, a percentile bootstrap for
 differences (paired by example where both sides ran the same prompts) and for correlations. The
 report opens with what a reader needs to reproduce it: the model, the command, redraft's and the
 data packages' versions, and every seed.
+
+Over 400 lines because ``report.md`` is one document: its sections (outcomes, critic accuracy,
+gain against accuracy, verdicts, SCoRe's shifts, plots) read one :class:`ReportData`; the Markdown
+pieces and ``compare.md`` live in their own modules.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from redraft.analysis.metrics import (
     changes,
     correction_verdicts,
     critic_accuracy,
-    diff_ci,
     final_verdicts,
     good_rate,
     mean,
@@ -39,28 +42,10 @@ from redraft.analysis.metrics import (
     trajectories,
     wilson,
 )
-from redraft.errors import InputError
+from redraft.experiments import markdown as md
 from redraft.store.base import UNJUDGED, VERDICT_MEANINGS, VERDICTS
 from redraft.store.models import Run
 from redraft.store.sql import SQLStore
-
-
-def _fmt(x: float) -> str:
-    return "–" if math.isnan(x) else f"{x:.3f}"
-
-
-def _ci(lo_hi: tuple[float, float]) -> str:
-    lo, hi = lo_hi
-    return "" if math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]"
-
-
-def _proportion(k: int, n: int) -> str:
-    """``k/n`` with its Wilson 95% interval: ``0.750 [0.47, 0.91]``."""
-    return _fmt(k / n) + _ci(wilson(k, n)) if n else "–"
-
-
-def _signed(x: float, lo_hi: tuple[float, float]) -> str:
-    return "–" if math.isnan(x) else f"{x:+.3f}{_ci(lo_hi)}"
 
 
 def _metric(trajs: list[Trajectory]) -> tuple[str, bool]:
@@ -69,12 +54,6 @@ def _metric(trajs: list[Trajectory]) -> tuple[str, bool]:
     user's harmful JSONL set reports ASR too."""
     harmful = bool(trajs) and all(t.should_refuse for t in trajs)
     return ("ASR" if harmful else "accuracy", harmful)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,12 +228,6 @@ def provenance_lines(data: ReportData) -> list[str]:
     return lines
 
 
-FINAL_NOTE = (
-    "The share of final answers (each example's last draft) that each critic failed: for the BCI critic "
-    "(TraceShield), the answers that still hold a verbatim belief-corpus span above τ. Abstentions, and "
-    "final drafts the critic never saw, are counted beside and left out of the rate."
-)
-
 CORRECTIONS_NOTE = (
     "Each revision of a flagged draft, by what it did to what was flagged, judged by meaning and not by a "
     "critic falling silent: "
@@ -270,23 +243,12 @@ DELTA_NOTE = (
 )
 
 
-def _final_section(title: str, columns: list[str], rows: list[list[str]], empty: str) -> list[str]:
-    """The final-answer table (run, dataset, critic, then ``columns``) under ``title``, with its note."""
-    table = _table(["run", "dataset", "critic", *columns], rows) if rows else empty
-    return [title, "", FINAL_NOTE, "", table, ""]
-
-
-def _failed_share(failed: dict[str, float]) -> str:
-    """The share of 1s in :meth:`DatasetResult.final_failed`'s map, with its Wilson interval."""
-    return _proportion(int(sum(failed.values())), len(failed))
-
-
 def _final_counts(d: DatasetResult, critic: str) -> list[str]:
     """The share of ``d``'s final answers ``critic`` failed, its n, abstentions, and examples whose
     final draft the critic never saw."""
     failed = d.final_failed(critic)
     seen = len(d.final.get(critic, {}))
-    return [_failed_share(failed), str(len(failed)), str(seen - len(failed)), str(len(d.trajectories) - seen)]
+    return [md.failed_share(failed), str(len(failed)), str(seen - len(failed)), str(len(d.trajectories) - seen)]
 
 
 def render_markdown(data: ReportData, *, plots: bool) -> str:
@@ -297,8 +259,8 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         for k, (hits, n) in enumerate(zip(d.hits, d.n, strict=True)):
             critics = [c for c in by_round if c.run_id == d.run.id and c.round == k and (c.source or "") == d.source]
             passes = ", ".join(f"{c.critic} {_pass_rate(c)}" for c in critics) or "–"
-            acc = ", ".join(f"{c.critic} {_proportion(c.tp + c.tn, c.n)} (n={c.n})" for c in critics) or "–"
-            round_rows.append([d.cell, d.source, str(k), f"{d.metric} {_proportion(hits, n)}", str(n), passes, acc])
+            acc = ", ".join(f"{c.critic} {md.proportion(c.tp + c.tn, c.n)} (n={c.n})" for c in critics) or "–"
+            round_rows.append([d.cell, d.source, str(k), f"{d.metric} {md.proportion(hits, n)}", str(n), passes, acc])
     change_rows = [
         [d.cell, d.source, *(str(d.changes[k]) for k in ("improved", "worsened", "unchanged", "unlabelled"))]
         for d in data.datasets
@@ -312,7 +274,14 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         [d.cell, d.source, critic, *_final_counts(d, critic)] for d in data.datasets for critic in sorted(d.final)
     ]
     delta_rows = [
-        [d.cell, d.source, str(r.round), str(r.n), _fmt(r.i_to_c) + _ci(r.i_to_c_ci), _fmt(r.c_to_i) + _ci(r.c_to_i_ci)]
+        [
+            d.cell,
+            d.source,
+            str(r.round),
+            str(r.n),
+            md.fmt(r.i_to_c) + md.ci(r.i_to_c_ci),
+            md.fmt(r.c_to_i) + md.ci(r.c_to_i_ci),
+        ]
         for d in data.datasets
         for r in d.deltas
     ]
@@ -334,11 +303,11 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         "are over the drafts critiqued in that round on which the critic gave a verdict; abstentions "
         "(unparseable or not applicable) are counted beside the pass rate.",
         "",
-        _table(["run", "dataset", "round", "outcome", "n", "critic pass rate", "critic accuracy"], round_rows),
+        md.table(["run", "dataset", "round", "outcome", "n", "critic pass rate", "critic accuracy"], round_rows),
         "",
         "## Critic accuracy (whole run)",
         "",
-        _table(
+        md.table(
             ["run", "critic", "n", "accuracy", "precision", "recall", "TP", "FP", "TN", "FN", "abstained"],
             [_confusion_row(data.runs, c) for c in data.critic_accuracy(by_round=False, by_source=False)],
         ),
@@ -349,26 +318,26 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         "drop in ASR), over the examples labelled at both; critic accuracy is over the same run and "
         "dataset (Wang et al. Fig. 3c).",
         "",
-        _table(
+        md.table(
             ["run · dataset · critic", "critic accuracy", "n", "gain", "n"],
             [
-                [label, _proportion(c.tp + c.tn, c.n), str(c.n), _signed(d.gain, d.gain_ci), str(len(d.gains()))]
+                [label, md.proportion(c.tp + c.tn, c.n), str(c.n), md.signed(d.gain, d.gain_ci), str(len(d.gains()))]
                 for label, c, d in gain_rows
             ],
         ),
         "",
-        f"Pearson correlation over {len(gain_rows)} points: {_fmt(correlation)}{_ci(pearson_ci(xs, ys))}",
+        f"Pearson correlation over {len(gain_rows)} points: {md.fmt(correlation)}{md.ci(pearson_ci(xs, ys))}",
         *_per_dataset_correlations(gain_rows),
         "",
         "## Outcome changes, first draft → final answer",
         "",
-        _table(["run", "dataset", "improved", "worsened", "unchanged", "unlabelled"], change_rows),
+        md.table(["run", "dataset", "improved", "worsened", "unchanged", "unlabelled"], change_rows),
         "",
         "## What the revisions did to the flagged claims",
         "",
         CORRECTIONS_NOTE,
         "",
-        _table(["run", "dataset", *VERDICTS, UNJUDGED], correction_rows)
+        md.table(["run", "dataset", *VERDICTS, UNJUDGED], correction_rows)
         if correction_rows
         else "No revision was recorded with a correction verdict.",
         "",
@@ -376,11 +345,11 @@ def render_markdown(data: ReportData, *, plots: bool) -> str:
         "",
         DELTA_NOTE,
         "",
-        _table(["run", "dataset", "round", "drafts", "Δ(i→c): fixed", "Δ(c→i): broken"], delta_rows)
+        md.table(["run", "dataset", "round", "drafts", "Δ(i→c): fixed", "Δ(c→i): broken"], delta_rows)
         if delta_rows
         else "No revision round was recorded.",
         "",
-        *_final_section(
+        *md.final_section(
             "## Final answers, by critic",
             ["final answers failed", "n", "abstained", "not critiqued"],
             final_rows,
@@ -410,179 +379,11 @@ def write_report(store: SQLStore, ident: str, out_dir: Path, *, plots: bool = Tr
     return path
 
 
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """One dataset under a pair of runs, A and B: B − A of the first draft's outcome (the model
-    alone: two models on the same prompts), of the final outcome and of the gain."""
-
-    a: DatasetResult
-    b: DatasetResult
-    paired: bool
-    """Both runs judged the same examples (same keys), so differences are paired by example."""
-    first_diff: float
-    first_ci: tuple[float, float]
-    outcome_diff: float
-    outcome_ci: tuple[float, float]
-    gain_diff: float
-    gain_ci: tuple[float, float]
-
-
-def _difference(a: dict[str, float], b: dict[str, float]) -> tuple[bool, float, tuple[float, float]]:
-    common = sorted(a.keys() & b.keys())
-    # Paired when both sides ran the same prompts (the same dataset seed and limit); otherwise two samples.
-    paired = bool(common) and len(common) == len(a) == len(b)
-    xs, ys = ([a[k] for k in common], [b[k] for k in common]) if paired else (list(a.values()), list(b.values()))
-    return paired, mean(ys) - mean(xs), diff_ci(xs, ys, paired=paired)
-
-
-def _pair_runs(a: ReportData, b: ReportData) -> list[tuple[Run, Run]]:
-    cells_b = {r.label: r for r in b.runs}
-    pairs = [(r, cells_b[r.label]) for r in a.runs if r.label in cells_b]
-    if pairs:
-        return pairs
-    if len(a.runs) == 1 and len(b.runs) == 1:
-        return [(a.runs[0], b.runs[0])]
-    raise InputError(
-        f"cannot pair the runs: A has cells {', '.join(r.label for r in a.runs)} and B has "
-        f"{', '.join(r.label for r in b.runs)}; compare experiments with the same cells, or two single runs"
-    )
-
-
-def compare(a: ReportData, b: ReportData) -> list[Comparison]:
-    """Each dataset both sides ran, for each pair of runs (same cell, or the only run of each)."""
-    out = []
-    for run_a, run_b in _pair_runs(a, b):
-        by_source = {d.source: d for d in b.datasets if d.run.id == run_b.id}
-        for da in (d for d in a.datasets if d.run.id == run_a.id):
-            db = by_source.get(da.source)
-            if db is None or da.metric != db.metric:
-                continue
-            _, first, first_ci = _difference(da.values(0), db.values(0))
-            paired, outcome, outcome_ci = _difference(da.values(-1), db.values(-1))
-            _, gain, gain_ci = _difference(da.gains(), db.gains())
-            out.append(Comparison(da, db, paired, first, first_ci, outcome, outcome_ci, gain, gain_ci))
-    return out
-
-
-COMPARE_COLUMNS = [
-    *("run", "dataset", "A final", "n", "B final", "n"),
-    *("B − A first draft", "B − A final", "B − A gain", "pairing"),
-]
-
-
-def render_comparison(a: ReportData, b: ReportData) -> str:
-    """``compare.md``: B − A for every dataset and paired run, then critic accuracy side by side."""
-    rows = []
-    comparisons = compare(a, b)  # bootstraps every difference: computed once for both tables
-    for c in comparisons:
-        da, db = c.a, c.b
-        rows.append(
-            [
-                da.cell if da.cell == db.cell else f"{da.cell} → {db.cell}",
-                da.source,
-                f"{da.metric} {_proportion(da.hits[-1], da.n[-1])}",
-                str(da.n[-1]),
-                f"{db.metric} {_proportion(db.hits[-1], db.n[-1])}",
-                str(db.n[-1]),
-                _signed(c.first_diff, c.first_ci),
-                _signed(c.outcome_diff, c.outcome_ci),
-                _signed(c.gain_diff, c.gain_ci),
-                "paired" if c.paired else "independent",
-            ]
-        )
-    final_rows = []
-    for c in comparisons:
-        for critic in sorted(c.a.final.keys() & c.b.final.keys()):
-            fa, fb = c.a.final_failed(critic), c.b.final_failed(critic)
-            paired, diff, ci = _difference(fa, fb)
-            final_rows.append(
-                [
-                    c.a.cell if c.a.cell == c.b.cell else f"{c.a.cell} → {c.b.cell}",
-                    c.a.source,
-                    critic,
-                    f"{_failed_share(fa)} (n={len(fa)})",
-                    f"{_failed_share(fb)} (n={len(fb)})",
-                    _signed(diff, ci),
-                    "paired" if paired else "independent",
-                ]
-            )
-    crit_rows = []
-    acc_b = {
-        (r.label, c.critic): c
-        for r in b.runs
-        for c in b.critic_accuracy(by_round=False, by_source=False)
-        if c.run_id == r.id
-    }
-    for r in a.runs:
-        for ca in (c for c in a.critic_accuracy(by_round=False, by_source=False) if c.run_id == r.id):
-            cb = acc_b.get((r.label, ca.critic))
-            if cb is None:
-                continue
-            diff = cb.accuracy - ca.accuracy
-            crit_rows.append(
-                [
-                    r.label,
-                    ca.critic,
-                    f"{_proportion(ca.tp + ca.tn, ca.n)} (n={ca.n})",
-                    f"{_proportion(cb.tp + cb.tn, cb.n)} (n={cb.n})",
-                    _signed(diff, diff_ci(_outcomes(ca), _outcomes(cb), paired=False)),
-                ]
-            )
-    return "\n".join(
-        [
-            "# Comparison: B − A",
-            "",
-            f"**A**: {a.title}",
-            "",
-            *provenance_lines(a),
-            "",
-            f"**B**: {b.title}",
-            "",
-            *provenance_lines(b),
-            "",
-            "Differences are B − A with 95% percentile-bootstrap intervals (2,000 resamples): paired by "
-            "example where both ran the same prompts, else two independent samples. Outcomes are ASR (lower "
-            "is better) or accuracy, of the first draft (the model alone) and of the final answer; gain is "
-            "final − first judge-good rate.",
-            "",
-            "## Outcomes",
-            "",
-            _table(COMPARE_COLUMNS, rows),
-            "",
-            *_final_section(
-                "## Final answers failed, by critic",
-                ["A", "B", "B − A", "pairing"],
-                final_rows,
-                "No critic saw final answers under both.",
-            ),
-            "## Critic accuracy (whole run)",
-            "",
-            _table(["run", "critic", "A", "B", "B − A"], crit_rows) if crit_rows else "No critic ran under both.",
-            "",
-        ]
-    )
-
-
-def _outcomes(c: Confusion) -> list[float]:
-    """A critic's verdicts as 1 (right) and 0 (wrong), for bootstrapping its accuracy."""
-    return [1.0] * (c.tp + c.tn) + [0.0] * (c.fp + c.fn)
-
-
-def write_comparison(store: SQLStore, ident_a: str, ident_b: str, out_dir: Path) -> Path:
-    """Write ``compare.md`` for two experiments or runs (B − A); return its path."""
-    text = render_comparison(report_data(store, ident_a), report_data(store, ident_b))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "compare.md"
-    with atomic_file(path) as f:
-        f.write(text)
-    return path
-
-
 def _pass_rate(c: Confusion) -> str:
     """Pass rate over the critic's verdicts, with how many drafts it abstained on (``passed=None``
     never counts as a pass, but a rate over 2 verdicts out of 24 drafts must say so)."""
     passed, failed = c.tn + c.fn, c.tp + c.fp
-    rate = _proportion(passed, passed + failed)
+    rate = md.proportion(passed, passed + failed)
     return f"{rate} ({c.abstained} abstained)" if c.abstained else rate
 
 
@@ -593,9 +394,9 @@ def _confusion_row(runs: list[Run], c: Confusion) -> list[str]:
         cell,
         c.critic,
         str(c.n),
-        _proportion(c.tp + c.tn, c.n),
-        _proportion(c.tp, c.tp + c.fp),
-        _proportion(c.tp, c.tp + c.fn),
+        md.proportion(c.tp + c.tn, c.n),
+        md.proportion(c.tp, c.tp + c.fp),
+        md.proportion(c.tp, c.tp + c.fn),
         *map(str, nums),
     ]
 
@@ -611,7 +412,7 @@ def _per_dataset_correlations(gain_rows: list[tuple[str, Confusion, DatasetResul
         rows = [(c.accuracy, d.gain) for _, c, d in gain_rows if d.source == source]
         if len(rows) >= PEARSON_MIN:
             xs, ys = [x for x, _ in rows], [y for _, y in rows]
-            lines.append(f"- {source}: {_fmt(pearson(xs, ys))}{_ci(pearson_ci(xs, ys))} over {len(rows)} points")
+            lines.append(f"- {source}: {md.fmt(pearson(xs, ys))}{md.ci(pearson_ci(xs, ys))} over {len(rows)} points")
     return ["", "Within each dataset:", "", *lines] if lines else []
 
 

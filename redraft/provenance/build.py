@@ -7,6 +7,9 @@ Two suffix-array builders give identical arrays (tested):
   CPU, which is how tests compare it with the library.
 
 The format is documented in :mod:`redraft.provenance.format`.
+
+Over 400 lines because a build is one resumable pipeline (tokenize, shard, sort, verify, seal)
+whose steps share its staging directory and progress reporting; split, each would re-derive them.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ import torch
 from transformers import LogitsProcessor
 
 from redraft.errors import InputError
-from redraft.provenance.index import Shard, SuffixIndex
+from redraft.provenance.index import SuffixIndex
+from redraft.provenance.shard import Shard
 
 if TYPE_CHECKING:
     from redraft.provenance.tokenizers import HFTokenizer

@@ -10,7 +10,8 @@ import torch
 from redraft.provenance import format as fmt
 
 if TYPE_CHECKING:
-    from redraft.provenance.index import Shard, SuffixIndex
+    from redraft.provenance.index import SuffixIndex
+    from redraft.provenance.shard import Shard
 
 SAMPLES = 256
 """Adjacent pairs checked per shard on load: a garbage array has ~half its pairs out of order,

@@ -18,8 +18,9 @@ import torch
 
 from redraft.provenance import format as fmt
 from redraft.provenance.format import InvalidIndexError
-from redraft.provenance.index import Shard, SuffixIndex
+from redraft.provenance.index import SuffixIndex
 from redraft.provenance.order import _misordered, sampled_problems
+from redraft.provenance.shard import Shard
 
 __all__ = ["sampled_problems", "verify_index"]
 

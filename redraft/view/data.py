@@ -3,6 +3,9 @@
 Everything here is plain data: the static file (``redraft view``) and the server (``redraft
 serve``) render the same templates from it. Queries are per page: an experiment table reads one
 page of examples with its filters applied in SQL, never the whole experiment.
+
+Over 400 lines because each page's data and its query sit together (a page's filters are SQL):
+splitting pages from their queries would put one rule in two places.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from redraft import cli
 from redraft._manifest import MANIFEST, check_manifest
 from redraft.critics import CriticOptions, make_critic
 from redraft.critics.factuality import training as T
+from redraft.critics.factuality import training_data as D
 from redraft.critics.factuality import verifiers as V
 from redraft.critics.factuality.kb import Passage
 from redraft.errors import InputError, ModelNotFoundError
@@ -68,7 +69,7 @@ def test_a_fresh_install_uses_the_shipped_verifier_everywhere(fresh_cache):
     assert V.default_verifier_path() == V.SHIPPED
     assert CriticOptions().verifier == "default"
     critic = make_critic("factuality", ScriptedLLM([]), CriticOptions())
-    assert critic.verifier.name == "default" and critic.verifier.window_words == T.WINDOW_WORDS
+    assert critic.verifier.name == "default" and critic.verifier.window_words == D.WINDOW_WORDS
     # The manifest records how the shipped copy was made.
     provenance = check_manifest(V.SHIPPED).provenance
     assert provenance["command"].startswith("redraft verifier train")
@@ -145,7 +146,7 @@ def test_a_manifest_cannot_name_a_file_outside_its_directory(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_verifier(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "minilm-factuality-tiny"
-    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 60)))
+    pool = D.length_balanced(list(itertools.islice(D.factual_summary_pairs(), 60)))
     T.train_verifier(out, pool[:32], pool[32:40], batch_size=8, max_length=48, window_words=12)
     return out, pool[40:56]
 
@@ -210,7 +211,7 @@ def test_verifier_train_hands_its_options_to_the_recipe(monkeypatch):
     monkeypatch.setattr(T, "train_verifier", lambda *a, **kw: calls.append(kw) or T.Metrics(0.5, 0.5, 0.5, 0))
     assert runner.invoke(cli.app, ["verifier", "train"]).exit_code == 0
     assert runner.invoke(cli.app, ["verifier", "train", "--epochs", "3", "--swaps", "5000"]).exit_code == 0
-    assert [c["dataset"]["swaps"] for c in calls[::2]] == [T.SWAPS, 5000]
+    assert [c["dataset"]["swaps"] for c in calls[::2]] == [D.SWAPS, 5000]
     assert [c["epochs"] for c in calls[1::2]] == [2, 3]
     refused = runner.invoke(cli.app, ["verifier", "train", "--swaps", "-1"])
     assert refused.exit_code == 2 and "--swaps" in refused.output and len(calls) == 4

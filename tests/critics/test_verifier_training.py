@@ -11,24 +11,25 @@ import torch
 
 from redraft.critics.factuality import NLIVerifier, Passage
 from redraft.critics.factuality import training as T
+from redraft.critics.factuality import training_data as D
 from redraft.critics.factuality.verifiers import default_verifier
 
 
 def test_sources_pair_each_item_and_the_split_is_by_group():
-    dialogue = list(itertools.islice(T.halueval_dialogue(), 40))
-    summaries = list(itertools.islice(T.factual_summary_pairs(), 40))
+    dialogue = list(itertools.islice(D.halueval_dialogue(), 40))
+    summaries = list(itertools.islice(D.factual_summary_pairs(), 40))
     for pool in (dialogue, summaries):
         assert [e.label for e in pool[:4]] == [1, 0, 1, 0]
         assert pool[0].group == pool[1].group and pool[0].premise == pool[1].premise
-    assert T.held_out("x") == T.held_out("x")
-    assert 0.05 < sum(T.held_out(f"g{i}") for i in range(2000)) / 2000 < 0.15
+    assert D.held_out("x") == D.held_out("x")
+    assert 0.05 < sum(D.held_out(f"g{i}") for i in range(2000)) / 2000 < 0.15
 
 
 def test_length_balancing_removes_the_length_signal():
-    long_neg = [T.LabelledClaim("p", "word " * 12, 0, "s", f"n{i}") for i in range(10)]
-    short_pos = [T.LabelledClaim("p", "word " * 2, 1, "s", f"p{i}") for i in range(10)]
-    mixed = [T.LabelledClaim("p", "word " * 7, label, "s", f"m{i}") for i in range(6) for label in (0, 1)]
-    balanced = T.length_balanced(long_neg + short_pos + mixed)
+    long_neg = [D.LabelledClaim("p", "word " * 12, 0, "s", f"n{i}") for i in range(10)]
+    short_pos = [D.LabelledClaim("p", "word " * 2, 1, "s", f"p{i}") for i in range(10)]
+    mixed = [D.LabelledClaim("p", "word " * 7, label, "s", f"m{i}") for i in range(6) for label in (0, 1)]
+    balanced = D.length_balanced(long_neg + short_pos + mixed)
     assert sorted(len(e.claim.split()) for e in balanced) == [7] * 12  # only the bin with both labels
     assert sum(e.label for e in balanced) == 6
 
@@ -39,7 +40,7 @@ def test_metrics():
 
 
 def test_training_runs_end_to_end_and_the_result_loads(tmp_path):
-    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 80)))
+    pool = D.length_balanced(list(itertools.islice(D.factual_summary_pairs(), 80)))
     train, test = pool[:48], pool[48:64]
     metrics = T.train_verifier(tmp_path / "v", train, test, batch_size=8, max_length=64)
     assert metrics.n == 16 and 0.0 <= metrics.balanced_accuracy <= 1.0
@@ -56,7 +57,7 @@ def test_interrupted_training_leaves_nothing(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", killed)
-    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 20)))
+    pool = D.length_balanced(list(itertools.islice(D.factual_summary_pairs(), 20)))
     with pytest.raises(KeyboardInterrupt):
         T.train_verifier(tmp_path / "v", pool[:8], pool[8:12], batch_size=8, max_length=32)
     assert list(tmp_path.iterdir()) == []
@@ -68,12 +69,12 @@ def test_swap_changes_exactly_one_number_or_name():
     rng = random.Random(0)
     sentence = "Marie Curie was born in Warsaw in 1867."
     for _ in range(30):
-        out = T.swap(sentence, ["Lyon", "Oslo"], rng)
+        out = D.swap(sentence, ["Lyon", "Oslo"], rng)
         assert out is not None and out != sentence
         changed = [(a, b) for a, b in zip(sentence.split(), out.split(), strict=False) if a != b]
         assert len(changed) == 1 and len(out.split()) == len(sentence.split())
         assert changed[0][0] in ("Warsaw", "1867.", "Curie") and changed[0][1] != changed[0][0]
-    assert T.swap("it was very good indeed.", ["Lyon"], rng) is None
+    assert D.swap("it was very good indeed.", ["Lyon"], rng) is None
 
 
 @pytest.mark.parametrize(
@@ -95,11 +96,11 @@ def test_swap_changes_exactly_one_number_or_name():
     ],
 )
 def test_boolq_questions_become_statements_by_moving_words(question, title, statement):
-    assert T.boolq_statement(question, title) == statement
+    assert D.boolq_statement(question, title) == statement
 
 
 def test_boolq_claims_keep_the_annotators_answer_and_passage():
-    claims = list(T.boolq_claims())
+    claims = list(D.boolq_claims())
     assert len({e.group for e in claims}) == len(claims) > 500
     assert {e.source for e in claims} == {"boolq"} and {e.label for e in claims} == {0, 1}
     for e in claims[:50]:
@@ -115,7 +116,7 @@ def test_boolq_claims_keep_the_annotators_answer_and_passage():
 
 def test_windowed_shallow_training_is_what_the_default_verifier_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("REDRAFT_CACHE_DIR", str(tmp_path))
-    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 60)))
+    pool = D.length_balanced(list(itertools.islice(D.factual_summary_pairs(), 60)))
     T.train_verifier(
         T.default_verifier_dir(),
         pool[:32],
@@ -148,7 +149,7 @@ def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, monk
     2 steps, a rerun continues from step 4 and ends with identical weights."""
     from safetensors.torch import load_file
 
-    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 60)))
+    pool = D.length_balanced(list(itertools.islice(D.factual_summary_pairs(), 60)))
     train, test = pool[:32], pool[32:36]
     settings = {"batch_size": 8, "epochs": 2, "max_length": 48, "layers": 1, "checkpoint_every": 2}
     T.train_verifier(tmp_path / "whole", train, test, **settings)
@@ -178,7 +179,7 @@ def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, monk
 
 
 def test_a_checkpoint_of_other_data_is_not_resumed(tmp_path):
-    pool = T.length_balanced(list(itertools.islice(T.factual_summary_pairs(), 40)))
+    pool = D.length_balanced(list(itertools.islice(D.factual_summary_pairs(), 40)))
     settings = {"batch_size": 8, "max_length": 48, "layers": 1, "checkpoint_every": 1}
     resume = tmp_path / ".v.resume"
     resume.mkdir()

@@ -197,7 +197,8 @@ def test_comparing_two_experiments_gives_paired_differences_computed_by_hand(tmp
 
 def test_runs_that_cannot_be_paired_are_refused_with_their_cells(tmp_path):
     from redraft.errors import InputError
-    from redraft.experiments.report import render_comparison, report_data
+    from redraft.experiments.compare import render_comparison
+    from redraft.experiments.report import report_data
 
     store = SQLStore(f"sqlite:///{tmp_path / 'p.db'}")
     base = {"name": "p", "datasets": [{"name": "advbench", "limit": 2}], "max_rounds": 1, "modes": ["cac"]}

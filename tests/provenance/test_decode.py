@@ -115,7 +115,7 @@ def test_penalty_mode_and_tokenizer_mismatch(embedded_llm, belief, tmp_path):
 
     from transformers import AutoTokenizer
 
-    from redraft.critics.factuality.training import encoder_dir
+    from redraft.critics.factuality.training_data import encoder_dir
     from redraft.provenance.tokenizers import HFTokenizer
 
     (tmp_path / "c.txt").write_text("a corpus tokenized by a different model\n")

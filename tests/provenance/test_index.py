@@ -20,7 +20,7 @@ from redraft.provenance import (
     suffix_array,
     torch_suffix_array,
 )
-from redraft.provenance import index as index_module
+from redraft.provenance import shard as shard_module
 from tests.provenance.oracle import corpora, naive_count, naive_longest, naive_sa
 
 CORPORA = corpora()
@@ -119,8 +119,8 @@ def test_sampled_keys_narrow_to_a_range_holding_the_answer(tmp_path, monkeypatch
     bounds ``narrow`` returns must hold the brute-force rank for patterns of every length, and the
     queries built on them must still equal the naive scans. ``sorted_from=1`` sends every lookup
     through the sorted path large batches take."""
-    monkeypatch.setattr(index_module, "SAMPLE", sample)
-    monkeypatch.setattr(index_module, "SORTED_SEARCH", sorted_from)
+    monkeypatch.setattr(shard_module, "SAMPLE", sample)
+    monkeypatch.setattr(shard_module, "SORTED_SEARCH", sorted_from)
     docs, vocab = KEYED[name]
     index = build(tmp_path, docs, vocab)
     [shard] = index.shards
@@ -354,14 +354,14 @@ def test_range_max_equals_slicing():
     start = rng.integers(0, 300, 2000)
     length = np.array([int(rng.integers(1, 301 - s)) for s in start])
     expected = [values[s : s + n].max() for s, n in zip(start, length, strict=True)]
-    assert index_module._range_max(values, start, length).tolist() == expected
+    assert shard_module.range_max(values, start, length).tolist() == expected
 
 
 @pytest.mark.parametrize("sample", [1, 64])
 def test_a_long_match_with_the_first_suffix_is_measured_in_full(tmp_path, monkeypatch, sample):
     """A pattern below every suffix starts between the virtual bound -1 and rank 0: the LCP with
     rank 0 must be measured past the first chunk although the other bound reads nothing."""
-    monkeypatch.setattr(index_module, "SAMPLE", sample)
+    monkeypatch.setattr(shard_module, "SAMPLE", sample)
     docs = [[0] * 40, [1, 2, 3] * 5, [0, 0, 1]]
     index = build(tmp_path, docs, 4)
     seq = [0] * 35

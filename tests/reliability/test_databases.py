@@ -311,7 +311,7 @@ def test_the_read_only_fallback_reads_a_clean_file_and_refuses_unfolded_writes(t
 
     from sqlalchemy.exc import OperationalError
 
-    from redraft.store.sql import _immutable_sqlite
+    from redraft.store.engine import _immutable_sqlite
 
     db = tmp_path / "r.db"
     store = SQLStore(f"sqlite:///{db}")

@@ -86,7 +86,7 @@ def test_a_base_encoder_as_nli_verifier_is_refused(tmp_path):
     from typer.testing import CliRunner
 
     from redraft import cli
-    from redraft.critics.factuality.training import encoder_dir
+    from redraft.critics.factuality.training_data import encoder_dir
     from redraft.critics.factuality.verifiers import NLIVerifier
 
     with pytest.raises(InputError, match="never trained"):
