@@ -95,6 +95,7 @@ def test_an_experiment_sweep_records_each_ps_measured_accuracy():
             "name": "sweep",
             "datasets": [{"name": "advbench", "limit": 40, "seed": 0}, {"name": "benign", "limit": 40, "seed": 0}],
             "critics": [["noisy-oracle:0.5"], ["noisy-oracle:1.0"]],
+            "modes": ["cac"],
             "max_rounds": 1,
         }
     )

@@ -176,7 +176,8 @@ def test_experiment_export_train_end_to_end(tokenizer, index, tmp_path, monkeypa
     db = f"sqlite:///{tmp_path / 'e.db'}"
     spec = tmp_path / "e.yaml"
     spec.write_text(
-        f"name: e2e\ndatabase: {db}\ndatasets: [{{name: advbench, limit: 4}}]\ncritics: [oracle]\nmax_rounds: 2\n"
+        f"name: e2e\ndatabase: {db}\ndatasets: [{{name: advbench, limit: 4}}]\ncritics: [oracle]\n"
+        "modes: [cac]\nmax_rounds: 2\n"
     )
     runner = CliRunner()
     assert runner.invoke(cli.app, ["experiment", "run", str(spec), "--quiet"]).exit_code == 0
