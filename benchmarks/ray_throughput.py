@@ -34,6 +34,7 @@ def main() -> None:
             "name": "throughput",
             "datasets": [{"name": "advbench", "limit": half}, {"name": "benign", "limit": half}],
             "critics": ["oracle"],
+            "modes": ["cac"],  # the mode its published figures ran
             "max_rounds": args.rounds,
             "batch_size": 8,
             "correction": {"generation": {"max_new_tokens": args.tokens}},

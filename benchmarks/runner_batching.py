@@ -51,6 +51,7 @@ def main() -> None:
                 "name": "batched",
                 "datasets": datasets,
                 "critics": [["self-harm"]],
+                "modes": ["cac"],  # the mode its published figures ran
                 "max_rounds": args.rounds,
                 "batch_size": args.batch,
                 "correction": {"generation": {"max_new_tokens": args.tokens}},

@@ -37,6 +37,7 @@ def main() -> None:
                         {"name": "benign", "limit": args.per_set, "seed": 0},
                     ],
                     "critics": [["self-harm"]],
+                    "modes": ["cac"],  # the mode its published figures ran
                     "max_rounds": args.rounds,
                     "critic_options": {"self_verdicts": source},
                     "correction": {"generation": {"max_new_tokens": 64}},

@@ -45,6 +45,7 @@ SPEC = {
     "name": "faults",
     "datasets": [{"name": "advbench", "limit": 16, "seed": 5}, {"name": "benign", "limit": 16, "seed": 5}],
     "critics": [["self-harm"], ["oracle"]],
+    "modes": ["cac"],  # the mode its published figures ran
     "max_rounds": 3,
     "batch_size": 4,
 }

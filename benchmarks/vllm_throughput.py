@@ -34,6 +34,7 @@ def experiment(args: argparse.Namespace, **backend: Any) -> ExperimentSpec:
             **backend,
             "datasets": [{"name": "advbench", "limit": args.prompts, "seed": 0}],
             "critics": [["self-harm"]],
+            "modes": ["cac"],  # the mode its published figures ran
             "max_rounds": args.rounds,
             "batch_size": args.prompts,
             "correction": {"generation": {"max_new_tokens": args.max_new_tokens}},
