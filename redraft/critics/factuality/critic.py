@@ -58,21 +58,30 @@ def claim_subject(claim: str) -> set[str]:
     return set()
 
 
-def claim_label(claim: str, passages: Sequence[Passage], supported: bool) -> ClaimLabel:
+def claim_label(claim: str, passages: Sequence[Passage], supported: bool, window: str | None = None) -> ClaimLabel:
     """FEVER's label of a claim: ``supported`` when the verifier says so; otherwise ``refuted``
-    when some retrieved passage is about the claim's subject (:func:`claim_subject`, in its title
-    or text), else ``not enough evidence``: the knowledge base is silent on it.
+    when the evidence the verifier read is about the claim's subject (:func:`claim_subject`):
+    ``window``, the words it read, when it read a window of the passages, else any retrieved
+    passage's title or text. Otherwise ``not enough evidence``: the knowledge base is silent on it.
+
+    Reading the window, not every retrieved passage, was calibrated on the shipped verifier
+    slice (``benchmarks/corrections.py --three-way``, dev half) and flags fewer correct answers
+    (``--claims``): a passage that only mentions a topic in passing is not evidence against a
+    claim about it.
 
     Example:
         >>> p = [Passage(doc="0", title="Marie Curie", text="Born in Warsaw in 1867.")]
         >>> claim_label("Marie Curie was born in Paris.", p, False), claim_label("Pluto is a dwarf planet.", p, False)
         ('refuted', 'not enough evidence')
+        >>> claim_label("Marie Curie was born in Paris.", p, False, window="Pierre was a physicist.")
+        'not enough evidence'
     """
     if supported:
         return SUPPORTED
     subject = claim_subject(claim)
-    for p in passages:
-        words = {w.lower().removesuffix("s") for w in re.findall(r"[\w'-]+", f"{p.title} {p.text}")}
+    read = [window] if window is not None else [f"{p.title} {p.text}" for p in passages]
+    for text in read:
+        words = {w.lower().removesuffix("s") for w in re.findall(r"[\w'-]+", text)}
         if any(s.removesuffix("s") in words for s in subject):
             return REFUTED
     return UNKNOWN
@@ -146,7 +155,7 @@ class FactualityCritic(Critic):
         latency = (time.perf_counter() - start) / len(items)
         per_item: list[list[dict[str, JsonValue]]] = [[] for _ in items]
         for (b, claim), passages, v in zip(flat, evidence, verdicts, strict=True):
-            label = claim_label(claim, passages, v.p_supported >= self.support_threshold)
+            label = claim_label(claim, passages, v.p_supported >= self.support_threshold, v.premise)
             row: dict[str, JsonValue] = {
                 "claim": claim,
                 "p_supported": round(v.p_supported, 4),
