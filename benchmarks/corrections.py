@@ -223,15 +223,15 @@ PAIRS = Path(__file__).resolve().parents[1] / "tests" / "critics" / "data" / "ev
 
 
 def handcheck() -> None:
-    """The hand labels of Qwen's false-claim revisions (a clean fix: answers, states what is
+    """The hand labels of Qwen's revisions (a clean fix: answers, states what is
     true, re-asserts nothing, carries none of the loop's scaffolding) against the verdicts, as
     recorded then and as the scaffolding and non-answer checks would now give them."""
     from redraft._refusal import is_non_answer
     from redraft.corrections.scaffolding import scaffolding_leak
 
     rows = _read(HANDCHECK)
-    for strategy in dict.fromkeys(r["strategy"] for r in rows):
-        mine = [r for r in rows if r["strategy"] == strategy]
+    for workload, strategy in dict.fromkeys((r["workload"], r["strategy"]) for r in rows):
+        mine = [r for r in rows if (r["workload"], r["strategy"]) == (workload, strategy)]
         fixed = sum(r["fixed_by_hand"] for r in mine)
         leaks = [scaffolding_leak(r["revision"], ["bci"]) is not None for r in mine]
         now = [
@@ -241,7 +241,7 @@ def handcheck() -> None:
         then = sum((r["check_verdict"] == "fixed") == r["fixed_by_hand"] for r in mine)
         agree = sum(n == r["fixed_by_hand"] for n, r in zip(now, mine, strict=True))
         print(
-            f"hand check, {strategy}: {fixed}/{len(mine)} truly fixed (clean fixes); scaffolding leaks in "
+            f"hand check, {workload} {strategy}: {fixed}/{len(mine)} truly fixed (clean fixes); scaffolding leaks in "
             f"{sum(leaks)}/{len(mine)}; the recorded verdict agrees on {then}/{len(mine)}, with the leak and "
             f"non-answer checks {agree}/{len(mine)}"
         )
