@@ -40,8 +40,9 @@ def spec(url: str, name: str) -> ExperimentSpec:
             "max_retries": 0,
             "datasets": [{"name": "advbench", "limit": 3, "seed": 1}, {"name": "benign", "limit": 3, "seed": 1}],
             "critics": [["self-harm"], ["oracle"]],
+            "modes": ["cac"],
             "max_rounds": 2,
-            "generation": {"max_new_tokens": 32},
+            "correction": {"generation": {"max_new_tokens": 32}},
         }
     )
 
