@@ -333,7 +333,7 @@ def claims(n: int = 48) -> None:
         )
 
 
-def three_way(dev_share: float = 0.5) -> None:
+def three_way(limit: int | None = None, dev_share: float = 0.5) -> None:
     """Per-class precision and recall of the factuality critic's three labels on the shipped
     verifier slice's one-sentence claims, each asked twice: against a knowledge base holding its own
     evidence (gold: ``supported`` for a true claim, ``refuted`` for a false one) and against the
@@ -347,6 +347,7 @@ def three_way(dev_share: float = 0.5) -> None:
     rows = [r for r in _read(SLICE) if len(split_claims(r["claim"])) == 1 and r["body"].strip()]
     docs = [{"title": r["title"], "text": r["body"]} for r in rows]
     full = KnowledgeBase.from_documents(docs)
+    rows = rows[:limit]  # every claim is still asked against the whole slice's evidence
     gold: list[str] = []
     drafts: list[tuple[KnowledgeBase, str]] = []
     for r in rows:
@@ -394,7 +395,7 @@ def main() -> None:
     elif args.claims:
         claims(args.n if args.n != parser.get_default("n") else 48)
     elif args.three_way:
-        three_way()
+        three_way(args.n if args.n != parser.get_default("n") else None)
     elif args.traceshield:
         traceshield()
     elif args.pairs:

@@ -42,6 +42,7 @@ CASES = [
     ("corrections.py", ["--pairs"], "evasion check: agrees on", None),
     ("corrections.py", ["--traceshield"], "TraceShield + assertion check", None),
     ("corrections.py", ["--claims", "--n", "3"], "unknown=pass: flags", None),
+    ("corrections.py", ["--three-way", "--n", "4"], "not enough evidence: precision", None),
     ("corrections.py", ["--handcheck"], "truly fixed", None),
     ("store_faults.py", ["--processes", "2", "--kills", "1"], "SIGKILLs + resume", None),
     ("refusal_judges.py", ["--db", "{db}"], "drafts", None),
