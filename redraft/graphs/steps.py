@@ -100,6 +100,8 @@ class Corrector:
         self.recorder, self.run_id = recorder, run_id
         self.judges = dict(judges or {})
         self.evasion = evasion if evasion is not None else shared_evasion_check()
+        self.strategy = strategy(config.mode)
+        """How revisions are asked for (the config's mode, looked up once)."""
 
     # -- validation at the boundary --------------------------------------------------------------
 
@@ -231,7 +233,7 @@ class Corrector:
         index: list[int] = []
         jobs: list[RevisionJob] = []
         for i, s in enumerate(states):
-            found = flagged_so_far(s["rounds"]) if s["rounds"] else []
+            found = flagged_so_far(s["rounds"])
             if not found:
                 continue
             before_good = _truth(s["rounds"][-1], s)
@@ -269,12 +271,12 @@ class Corrector:
 
     def revision_turns(self, state: CorrectionState, ask: RevisionAsk | None = None) -> list[Message]:
         """The turns the configured strategy adds before a revision."""
-        return strategy(self.config.mode).turns(ask if ask is not None else self._ask(state))
+        return self.strategy.turns(ask if ask is not None else self._ask(state))
 
     def revision_conversation(self, state: CorrectionState, turns: list[Message]) -> list[Message]:
         """What the model sees for a revision: the conversation so far plus ``turns``, or for a
         single-turn strategy only the system turn and ``turns``."""
-        if strategy(self.config.mode).single_turn:
+        if self.strategy.single_turn:
             head: list[Message] = []
             if self.config.system_prompt:
                 head.append({"role": "system", "content": self.config.system_prompt})
@@ -293,7 +295,7 @@ class Corrector:
     ) -> tuple[list[Completion], float]:
         """Generate revisions, without the wrapper tags the strategies that lay out data invite."""
         completions, latency = self._generate(conversations, banned=banned, params=params)
-        if strategy(self.config.mode).strips_wrappers:
+        if self.strategy.strips_wrappers:
             completions = [c.model_copy(update={"text": strip_wrappers(c.text)}) for c in completions]
         return completions, latency
 
