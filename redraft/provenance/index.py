@@ -1,7 +1,7 @@
-"""Query a suffix index with batched, vectorized torch: one code path for every device.
+"""Query a suffix index with batched, vectorized torch, compiled on the CPU (:mod:`redraft.provenance.kernel`).
 
 ``SuffixIndex.load(path, device="cpu")`` memory-maps the shards; ``device="cuda"`` copies them
-onto the GPU. Every query is a batched binary search over the suffix array written once in torch:
+onto the GPU. Every query is a batched binary search over the suffix array written in torch:
 each step compares, for all queries at once, a chunk of tokens starting at the longest common
 prefix already known for the current bounds (Manber & Myers' LCP trick), so a step costs a few
 gathers instead of a full pattern comparison.
@@ -137,8 +137,12 @@ class SuffixIndex:
         [2, 1, 0]
     """
 
-    def __init__(self, root: Path, header: fmt.Header, device: torch.device) -> None:
+    def __init__(self, root: Path, header: fmt.Header, device: torch.device, *, compiled: bool | None = None) -> None:
         self.root, self.header, self.device = root, header, device
+        if compiled and device.type != "cpu":
+            raise InputError(f"compiled=True searches on the CPU, but the index is on {device}; leave it unset")
+        self.compiled = device.type == "cpu" if compiled is None else compiled
+        """Searches run :mod:`redraft.provenance.kernel` (else the torch search every device runs)."""
         self.shards = [Shard(root, s, header, device) for s in header.shards]
         counts = np.fromfile(root / fmt.UNIGRAM, dtype="<u8").astype(np.float64)
         self.unigram = torch.from_numpy(counts).to(device)  # (V,)
@@ -166,7 +170,9 @@ class SuffixIndex:
             )
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", *, verify: bool = True) -> SuffixIndex:
+    def load(
+        cls, path: str | Path, device: str | torch.device = "cpu", *, verify: bool = True, compiled: bool | None = None
+    ) -> SuffixIndex:
         """Open an index directory: memory-mapped on CPU, resident on CUDA.
 
         Args:
@@ -175,12 +181,14 @@ class SuffixIndex:
             verify: check every file's sha256 against the header, and a sample of adjacent
                 suffix-array entries for order (the header's checksum, its consistency and
                 every file's size are always checked).
+            compiled: search with the compiled CPU kernel (the default on the CPU) or, when
+                False, with the torch search that CUDA runs (same answers; for comparison).
         """
         root = Path(path)
         dev = resolve_device(device)
         header = read_header(root)
         check_files(root, header, hashes=verify)
-        index = cls(root, header, dev)
+        index = cls(root, header, dev, compiled=compiled)
         if verify:
             problems = sampled_problems(index)
             if problems:
@@ -232,8 +240,13 @@ class SuffixIndex:
         at or above it); then only the rank is wanted, and the LCPs of searches that bounds alone
         settle are not measured (returned as 0).
 
-        All patterns step in lockstep, so every step is a handful of whole-batch tensor ops.
+        All patterns step in lockstep, so every step is a handful of whole-batch tensor ops. On the
+        CPU the same search runs compiled (:func:`redraft.provenance.kernel.bisect`).
         """
+        if self.compiled:
+            from redraft.provenance import kernel  # numba: imported by the first search, not by the CLI
+
+            return kernel.search(shard, buf, start, length, upper, within)
         b, dev = start.numel(), self.device
         if b == 0:
             empty = torch.zeros(0, dtype=torch.int64, device=dev)

@@ -148,7 +148,9 @@ class Levels:
     """
 
     keys: tuple[torch.Tensor, ...]
-    """One ``(ceil(n / SAMPLE),)`` int64 tensor per level, each sorted."""
+    """One ``(ceil(n / SAMPLE),)`` int64 tensor per level, each sorted: views of ``flat``."""
+    flat: torch.Tensor
+    """Every level's keys, one level after the other (what the compiled CPU search reads)."""
     ends: tuple[int, ...]
     """Per level: how many of a suffix's first tokens it and the levels before it resolve."""
     places: torch.Tensor
@@ -158,11 +160,14 @@ class Levels:
     """Bits per token: 8, 16 or 32."""
     payload_bits: int
     """Low bits of a level-``l > 0`` key that hold tokens; the group index sits above them."""
+    sample: int
+    """Ranks per key: ``SAMPLE`` when the keys were built."""
 
     @classmethod
     def build(cls, shard: Shard, chunk: int = 1 << 16) -> Levels:
         dev = shard.tokens.device
-        ranks = torch.arange(0, shard.n, SAMPLE, device=dev)
+        sample = SAMPLE
+        ranks = torch.arange(0, shard.n, sample, device=dev)
         payload_bits = 63 - max(1, int(ranks.numel()).bit_length())
         bits = shard.token_bits
         counts = [64 // bits] + [payload_bits // bits] * (LEVELS - 1)
@@ -172,21 +177,20 @@ class Levels:
             for k in range(count):
                 places[level, 0, end - count + k] = 1 << (bits * (count - 1 - k))
         empty = tuple(torch.empty(0, dtype=torch.int64, device=dev) for _ in ends)
-        layout = cls(empty, tuple(ends), places.to(dev), bits, payload_bits)
+        layout = cls(empty, empty[0], tuple(ends), places.to(dev), bits, payload_bits, sample)
         packed = torch.empty(LEVELS, ranks.numel(), dtype=torch.int64, device=dev)
         for a in range(0, ranks.numel(), chunk):
             window = shard.window(shard.sa(ranks[a : a + chunk]), LONG)[:, : ends[-1]].to(torch.int64)
             window = torch.where(window[:, :1] == shard.separator, shard.separator, window)
             packed[:, a : a + chunk] = layout.pack(window)
-        keys = [packed[0]]
-        for level in range(1, LEVELS):
-            prev = keys[-1]
+        for level in range(1, LEVELS):  # in place: packed becomes the keys, one row per level
+            prev = packed[level - 1]
             starts = torch.ones_like(prev, dtype=torch.bool)
             starts[1:] = prev[1:] != prev[:-1]
             index = torch.arange(prev.numel(), device=dev)
             group = torch.cummax(torch.where(starts, index, 0), 0).values  # first sample of each group
-            keys.append((group << payload_bits) + packed[level])
-        return cls(tuple(keys), layout.ends, layout.places, bits, payload_bits)
+            packed[level] += group << payload_bits
+        return cls(tuple(packed.unbind(0)), packed.view(-1), layout.ends, layout.places, bits, payload_bits, sample)
 
     def pack(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(LEVELS, B)`` int64: each level's tokens of ``(B, ends[-1])`` int64 ``tokens``, packed
@@ -233,7 +237,7 @@ class Levels:
             key = (left[keep] << self.payload_bits) + packed[level + 1, rows]
             level_length, level_upper = length[rows], upper[rows]
         samples = self.keys[0].numel()
-        return torch.where(lo < 0, -1, lo * SAMPLE), torch.where(hi >= samples, n, hi * SAMPLE)
+        return torch.where(lo < 0, -1, lo * self.sample), torch.where(hi >= samples, n, hi * self.sample)
 
 
 def local_positions(seq_start: torch.Tensor, flat: torch.Tensor) -> tuple[list[int], list[int]]:

@@ -26,6 +26,20 @@ from tests.provenance.oracle import corpora, naive_count, naive_longest, naive_s
 CORPORA = corpora()
 
 
+@pytest.fixture(autouse=True, params=["compiled", "torch"])
+def search(request, monkeypatch):
+    """Every test here runs twice on the CPU: through the compiled kernel, which the CPU uses by
+    default, and through the torch search that CUDA runs."""
+    original = SuffixIndex.__init__
+
+    def init(self, root, header, device, *, compiled=None):
+        wanted = request.param == "compiled" and device.type == "cpu"
+        original(self, root, header, device, compiled=wanted if compiled is None else compiled)
+
+    monkeypatch.setattr(SuffixIndex, "__init__", init)
+    return request.param
+
+
 def build(tmp_path, docs, vocab, name="idx", **kwargs):
     build_from_token_ids(
         ((d, {"title": f"doc{i}"}) for i, d in enumerate(docs)), tmp_path / name, vocab_size=vocab, **kwargs
