@@ -228,14 +228,13 @@ class _ShardWriter:
         # The suffix sort runs in C without the GIL: everything else is done while it runs.
         with ThreadPoolExecutor(max_workers=1) as pool:
             sa = pool.submit(suffix_array, tokens, self.builder, self.device)
-            counts = np.bincount(tokens, minlength=max(self.info.vocab_size, self.separator) + 1)
-            counts[self.separator] -= len(self.pieces) + fmt.PAD
+            keys = fmt.key_counts(tokens, self.token_dtype, self.separator)
+            counts = fmt.token_counts(keys, self.token_dtype, self.separator).copy()
+            counts[self.separator] -= len(self.pieces) + fmt.PAD  # separators are not counted
             self.unigram += counts[: self.info.vocab_size].astype(np.uint64)
             files[fmt.TOKENS] = fmt.write_array(tokens, d / fmt.TOKENS)
             files[fmt.DOCS] = fmt.write_array(starts.astype("<u8"), d / fmt.DOCS)
-            files[fmt.PREFIX] = fmt.write_array(
-                fmt.prefix_table(tokens, self.token_dtype, self.separator), d / fmt.PREFIX
-            )
+            files[fmt.PREFIX] = fmt.write_array(fmt.prefix_table(keys), d / fmt.PREFIX)
             offsets, lines = [], []
             size = 0
             for i, meta in enumerate(self.metas):
@@ -246,7 +245,7 @@ class _ShardWriter:
             (d / fmt.META).write_bytes(b"".join(lines))
             files[fmt.META] = fmt.file_info(d / fmt.META)
             files[fmt.META_IDX] = fmt.write_array(np.array(offsets, dtype="<u8"), d / fmt.META_IDX)
-            files[fmt.SA] = fmt.write_array(fmt.pack_bits(sa.result(), bits), d / fmt.SA)
+            files[fmt.SA] = fmt.write_packed(sa.result(), bits, d / fmt.SA)
         self.shards.append(
             fmt.ShardInfo(
                 dir=name,

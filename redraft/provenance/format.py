@@ -42,10 +42,9 @@ An index is an untrusted file. Loading checks, before any tensor is read:
 from __future__ import annotations
 
 import hashlib
-import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -234,25 +233,32 @@ def prefix_keys(first: np.ndarray, second: np.ndarray | None, base: int) -> np.n
     return keys
 
 
-def prefix_table(tokens: np.ndarray, token_dtype: str, separator: int, chunk: int = 1 << 24) -> np.ndarray:
-    """Rank boundaries of each prefix key of a shard's tokens. Suffixes sort by key, so the first
-    rank of key k is the number of positions whose key is below k: a sequential count, no gather
-    through the suffix array."""
-    base = separator + 1
-    two = prefix_width(token_dtype) == 2
-    n_keys = prefix_entries(token_dtype, separator) - 1
-    counts = np.zeros(n_keys, dtype=np.int64)
-    for a in range(0, tokens.size, chunk):
-        first = tokens[a : a + chunk]
-        if two:
-            second = tokens[a + 1 : a + chunk + 1].astype(np.int32)
-            if second.size < first.size:  # the very last position has no next token
-                second = np.append(second, -1)
-            keys = prefix_keys(first, second, base)
-        else:
-            keys = prefix_keys(first, None, base)
-        counts += np.bincount(keys, minlength=n_keys)
+def key_counts(tokens: np.ndarray, token_dtype: str, separator: int) -> np.ndarray:
+    """Positions per prefix key (:func:`prefix_keys`) of a shard's tokens, int64, in one pass.
+
+    Example:
+        >>> key_counts(np.array([1, 0, 1], dtype=np.uint8), "u16", 2).tolist()
+        [1, 2, 0]
+    """
+    from redraft.provenance.kernel import key_counts as count  # numba: only builds and checks need it
+
+    counts: np.ndarray = count(np.ascontiguousarray(tokens), separator + 1, prefix_width(token_dtype) == 2)
+    return counts
+
+
+def prefix_table(counts: np.ndarray) -> np.ndarray:
+    """Rank boundaries of each prefix key, from :func:`key_counts`. Suffixes sort by key, so the
+    first rank of key k is the number of positions whose key is below k: a sequential count, no
+    gather through the suffix array."""
     out: np.ndarray = np.concatenate([[0], np.cumsum(counts)]).astype("<u8")
+    return out
+
+
+def token_counts(counts: np.ndarray, token_dtype: str, separator: int) -> np.ndarray:
+    """Occurrences of each token id up to the separator, from :func:`key_counts` (a pair key's
+    first token is its token)."""
+    base = separator + 1
+    out: np.ndarray = counts.reshape(base, base + 1).sum(1) if prefix_width(token_dtype) == 2 else counts
     return out
 
 
@@ -262,38 +268,50 @@ def sa_bits(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
 
-def pack_bits(values: np.ndarray, bits: int, chunk: int = 1 << 22) -> np.ndarray:
+def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
     """Pack non-negative integers below 2^bits into a little-endian uint32 bit stream (+1 spare word).
 
-    32 entries of ``bits`` bits fill exactly ``bits`` words, so the stream is built block-wise with
-    one vectorized pass per slot of a block, ``chunk`` entries at a time to bound memory.
+    Entry i occupies bits ``[i * bits, (i + 1) * bits)`` of the stream; the stream is padded to a
+    whole block of 32 entries (which fill exactly ``bits`` words).
 
     Example:
         >>> unpack_bits(pack_bits(np.arange(70), 7), 7, 70).tolist() == list(range(70))
         True
     """
-    starts = range(0, values.size, chunk)
-    # numpy releases the GIL in these loops, so chunks pack in parallel on the available cores.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        parts = list(pool.map(lambda i: _pack_chunk(values[i : i + chunk], bits), starts))
-    return np.concatenate([*parts, np.zeros(1, dtype="<u4")])
+    from redraft.provenance.kernel import pack_into  # numba: only builds need it
+
+    out = np.zeros(sa_words(values.size, bits), dtype="<u4")
+    pack_into(np.ascontiguousarray(values), bits, out)
+    return out
 
 
-def _pack_chunk(values: np.ndarray, bits: int) -> np.ndarray:
-    blocks = -(-values.size // 32)
-    flat = np.zeros(blocks * 32, dtype=np.uint32)
-    flat[: values.size] = values
-    slots = np.ascontiguousarray(flat.reshape(blocks, 32).T)  # (32, blocks): one contiguous row per slot
-    out = np.zeros((bits, blocks), dtype=np.uint32)
-    # uint32 arithmetic: a left shift drops the bits that belong to the next word, which the
-    # right shift then supplies. 32·bits bits end exactly on a word boundary, so nothing spills
-    # past the block.
-    for slot in range(32):
-        word, shift = divmod(slot * bits, 32)
-        out[word] |= slots[slot] << np.uint32(shift)
-        if shift + bits > 32:
-            out[word + 1] |= slots[slot] >> np.uint32(32 - shift)
-    return np.ascontiguousarray(out.T).reshape(-1).astype("<u4", copy=False)
+def write_packed(values: np.ndarray, bits: int, path: Path, chunk: int = 1 << 22) -> FileInfo:
+    """:func:`pack_bits` of ``values`` written to ``path`` and described, chunk by chunk: while a
+    worker thread hashes and writes one chunk's words, the next chunk packs (both release the GIL),
+    so a build spends about the hash's time after its suffix sort, not pack + hash + write."""
+    from redraft.provenance.kernel import pack_into
+
+    step = chunk - chunk % 32  # a whole number of blocks: every chunk starts on a word
+    digest, size = hashlib.sha256(), 0
+
+    def emit(words: np.ndarray, f: BinaryIO) -> None:
+        digest.update(words.data)
+        f.write(words.data)
+
+    with path.open("wb") as f, ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[None] | None = None
+        for a in range(0, values.size, step):
+            part = np.ascontiguousarray(values[a : a + step])
+            words = np.zeros(sa_words(part.size, bits) - 1, dtype="<u4")
+            pack_into(part, bits, words)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(emit, words, f)
+            size += words.nbytes
+        if pending is not None:
+            pending.result()
+        emit(np.zeros(1, dtype="<u4"), f)  # the spare word: an entry's read spans two words
+    return FileInfo(bytes=size + 4, sha256=digest.hexdigest())
 
 
 def unpack_bits(words: np.ndarray, bits: int, n: int) -> np.ndarray:

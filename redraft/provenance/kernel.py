@@ -1,5 +1,6 @@
-"""The CPU search kernel: :meth:`SuffixIndex._bisect <redraft.provenance.index.SuffixIndex._bisect>`
-compiled with numba, for indexes loaded on the CPU.
+"""The compiled CPU kernels (numba): the search of :meth:`SuffixIndex._bisect
+<redraft.provenance.index.SuffixIndex._bisect>` for indexes loaded on the CPU, and the build's
+one-pass bit packing and prefix counting (:func:`pack_into`, :func:`key_counts`).
 
 The torch search runs every step as a few dozen whole-batch tensor operations, so a single draft
 pays ~2 µs of dispatch per operation however little work each does, and a batch pays for tensors
@@ -327,3 +328,43 @@ def search(
         lcp_hi.numpy(),
     )
     return rank, lcp_lo, lcp_hi
+
+
+# -- the build -------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def pack_into(values: np.ndarray, bits: int, out: np.ndarray) -> None:  # pragma: no cover
+    """Append each value's low ``bits`` bits to a little-endian uint32 bit stream written into
+    ``out`` (zeroed, at least ``ceil(len(values) * bits / 32)`` words): the layout of
+    :func:`redraft.provenance.format.pack_bits`, in one pass (numpy took ~30 passes: 0.70 against
+    0.19 s for the bench corpus's suffix array)."""
+    acc, filled, w = np.uint64(0), 0, 0
+    for i in range(values.size):
+        acc |= np.uint64(values[i]) << np.uint64(filled)
+        filled += bits
+        if filled >= 32:
+            out[w] = np.uint32(acc & np.uint64(0xFFFFFFFF))
+            w += 1
+            acc >>= np.uint64(32)
+            filled -= 32
+    if filled > 0:
+        out[w] = np.uint32(acc)
+
+
+@njit(cache=True, nogil=True)
+def key_counts(tokens: np.ndarray, base: int, pairs: bool) -> np.ndarray:  # pragma: no cover
+    """Positions per prefix key (:func:`redraft.provenance.format.prefix_keys`): the pair of a
+    token and the next one (-1 past the end) when ``pairs``, else the token alone. One pass
+    (numpy's keys and bincount: 1.5 s for the bench corpus, here 0.09 s)."""
+    if not pairs:
+        counts = np.zeros(base, np.int64)
+        for i in range(tokens.size):
+            counts[tokens[i]] += 1
+        return counts
+    counts = np.zeros(base * (base + 1), np.int64)
+    for i in range(tokens.size - 1):
+        counts[np.int64(tokens[i]) * (base + 1) + np.int64(tokens[i + 1]) + 1] += 1
+    if tokens.size:
+        counts[np.int64(tokens[tokens.size - 1]) * (base + 1)] += 1
+    return counts

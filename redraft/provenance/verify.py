@@ -50,7 +50,7 @@ def _full_shard(shard: Shard, header: fmt.Header, batch: int) -> list[str]:
             break
     # ...and the tables derived from the tokens match a recomputation.
     stored = shard.prefix.cpu().numpy().astype(np.uint64)
-    if not np.array_equal(stored, fmt.prefix_table(tokens, header.token_dtype, header.separator)):
+    if not np.array_equal(stored, fmt.prefix_table(fmt.key_counts(tokens, header.token_dtype, header.separator))):
         problems.append(f"{name}: the prefix table does not match the tokens")
     docs = shard.docs.cpu().numpy()
     if docs.size and (np.any(docs[1:] <= docs[:-1]) or docs[0] < 1 or docs[-1] >= n - fmt.PAD):
