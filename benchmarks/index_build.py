@@ -6,7 +6,7 @@ Corpus: the project's shared benchmark corpus, built by scripts kept beside the 
 
     bash ../shared/bench/fetch_sources.sh WORK "$(which pip)"
     python ../shared/bench/build_corpus.py WORK/src WORK/out
-    python benchmarks/index_build.py WORK/out [--skip-infinigram] [--token-level-mb 20]
+    python benchmarks/index_build.py WORK/out [--skip-infinigram] [--token-level-mb 20] [--repeat 3]
 
 Each tool runs in a fresh subprocess.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,33 +43,45 @@ def main() -> None:
     ap.add_argument("bench_out", type=Path, help="the OUT directory of build_corpus.py")
     ap.add_argument("--skip-infinigram", action="store_true")
     ap.add_argument("--token-level-mb", type=float, default=20.0, help="corpus prefix for the token-level build")
+    ap.add_argument("--repeat", type=int, default=3, help="turns of the baseline and byte-level builds (median)")
     args = ap.parse_args()
     corpus_bin, jsonl = args.bench_out / "corpus.bin", args.bench_out / "jsonl" / "corpus.jsonl"
     work = Path(tempfile.mkdtemp(prefix="redraft-bench-"))
     rows = []
+    n = 0
     try:
-        res = run(
+        # The baseline and the two byte-level builds take turns, --repeat times, and each row is its
+        # median: this machine's speed drifts by ±20% over minutes, and turns share the drift.
+        sort_code = (
             "import json,time,numpy as np;from pydivsufsort import divsufsort\n"
             f"a=np.fromfile({str(corpus_bin)!r},dtype=np.uint8)\n"
-            "t=time.perf_counter();sa=divsufsort(a);print(json.dumps({'sa_s':time.perf_counter()-t,'n':int(a.size)}))"
+            "t=time.perf_counter();sa=divsufsort(a);print(json.dumps({'s':time.perf_counter()-t,'n':int(a.size)}))"
         )
-        n = res["n"]
-        rows.append(("pydivsufsort 0.0.20, SA of corpus.bin only (baseline)", res["sa_s"], None, 5.0))
-        res = run(
+        jsonl_code = (
             "import json,time;from redraft.provenance import build_index\n"
-            f"t=time.perf_counter();build_index([{str(jsonl)!r}],{str(work / 'redraft')!r})\n"
+            f"t=time.perf_counter();build_index([{str(jsonl)!r}],{str(work / 'redraft')!r},force=True)\n"
             "print(json.dumps({'s':time.perf_counter()-t}))"
         )
-        rows.append(("redraft build_index (JSONL -> index, u8)", res["s"], None, du(work / "redraft") / n))
-        res = run(
+        same_code = (
             "import json,time,numpy as np;from redraft.provenance import build_from_token_ids\n"
             f"a=np.fromfile({str(corpus_bin)!r},dtype=np.uint8)\n"
             "t=time.perf_counter();cut=np.flatnonzero(a==255)\n"
             "docs=((a[s+1:e],{}) for s,e in zip(cut,list(cut[1:])+[a.size]))\n"
-            f"build_from_token_ids(docs,{str(work / 'same')!r},vocab_size=255,name='bytes')\n"
+            f"build_from_token_ids(docs,{str(work / 'same')!r},vocab_size=255,name='bytes',force=True)\n"
             "print(json.dumps({'s':time.perf_counter()-t}))"
         )
-        rows.append(("redraft build_from_token_ids (the same array -> index)", res["s"], None, du(work / "same") / n))
+        turns: dict[str, list[float]] = {"sort": [], "jsonl": [], "same": []}
+        for _ in range(args.repeat):
+            for key, code in (("sort", sort_code), ("jsonl", jsonl_code), ("same", same_code)):
+                res = run(code)
+                turns[key].append(res["s"])
+                n = res.get("n", n)
+        seconds = {k: statistics.median(v) for k, v in turns.items()}
+        rows.append(("pydivsufsort 0.0.20, SA of corpus.bin only (baseline)", seconds["sort"], None, 5.0))
+        rows.append(("redraft build_index (JSONL -> index, u8)", seconds["jsonl"], None, du(work / "redraft") / n))
+        rows.append(
+            ("redraft build_from_token_ids (the same array -> index)", seconds["same"], None, du(work / "same") / n)
+        )
         if not args.skip_infinigram:
             start = time.perf_counter()
             build_infinigram(jsonl.parent, work / "ig")

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from redraft.provenance import ByteTokenizer, SuffixIndex, build_index
 from redraft.provenance.bci import SpanFilters, find_spans, roc, self_contained, threshold_at_fpr
@@ -33,6 +35,14 @@ def test_self_contained_pieces(text, span, expected):
     end = start + len(span.encode())
     pieces = self_contained(text, enc, start, end)
     assert [TOK.decode(enc.ids[a:b]) for a, b in pieces] == expected
+
+
+@given(st.text())
+def test_byte_offsets_name_the_character_each_byte_encodes(text):
+    enc = TOK.encode_with_offsets(text)
+    per_char = [(b, i) for i, ch in enumerate(text) for b in ch.encode("utf-8")]
+    assert enc.ids == [b for b, _ in per_char]
+    assert enc.starts == [i for _, i in per_char] and enc.ends == [i + 1 for _, i in per_char]
 
 
 @pytest.fixture(scope="module")
