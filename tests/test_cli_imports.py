@@ -1,5 +1,5 @@
 """The command line answers at once: help, listings and usage errors import none of the heavy
-libraries (torch, transformers, LangGraph, SQLAlchemy); a command loads them when it runs.
+libraries (torch, transformers, LangGraph, SQLAlchemy, numba); a command loads them when it runs.
 
 Before, every command paid ~4 s of imports (torch alone 2.2 s), so a typo's error took as long.
 """
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "transformers", "langgraph", "sqlalchemy")
+HEAVY = ("torch", "transformers", "langgraph", "sqlalchemy", "numba")
 
 PROBE = """
 import json, sys
