@@ -50,10 +50,13 @@ class VLLMServer:
         port: int | None = None,
         args: tuple[str, ...] = ("--max-model-len", "2048", "--dtype", "bfloat16"),
         env: dict[str, str] | None = None,
+        enforce_eager: bool = False,
     ) -> None:
         self.model, self.log, self.served_name = model, log, served_name
         self.port = port or free_port()
-        self.args, self.env = args, {"VLLM_CPU_KVCACHE_SPACE": "2", **(env or {})}
+        # --enforce-eager: no torch.compile at start-up (see BackendSpec.enforce_eager).
+        self.args = (*args, "--enforce-eager") if enforce_eager else args
+        self.env = {"VLLM_CPU_KVCACHE_SPACE": "2", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -30,6 +30,7 @@ BAD = [
     ({"base_url": "http://127.0.0.1:1/v1"}, "base_url is only for backend 'openai'"),
     ({"backend": "openai", "model": "m", "base_url": "http://x/v1", "max_concurrency": 0}, "max_concurrency"),
     ({"max_model_len": 2048, "dtype": "float32"}, "dtype, max_model_len set the vLLM engine: they need backend 'vllm'"),
+    ({"enforce_eager": True}, "enforce_eager set the vLLM engine: they need backend 'vllm'"),
     ({"model": "qwen2.5-1.5b"}, "no model is named 'qwen2.5-1.5b'; did you mean 'qwen2.5-coder-1.5b'?"),
     # A shared experiment file must not be able to send any variable to its server as a key.
     (

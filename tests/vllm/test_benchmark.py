@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_vllm_throughput_benchmark_runs_at_a_tiny_scale():
-    args = ["--prompts", "2", "--rounds", "1", "--max-new-tokens", "4"]
+    args = ["--prompts", "2", "--rounds", "1", "--max-new-tokens", "4", "--enforce-eager"]
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "vllm_throughput.py"), *args],
         cwd=ROOT,

@@ -26,7 +26,10 @@ from redraft.store.sql import SQLStore
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[VLLMServer]:
-    with VLLMServer(str(embedded_model_dir()), log=tmp_path_factory.mktemp("vllm") / "server.log") as srv:
+    # Eager: this module starts the server twice, ~40 s less each (tests/vllm/test_engine.py keeps
+    # vLLM's default, compiled start-up).
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    with VLLMServer(str(embedded_model_dir()), log=log, enforce_eager=True) as srv:
         yield srv
 
 
