@@ -19,7 +19,8 @@ module, or in the user's cache directory where that is read-only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -30,6 +31,29 @@ from numba.extending import intrinsic
 
 if TYPE_CHECKING:
     from redraft.provenance.shard import Shard
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _compiled(**options: Any) -> Callable[[F], F]:
+    """``njit`` with its machine code cached on disk: next to this module, else in the user's cache
+    directory. Where neither can be written numba refuses ``cache=True`` at import; then each
+    process compiles on its first call (~1 s) instead of failing every search."""
+
+    def wrap(fn: F) -> F:
+        try:
+            return cast(F, njit(cache=True, **options)(fn))
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return cast(F, njit(**options)(fn))
+
+    return wrap
+
+
+LevelArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int, int]
+"""A shard's :class:`~redraft.provenance.shard.Levels` as the kernel reads them: every level's keys
+concatenated, each level's offset into them (and the end), ``ends``, ``places[:, 0, :]``, bits per
+token, ``payload_bits`` and ``sample``."""
 
 GROUP = 64
 """Searches that step in lockstep: enough independent reads in flight to hide their latency,
@@ -110,13 +134,7 @@ def _pack(
 
 @njit
 def _narrow(
-    keys: np.ndarray,
-    key_off: np.ndarray,
-    ends: np.ndarray,
-    places: np.ndarray,
-    token_bits: int,
-    payload_bits: int,
-    sample: int,
+    levels: LevelArrays,
     n: int,
     buf: np.ndarray,
     start: np.ndarray,
@@ -134,6 +152,7 @@ def _narrow(
     the same number of halvings and run in lockstep: each halving reads one key per member, reads
     the CPU overlaps because no member waits on another (a binary search per pattern waited ~20
     cache misses in a row)."""
+    keys, key_off, ends, places, token_bits, payload_bits, sample = levels
     size, samples = group.size, key_off[1] - key_off[0]
     key, left = np.empty(size, np.int64), np.empty(size, np.int64)
     member = np.empty(size, np.int64)
@@ -184,19 +203,13 @@ def _narrow(
         live = still
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@_compiled(nogil=True, boundscheck=False)
 def bisect(
     tokens: np.ndarray,
     words: np.ndarray,
     bits: int,
     n: int,
-    keys: np.ndarray,
-    key_off: np.ndarray,
-    ends: np.ndarray,
-    places: np.ndarray,
-    token_bits: int,
-    payload_bits: int,
-    sample: int,
+    levels: LevelArrays,
     buf: np.ndarray,
     start: np.ndarray,
     length: np.ndarray,
@@ -228,9 +241,7 @@ def bisect(
             q = group[i]
             lo[i], hi[i], lcp_lo[i], lcp_hi[i] = (lo_in[q], hi_in[q], 0, 0) if within else (-1, n, 0, 0)
             measure[i] = not within
-        _narrow(
-            keys, key_off, ends, places, token_bits, payload_bits, sample, n, buf, start, length, upper, group, lo, hi
-        )
+        _narrow(levels, n, buf, start, length, upper, group, lo, hi)
         # The exact LCPs of both bounds (a virtual bound, -1 or n, shares nothing), in three passes
         # as each binary-search step below runs.
         for i in range(size):
@@ -305,11 +316,7 @@ def search(
     rank, lcp_lo, lcp_hi = (torch.empty(b, dtype=torch.int64) for _ in range(3))
     bounds = (arr(within[0]), arr(within[1])) if within is not None else (rank.numpy(), rank.numpy())
     keys = levels.flat.numpy()
-    bisect(
-        shard.tokens.numpy(),
-        shard.sa_words.numpy().view(np.uint32),
-        shard.bits,
-        shard.n,
+    arrays = (
         keys,
         np.arange(len(levels.ends) + 1, dtype=np.int64) * (keys.size // len(levels.ends)),
         np.asarray(levels.ends, dtype=np.int64),
@@ -317,6 +324,13 @@ def search(
         levels.bits,
         levels.payload_bits,
         levels.sample,
+    )
+    bisect(
+        shard.tokens.numpy(),
+        shard.sa_words.numpy().view(np.uint32),
+        shard.bits,
+        shard.n,
+        arrays,
         arr(buf),
         arr(start),
         arr(length),
@@ -333,7 +347,7 @@ def search(
 # -- the build -------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@_compiled(nogil=True)
 def pack_into(values: np.ndarray, bits: int, out: np.ndarray) -> None:  # pragma: no cover
     """Append each value's low ``bits`` bits to a little-endian uint32 bit stream written into
     ``out`` (zeroed, at least ``ceil(len(values) * bits / 32)`` words): the layout of
@@ -352,7 +366,7 @@ def pack_into(values: np.ndarray, bits: int, out: np.ndarray) -> None:  # pragma
         out[w] = np.uint32(acc)
 
 
-@njit(cache=True, nogil=True)
+@_compiled(nogil=True)
 def key_counts(tokens: np.ndarray, base: int, pairs: bool) -> np.ndarray:  # pragma: no cover
     """Positions per prefix key (:func:`redraft.provenance.format.prefix_keys`): the pair of a
     token and the next one (-1 past the end) when ``pairs``, else the token alone. One pass

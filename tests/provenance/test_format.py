@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -44,3 +46,19 @@ def test_prefix_table_and_token_counts_equal_counting_the_sorted_suffixes(dtype,
     assert table[-1] == len(t) and table.size == fmt.prefix_entries(dtype, separator)
     counts = Counter(t)
     assert fmt.token_counts(keys, dtype, separator).tolist() == [counts[i] for i in range(separator + 1)]
+
+
+def test_with_nowhere_to_cache_the_kernels_compile_in_each_process():
+    """numba refuses ``cache=True`` when no cache location is writable (a read-only install and
+    home): the kernels must still load and answer, compiled per process."""
+    probe = (
+        "from numba.core.caching import CacheImpl\n"
+        "CacheImpl._locator_classes = []  # as if no cache location were writable\n"
+        "import numpy as np\n"
+        "from redraft.provenance import format as fmt, kernel\n"
+        "assert type(kernel.pack_into._cache).__name__ == 'NullCache'  # compiled, not cached\n"
+        "print(fmt.unpack_bits(fmt.pack_bits(np.arange(40), 6), 6, 40).tolist() == list(range(40)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
