@@ -4,17 +4,18 @@ one-pass bit packing and prefix counting (:func:`pack_into`, :func:`key_counts`)
 
 The torch search runs every step as a few dozen whole-batch tensor operations, so a single draft
 pays ~2 µs of dispatch per operation however little work each does, and a batch pays for tensors
-that shrink as searches finish. Here each pattern's search is a plain loop: the sampled keys'
-``searchsorted`` per level, then a Manber & Myers binary search that skips the tokens both bounds
-already share. Searches run in groups of :data:`GROUP` in lockstep, and each step first computes
-every running search's midpoint and prefetches its suffix-array word, then reads the entries and
-prefetches their tokens, then compares: a random read costs ~100 ns of latency, and the CPU
-overlaps the reads of independent searches only when they are issued together (measured on the
-shared bench corpus: ~30% of the kernel's time, the same as ``index_query.py`` shows).
+that shrink as searches finish. Here each pattern's search is a plain loop: a lower bound in the
+sampled keys per level, then a Manber & Myers binary search that skips the tokens both bounds
+already share. Searches run in groups of :data:`GROUP` in lockstep: the key lookups of a group
+take the same halvings, and each binary-search step first computes every running search's
+midpoint and prefetches its suffix-array word, then reads the entries and prefetches their
+tokens, then compares. A random read costs ~100 ns of latency, and the CPU overlaps the reads of
+independent searches only when they are issued together (prefetching took ~30% off the search's
+own time; docs/benchmarks.md gives each step's figures on the shared bench corpus).
 
 The torch path stays for CUDA (and ``SuffixIndex.load(..., compiled=False)``); both are tested
 against brute force. numba compiles on first use (~1 s) and caches the machine code next to this
-module, or in the user's cache directory where that is read-only.
+module, or in the user's cache directory where that is read-only (:func:`_compiled`).
 """
 
 from __future__ import annotations
