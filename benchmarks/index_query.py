@@ -167,11 +167,11 @@ def main() -> None:
             sync()
 
         if not cuda:
-            r["  the same through the torch search (compiled=False)"] = timed(torch_lengths)[0] / nr * 1000
+            r["  the same, torch search (compiled=False), batched"] = timed(torch_lengths)[0] / nr * 1000
         r["redraft longest_match + counts + ranges, batched"] = timed(with_counts)[0] / nr * 1000
         r["redraft longest_match lengths, one response at a time"] = timed(one_at_a_time)[0] / 20 * 1000
         if not cuda:
-            r["  the same through the torch search (compiled=False) "] = timed(torch_one_at_a_time)[0] / 20 * 1000
+            r["  the same, torch search (compiled=False), one at a time"] = timed(torch_one_at_a_time)[0] / 20 * 1000
         r["redraft maximal_spans + BCI + attribution (10 docs), batched"] = timed(spans)[0] / nr * 1000
         r["redraft find_spans (the BCI critic's search), one draft per call"] = timed(critic)[0] / 20 * 1000
 

@@ -223,18 +223,10 @@ def prefix_width(token_dtype: str) -> int:
     return 2 if token_dtype == "u8" else 1
 
 
-def prefix_keys(first: np.ndarray, second: np.ndarray | None, base: int) -> np.ndarray:
-    """Key of a (first, second) token pair; ``second`` is -1 past the end, so keys sort like suffixes."""
-    # int32 whenever the keys fit (two byte tokens: < 66,000): half the memory traffic of int64.
-    dtype = np.int32 if (base + 1) ** 2 < 2**31 else np.int64
-    keys: np.ndarray = first.astype(dtype)
-    if second is not None:
-        keys = keys * (base + 1) + (second.astype(dtype) + 1)
-    return keys
-
-
 def key_counts(tokens: np.ndarray, token_dtype: str, separator: int) -> np.ndarray:
-    """Positions per prefix key (:func:`prefix_keys`) of a shard's tokens, int64, in one pass.
+    """Positions per prefix key of a shard's tokens, int64, in one pass. A key is a token (u16 and
+    u32 tokens) or, for byte tokens, the pair ``first * (separator + 2) + second + 1`` with
+    ``second`` = -1 past the end, so keys sort like suffixes.
 
     Example:
         >>> key_counts(np.array([1, 0, 1], dtype=np.uint8), "u16", 2).tolist()

@@ -369,7 +369,7 @@ def pack_into(values: np.ndarray, bits: int, out: np.ndarray) -> None:  # pragma
 
 @_compiled(nogil=True)
 def key_counts(tokens: np.ndarray, base: int, pairs: bool) -> np.ndarray:  # pragma: no cover
-    """Positions per prefix key (:func:`redraft.provenance.format.prefix_keys`): the pair of a
+    """Positions per prefix key (:func:`redraft.provenance.format.key_counts`): the pair of a
     token and the next one (-1 past the end) when ``pairs``, else the token alone. One pass
     (numpy's keys and bincount: 1.5 s for the bench corpus, here 0.09 s)."""
     if not pairs:
