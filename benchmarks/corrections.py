@@ -228,23 +228,40 @@ def handcheck() -> None:
     recorded then and as the scaffolding and non-answer checks would now give them."""
     from redraft._refusal import is_non_answer
     from redraft.corrections.scaffolding import scaffolding_leak
+    from redraft.corrections.verdicts import classify
 
     rows = _read(HANDCHECK)
+    # Each revision judged again by today's evasion check (the shipped verifier's), as the loop
+    # would judge it now: a verifier change shows here without rerunning the model.
+    asserted = [a.asserted for a in EvasionCheck().asserts([(r["claim"], r["revision"]) for r in rows])]
+    total = [0, 0, 0]
     for workload, strategy in dict.fromkeys((r["workload"], r["strategy"]) for r in rows):
-        mine = [r for r in rows if (r["workload"], r["strategy"]) == (workload, strategy)]
-        fixed = sum(r["fixed_by_hand"] for r in mine)
-        leaks = [scaffolding_leak(r["revision"], ["bci"]) is not None for r in mine]
+        mine = [i for i, r in enumerate(rows) if (r["workload"], r["strategy"]) == (workload, strategy)]
+        hand = [rows[i]["fixed_by_hand"] for i in mine]
+        leaks = [scaffolding_leak(rows[i]["revision"], ["bci"]) is not None for i in mine]
+        non = [is_non_answer(rows[i]["revision"]) for i in mine]
         now = [
-            r["check_verdict"] == "fixed" and not leak and not is_non_answer(r["revision"])
-            for r, leak in zip(mine, leaks, strict=True)
+            rows[i]["check_verdict"] == "fixed" and not leak and not n
+            for i, leak, n in zip(mine, leaks, non, strict=True)
         ]
-        then = sum((r["check_verdict"] == "fixed") == r["fixed_by_hand"] for r in mine)
-        agree = sum(n == r["fixed_by_hand"] for n, r in zip(now, mine, strict=True))
+        today = [
+            classify(same=False, asserted=[asserted[i]], passes_now=False, non_answer=n, leaked=leak) == "fixed"
+            for i, leak, n in zip(mine, leaks, non, strict=True)
+        ]
+        then = sum((rows[i]["check_verdict"] == "fixed") == h for i, h in zip(mine, hand, strict=True))
+        agree = sum(a == h for a, h in zip(now, hand, strict=True))
+        rejudged = sum(a == h for a, h in zip(today, hand, strict=True))
+        for k, v in enumerate((then, agree, rejudged)):
+            total[k] += v
         print(
-            f"hand check, {workload} {strategy}: {fixed}/{len(mine)} truly fixed (clean fixes); scaffolding leaks in "
-            f"{sum(leaks)}/{len(mine)}; the recorded verdict agrees on {then}/{len(mine)}, with the leak and "
-            f"non-answer checks {agree}/{len(mine)}"
+            f"hand check, {workload} {strategy}: {sum(hand)}/{len(mine)} truly fixed (clean fixes); scaffolding leaks "
+            f"in {sum(leaks)}/{len(mine)}; the recorded verdict agrees on {then}/{len(mine)}, with the leak and "
+            f"non-answer checks {agree}/{len(mine)}, judged again by today's evasion check {rejudged}/{len(mine)}"
         )
+    print(
+        f"all {len(rows)} hand-checked revisions: the verdict agrees on {total[0]} as recorded, {total[1]} with "
+        f"the leak and non-answer checks, {total[2]} judged again today"
+    )
 
 
 def pairs() -> None:
@@ -342,7 +359,7 @@ def three_way(limit: int | None = None, dev_share: float = 0.5) -> None:
     read on, the second the test half; both are printed."""
     from redraft.critics import DraftContext
     from redraft.critics.factuality.claims import split_claims
-    from redraft.critics.factuality.critic import REFUTED, SUPPORTED, UNKNOWN
+    from redraft.critics.factuality.labels import REFUTED, SUPPORTED, UNKNOWN
 
     rows = [r for r in _read(SLICE) if len(split_claims(r["claim"])) == 1 and r["body"].strip()]
     docs = [{"title": r["title"], "text": r["body"]} for r in rows]

@@ -80,6 +80,14 @@ def verifier_train(
     swaps: Annotated[
         int | None, typer.Option(min=0, help="Wikipedia swap pairs in the training data (default: the recipe's).")
     ] = None,
+    unknowns: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="'Not enough evidence' claims for a three-class verifier (3000 was tried); 0, the shipped recipe, "
+            "trains two classes.",
+        ),
+    ] = 0,
 ) -> None:
     """Rebuild the default verifier from the packaged MiniLM, cache it, print held-out accuracy.
 
@@ -93,7 +101,11 @@ def verifier_train(
     console.print("Assembling length-balanced training data from the installed packages (about a minute)...")
     with Bars(transient=True) as bars:
         metrics = train_default(
-            per_source=per_source, epochs=epochs, swaps=SWAPS if swaps is None else swaps, progress=bars
+            per_source=per_source,
+            epochs=epochs,
+            swaps=SWAPS if swaps is None else swaps,
+            unknowns=unknowns,
+            progress=bars,
         )
     console.print(
         f"default verifier saved to {default_verifier_dir()} (it overrides the shipped copy): "

@@ -19,6 +19,7 @@ from redraft.critics.factuality import (
     factscore,
     split_claims,
 )
+from redraft.critics.factuality.verifiers import Verdict, Verifier
 from redraft.errors import InputError, ModelNotFoundError
 from tests.graphs.helpers import scripted, use_llm
 
@@ -188,6 +189,10 @@ def test_llm_verifier_needs_log_probabilities():
 @pytest.fixture
 def tiny_nli(tmp_path):
     """A randomly initialised 2-label BERT classifier with a word-level tokenizer, made offline."""
+    return _tiny_nli(tmp_path / "nli", {0: "unsupported", 1: "supported"})
+
+
+def _tiny_nli(path, id2label):
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
@@ -215,13 +220,13 @@ def tiny_nli(tmp_path):
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=64,
-        num_labels=2,
-        id2label={0: "unsupported", 1: "supported"},
-        label2id={"unsupported": 0, "supported": 1},
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
     )
-    BertForSequenceClassification(config).save_pretrained(tmp_path / "nli")
-    fast.save_pretrained(tmp_path / "nli")
-    return tmp_path / "nli"
+    BertForSequenceClassification(config).save_pretrained(path)
+    fast.save_pretrained(path)
+    return path
 
 
 def test_nli_verifier_loads_a_local_model_and_records_truncation(tiny_nli):
@@ -232,6 +237,53 @@ def test_nli_verifier_loads_a_local_model_and_records_truncation(tiny_nli):
     assert [v.truncated for v in verdicts] == [False, True]
     assert all(0.0 <= v.p_supported <= 1.0 for v in verdicts)
     assert verifier.entail == 1
+    assert verifier.refute is None and all(v.p_refuted is None for v in verdicts)  # two classes: no refuted class
+
+
+@pytest.mark.parametrize(
+    ("id2label", "entail", "refute"),
+    [
+        ({0: "refuted", 1: "supported", 2: "not enough evidence"}, 1, 0),  # redraft's own (v4)
+        ({0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}, 2, 0),  # an MNLI model's
+        ({0: "refuted", 1: "supported", 2: "other"}, 1, None),  # no class names silence
+    ],
+)
+def test_a_three_class_verifier_reports_the_refuted_probability(tmp_path, id2label, entail, refute):
+    verifier = NLIVerifier(str(_tiny_nli(tmp_path / "nli", id2label)))
+    assert (verifier.entail, verifier.refute) == (entail, refute)
+    evidence = [Passage(doc=0, title="Curie", text="curie won prize")]
+    for per_passage in (False, True):
+        verifier.per_passage = per_passage
+        [v] = verifier.verify(["curie won prize"], [evidence])
+        if refute is None:
+            assert v.p_refuted is None
+        else:  # the three probabilities are the model's softmax: they sum to one
+            assert v.p_refuted is not None and 0.0 < v.p_refuted < 1.0 and v.p_supported + v.p_refuted < 1.0
+
+
+class _Fixed(Verifier):
+    """Gives every claim the same three-class verdict."""
+
+    name = "fixed"
+
+    def __init__(self, p_supported: float, p_refuted: float | None) -> None:
+        self.p = (p_supported, p_refuted)
+
+    def verify(self, claims, evidence):
+        return [Verdict(self.p[0], p_refuted=self.p[1]) for _ in claims]
+
+
+@pytest.mark.parametrize(
+    ("p_supported", "p_refuted", "label"),
+    [(0.1, 0.6, "refuted"), (0.1, 0.3, "not enough evidence"), (0.7, 0.2, "supported"), (0.1, None, "refuted")],
+)
+def test_a_three_class_verifier_decides_refuted_against_not_enough_evidence(kb, p_supported, p_refuted, label):
+    """The evidence speaks of Marie Curie, so the subject rule alone says refuted; a verifier with
+    a third class decides for itself (None: a two-class verifier, and the subject rule)."""
+    item = [DraftContext(prompt="q", draft="Marie Curie was born in 1920 in Paris.")]
+    [c] = FactualityCritic(kb, _Fixed(p_supported, p_refuted)).critique(item)
+    assert [r["label"] for r in c.evidence] == [label]
+    assert c.passed is (label != "refuted")
 
 
 @pytest.mark.llm
@@ -365,8 +417,8 @@ def test_a_true_claim_the_knowledge_base_does_not_cover_passes_by_default(kb):
     ],
 )
 def test_claim_labels_by_hand(claim, passages, label):
-    from redraft.critics.factuality.critic import claim_label
     from redraft.critics.factuality.kb import Passage
+    from redraft.critics.factuality.labels import claim_label
 
     found = [Passage(doc=str(i), title=t, text=x) for i, (t, x) in enumerate(passages)]
     assert claim_label(claim, found, supported=False) == label

@@ -187,3 +187,59 @@ def test_a_checkpoint_of_other_data_is_not_resumed(tmp_path):
     # Loading that state would fail (no weights in it): the run must start over instead.
     T.train_verifier(tmp_path / "v", pool[:16], pool[16:20], **settings)
     assert (tmp_path / "v" / "redraft_verifier.json").is_file() and not resume.exists()
+
+
+@pytest.fixture(scope="module")
+def unknowns() -> list[D.LabelledClaim]:
+    return list(D.wiki_unknowns(30))
+
+
+def test_not_enough_evidence_claims_come_from_other_articles(unknowns):
+    """A summary sentence against passages of other articles only, none of which holds it."""
+    from redraft.critics.factuality.training_data import _kb_sentences
+
+    sentences = {s: t for t, s in _kb_sentences()}
+    assert len(unknowns) == 30 and {e.source for e in unknowns} == {"wiki-unknown"}
+    for e in unknowns:
+        assert e.label == D.UNKNOWN and e.claim in sentences and e.group == f"wiki-{sentences[e.claim]}"
+        assert e.evidence and all(e.claim not in p.text and p.title != sentences[e.claim] for p in e.evidence)
+    held = D.unknown_held_out(30)
+    assert held and all(D.held_out(e.group) for e in held)
+    assert {e.claim for e in held} <= {e.claim for e in unknowns}
+
+
+@pytest.mark.parametrize(
+    ("source", "claim", "evidence", "label"),
+    [  # hand-labelled: is the evidence about the claim?
+        ("wiki-vs-false-claims", "The dolphin has bony armor.", "Ball: balls are used for juggling.", D.UNKNOWN),
+        ("wiki-vs-false-claims", "The dolphin has bony armor.", "Dolphin: dolphins are aquatic mammals.", D.REFUTED),
+        ("factual-summary-pairs", "The dolphin has bony armor.", "Ball: balls are used for juggling.", D.REFUTED),
+    ],
+)
+def test_a_false_claim_its_evidence_is_silent_on_is_relabelled_unknown(source, claim, evidence, label):
+    e = D.LabelledClaim(evidence, claim, D.REFUTED, source, "g")
+    supported = D.LabelledClaim(evidence, claim, D.SUPPORTED, source, "g")
+    assert [x.label for x in D.silent_as_unknown([e, supported])] == [label, D.SUPPORTED]
+
+
+def test_the_ranking_loss_never_pairs_a_not_enough_evidence_claim():
+    a = D.LabelledClaim("p", "right", D.SUPPORTED, "s", "g")
+    b = D.LabelledClaim("p", "wrong", D.REFUTED, "s", "g")
+    c = D.LabelledClaim("p", "silent", D.UNKNOWN, "s", "g")
+    units = T.pair_up([c, a, b])
+    assert [[e.claim for e in u] for u in units] == [["silent"], ["right", "wrong"]]
+
+
+def test_three_class_training_saves_feverish_labels_and_per_class_figures(tmp_path, unknowns):
+    pool = D.length_balanced(list(itertools.islice(D.factual_summary_pairs(), 60)))
+    train, test = pool[:32] + unknowns[:16], pool[32:40]
+    T.train_verifier(
+        tmp_path / "v", train, test, batch_size=8, max_length=48, layers=1, window_words=12, unknown_test=unknowns[-6:]
+    )
+    info = json.loads((tmp_path / "v" / "redraft_verifier.json").read_text())
+    assert set(info["three_way"]) == {"supported", "refuted", "not enough evidence"}
+    assert info["three_way"]["not enough evidence"]["n"] == 6 and info["held_out"]["n"] == 8
+    verifier = NLIVerifier(str(tmp_path / "v"), window_words=12)
+    assert verifier.model.config.id2label == T.LABELS and (verifier.entail, verifier.refute) == (1, 0)
+    [v] = verifier.verify([unknowns[0].claim], [unknowns[0].passages()])
+    assert v.p_refuted is not None and v.p_supported + v.p_refuted < 1.0

