@@ -355,14 +355,13 @@ def predicted_label(probabilities: Sequence[float]) -> int:
     >>> predicted_label([0.3, 0.6, 0.1]), predicted_label([0.3, 0.2, 0.5]), predicted_label([0.7, 0.3])
     (1, 2, 0)
     """
-    from redraft.critics.factuality.labels import UNKNOWN as UNKNOWN_LABEL
     from redraft.critics.factuality.labels import verdict_label
 
     p_refuted = probabilities[REFUTED] if len(probabilities) > UNKNOWN else None
     label = verdict_label(probabilities[SUPPORTED], p_refuted, 0.5)
     if label is None:  # a two-class row: not supported is the other class
         return REFUTED
-    return SUPPORTED if label == "supported" else UNKNOWN if label == UNKNOWN_LABEL else REFUTED
+    return {name: cls for cls, name in LABELS.items()}[label]  # LABELS spells the critic's labels
 
 
 def per_class(labels: Sequence[int], predictions: Sequence[int]) -> dict[str, dict[str, float | int]]:
